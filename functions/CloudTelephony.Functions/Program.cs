@@ -1,0 +1,2 @@
+// Placeholder entry point; the functions app is being written now.
+return 0;

@@ -1,0 +1,58 @@
+namespace CloudTelephony.Telephony;
+
+/// <summary>
+/// Turns one PBX's frames, in order, into calls. Not thread-safe: one instance per PBX stream.
+/// Its whole state (open calls, per-session watermarks) can be saved with <see cref="SaveState"/> and restored by
+/// <see cref="Correlators.Create"/>, so a stateless function instance can continue any PBX's stream.
+/// </summary>
+/// <remarks>
+/// Idempotent: a frame whose (session, seq) is at or below the last seen seq of that session is a
+/// <see cref="FrameDisposition.Duplicate"/> and changes nothing, so replaying a batch, or splitting a stream into any
+/// batch sizes, yields the same calls.
+/// </remarks>
+public interface ICallCorrelator
+{
+    /// <summary>Protocol name (<c>ctip</c>, <c>ami</c>, <c>smdr</c>).</summary>
+    string Protocol { get; }
+
+    /// <summary>PBX id this correlator serves.</summary>
+    string Pbx { get; }
+
+    /// <summary>Number of calls still open.</summary>
+    int OpenCalls { get; }
+
+    /// <summary>
+    /// Applies one frame. Calls completed by this frame — or closed by timeout because the frame's time moved past
+    /// an open call's deadline — are added to <paramref name="completed"/>. Never throws on bad input.
+    /// </summary>
+    /// <param name="frame">The next frame of the PBX's stream.</param>
+    /// <param name="completed">Receives completed calls.</param>
+    /// <returns>What happened to the frame; parse errors carry a readable message.</returns>
+    FrameOutcome Process(in PbxFrame frame, ICollection<Call> completed);
+
+    /// <summary>Closes calls whose last activity is older than the configured timeouts relative to <paramref name="now"/> (UTC).</summary>
+    void Expire(DateTimeOffset now, ICollection<Call> completed);
+
+    /// <summary>Closes every open call as it stands (end of an offline capture). Open rings become <see cref="CallStatus.Unknown"/>
+    /// unless the protocol can tell more.</summary>
+    void Flush(ICollection<Call> completed);
+
+    /// <summary>Serializes open calls and watermarks to a JSON string for <see cref="Correlators.Create"/>.</summary>
+    string SaveState();
+}
+
+/// <summary>Settings that change how frames are correlated.</summary>
+public sealed record CorrelatorOptions
+{
+    /// <summary>The PBX's time zone, for protocols whose times are local (SMDR). Default UTC.</summary>
+    public TimeZoneInfo TimeZone { get; init; } = TimeZoneInfo.Utc;
+
+    /// <summary>A ringing call with no activity for this long is closed as <see cref="CallStatus.Unknown"/>. Default 10 minutes.</summary>
+    public TimeSpan RingTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>A connected call with no activity for this long is closed with what is known. Default 4 hours.</summary>
+    public TimeSpan TalkTimeout { get; init; } = TimeSpan.FromHours(4);
+
+    /// <summary>AMI: endpoint names (<c>PJSIP/&lt;name&gt;</c>) or contexts that are trunks; empty = infer (caller not a known extension).</summary>
+    public IReadOnlyList<string> TrunkEndpoints { get; init; } = [];
+}

@@ -1,0 +1,2 @@
+// Placeholder entry point; the relay is being written now.
+return 0;
