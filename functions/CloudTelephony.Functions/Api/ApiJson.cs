@@ -1,0 +1,94 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Ingest;
+using CloudTelephony.Storage;
+using CloudTelephony.Telephony;
+
+namespace CloudTelephony.Functions.Api;
+
+/// <summary>A call as the API shows it: the call record plus its database id.</summary>
+public sealed record CallDto(
+    long Id,
+    string Pbx,
+    string CallKey,
+    CallDirection Direction,
+    CallStatus Status,
+    string? MissedReason,
+    string? Caller,
+    string? Called,
+    string? AnsweredBy,
+    IReadOnlyList<string> Extensions,
+    string? Trunk,
+    DateTimeOffset StartedAt,
+    DateTimeOffset? AnsweredAt,
+    DateTimeOffset EndedAt,
+    double RingSeconds,
+    double TalkSeconds,
+    IReadOnlyList<CallTransfer> Transfers,
+    string? IvrDigits)
+{
+    /// <summary>Projects a stored call.</summary>
+    public static CallDto From(long id, Call c) => new(
+        id, c.Pbx, c.CallKey, c.Direction, c.Status, c.MissedReason, c.Caller, c.Called, c.AnsweredBy, c.Extensions, c.Trunk,
+        c.StartedAt, c.AnsweredAt, c.EndedAt, c.RingSeconds, c.TalkSeconds, c.Transfers, c.IvrDigits);
+}
+
+/// <summary><c>GET /api/calls</c> answer.</summary>
+public sealed record CallPageDto(IReadOnlyList<CallDto> Items, long Total, int Page, int PageSize);
+
+/// <summary>An event of a call with its raw frame.</summary>
+public sealed record CallEventDto(DateTimeOffset At, string Kind, string? Endpoint, string? Detail, string Session, long Seq, string? Frame);
+
+/// <summary><c>GET /api/calls/{id}</c> answer.</summary>
+public sealed record CallDetailDto(CallDto Call, IReadOnlyList<CallParticipant> Participants, IReadOnlyList<CallEventDto> Events);
+
+/// <summary><c>GET /api/calls/summary</c> answer: counts by direction and status.</summary>
+public sealed record CallSummaryDto(long Total, IReadOnlyList<CallCount> Counts);
+
+/// <summary><c>GET /api/health</c> answer.</summary>
+/// <param name="Status"><c>healthy</c> or <c>unhealthy</c>.</param>
+/// <param name="Database"><c>reachable</c> or the error.</param>
+/// <param name="Pbxes">Per-PBX stream state.</param>
+/// <param name="CheckedAt">When this was measured (UTC).</param>
+public sealed record HealthDto(string Status, string Database, IReadOnlyList<PbxStreamStatus> Pbxes, DateTimeOffset CheckedAt);
+
+/// <summary>
+/// One line of <c>correlate</c> output: exactly the fields the offline tool promises
+/// (pbx, callKey, direction, status, caller, called, answeredBy, extensions, startedAt, answeredAt, endedAt,
+/// ringSeconds, talkSeconds, transfers).
+/// </summary>
+public sealed record CallLine(
+    string Pbx,
+    string CallKey,
+    CallDirection Direction,
+    CallStatus Status,
+    string? Caller,
+    string? Called,
+    string? AnsweredBy,
+    IReadOnlyList<string> Extensions,
+    DateTimeOffset StartedAt,
+    DateTimeOffset? AnsweredAt,
+    DateTimeOffset EndedAt,
+    double RingSeconds,
+    double TalkSeconds,
+    IReadOnlyList<CallTransfer> Transfers)
+{
+    /// <summary>Projects a call record.</summary>
+    public static CallLine From(Call c) => new(
+        c.Pbx, c.CallKey, c.Direction, c.Status, c.Caller, c.Called, c.AnsweredBy, c.Extensions,
+        c.StartedAt.ToUniversalTime(), c.AnsweredAt?.ToUniversalTime(), c.EndedAt.ToUniversalTime(), c.RingSeconds, c.TalkSeconds, c.Transfers);
+}
+
+/// <summary>Source-generated JSON metadata for every API and command payload (camelCase, enums as lower-case strings).</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(Envelope[]))]
+[JsonSerializable(typeof(IngestResult))]
+[JsonSerializable(typeof(CallPageDto))]
+[JsonSerializable(typeof(CallDetailDto))]
+[JsonSerializable(typeof(CallSummaryDto))]
+[JsonSerializable(typeof(HealthDto))]
+[JsonSerializable(typeof(CallLine))]
+[JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
+[JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]
+public sealed partial class ApiJson : JsonSerializerContext;

@@ -1,0 +1,86 @@
+using System.CommandLine;
+using System.Text.Json;
+using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Api;
+using CloudTelephony.Telephony;
+
+namespace CloudTelephony.Functions.Commands;
+
+/// <summary>
+/// <c>correlate --protocol P --input FILE [--time-zone Z] [--pbx ID]</c>: offline, no database. Reads a capture
+/// (see <see cref="CaptureFile"/>), correlates it and writes one JSON object per call to stdout (JSON Lines,
+/// <see cref="CallLine"/>), ordered by start time. Parse errors go to stderr with their line number.
+/// </summary>
+public static class CorrelateCommand
+{
+    /// <summary>The session id given to a capture's frames (seq = frame number in the file, from 1).</summary>
+    public const string CaptureSession = "capture";
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var protocol = new Option<string>("--protocol") { Description = "ctip, ami or smdr", Required = true };
+        protocol.AcceptOnlyFromAmong([.. Protocols.All]);
+        var input = new Option<FileInfo>("--input") { Description = "capture file: receivedAt<TAB>frame lines, JSON Lines envelopes, raw AMI blocks or SMDR CSV", Required = true };
+        input.AcceptExistingOnly();
+        var zone = new Option<string>("--time-zone") { Description = "IANA zone of the PBX (times without offset; SMDR local times)", DefaultValueFactory = _ => "UTC" };
+        var pbx = new Option<string>("--pbx") { Description = "PBX id stamped on the calls", DefaultValueFactory = _ => "capture" };
+        var clockStart = new Option<DateTimeOffset>("--clock-start")
+        {
+            Description = "receive time given to frames the capture has no time for (one millisecond apart)",
+            DefaultValueFactory = _ => DateTimeOffset.UnixEpoch,
+        };
+
+        var command = new Command("correlate", "Correlate a capture file into call records (JSON Lines on stdout); no database needed")
+        {
+            protocol, input, zone, pbx, clockStart,
+        };
+        command.SetAction(parse => Run(
+            parse.GetValue(protocol)!, parse.GetValue(input)!, parse.GetValue(zone)!, parse.GetValue(pbx)!, parse.GetValue(clockStart),
+            Console.Out, Console.Error));
+        return command;
+    }
+
+    /// <summary>Runs the correlation; returns the process exit code (0, or 2 for a bad time zone or unreadable file).</summary>
+    public static int Run(string protocol, FileInfo input, string zoneId, string pbx, DateTimeOffset clockStart, TextWriter output, TextWriter errors)
+    {
+        if (!TimeZoneInfo.TryFindSystemTimeZoneById(zoneId, out var zone))
+        {
+            errors.WriteLine($"error: unknown time zone '{zoneId}' (use an IANA id such as Europe/Warsaw)");
+            return 2;
+        }
+
+        var correlator = Correlators.Create(protocol, pbx, new CorrelatorOptions { TimeZone = zone });
+        var calls = new List<Call>();
+        long seq = 0;
+        var parseErrors = 0;
+        try
+        {
+            foreach (var frame in CaptureFile.Read(input.FullName, protocol, zone))
+            {
+                seq++;
+                var at = frame.ReceivedAt ?? clockStart.AddMilliseconds(seq);
+                var outcome = correlator.Process(new PbxFrame(pbx, CaptureSession, seq, at, frame.Frame), calls);
+                if (outcome.Disposition == FrameDisposition.ParseError)
+                {
+                    parseErrors++;
+                    errors.WriteLine($"frame {seq}: {outcome.Error}");
+                }
+            }
+        }
+        catch (Exception ex) when (ex is FormatException or IOException)
+        {
+            errors.WriteLine($"error: {input.Name}: {ex.Message}");
+            return 2;
+        }
+
+        correlator.Flush(calls);
+        foreach (var call in calls.OrderBy(c => c.StartedAt).ThenBy(c => c.CallKey, StringComparer.Ordinal))
+        {
+            output.WriteLine(JsonSerializer.Serialize(CallLine.From(call), ApiJson.Default.CallLine));
+        }
+
+        errors.WriteLine($"{seq} frames, {parseErrors} parse errors, {calls.Count} calls");
+        return 0;
+    }
+}
