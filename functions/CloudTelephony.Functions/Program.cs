@@ -31,6 +31,7 @@ root.Subcommands.Add(migrate);
 
 root.Subcommands.Add(CorrelateCommand.Create());
 root.Subcommands.Add(AdminCommand.Create());
+root.Subcommands.Add(ReportCommand.Create());
 
 try
 {

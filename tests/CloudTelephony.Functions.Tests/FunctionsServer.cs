@@ -1,0 +1,38 @@
+using System.Net.Http.Json;
+using CloudTelephony.Contracts;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace CloudTelephony.Functions.Tests;
+
+/// <summary>The real functions app on Kestrel (127.0.0.1, a free port) over a fresh PostgreSQL database.</summary>
+public sealed class FunctionsServer : IAsyncLifetime
+{
+    private WebApplication _app = null!;
+
+    public PostgresDatabase Db { get; } = new();
+
+    public HttpClient Http { get; private set; } = null!;
+
+    public string BaseUrl { get; private set; } = "";
+
+    public async Task InitializeAsync()
+    {
+        await Db.InitializeAsync();
+        _app = FunctionsApp.Build(["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning"], Db.ConnectionString);
+        await _app.StartAsync();
+        BaseUrl = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        Http = new HttpClient { BaseAddress = new Uri(BaseUrl) };
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        await Db.DisposeAsync();
+    }
+
+    public Task<HttpResponseMessage> PostFramesAsync(IEnumerable<Envelope> batch)
+        => Http.PostAsJsonAsync(Routes.IngestPath, batch.ToArray(), ContractsJson.Default.EnvelopeArray);
+}
