@@ -1,0 +1,18 @@
+using BenchmarkDotNet.Running;
+using CloudTelephony.Benchmarks;
+
+// `core [BenchmarkDotNet args]` runs the core benchmarks; `ingest [frames] [batch] [pbxes]` the end-to-end ingest run.
+switch (args.FirstOrDefault())
+{
+    case "ingest":
+        return await IngestBench.RunAsync(
+            args.Length > 1 ? int.Parse(args[1]) : 1_000_000,
+            args.Length > 2 ? int.Parse(args[2]) : 1000,
+            args.Length > 3 ? int.Parse(args[3]) : 2);
+    case "core":
+        BenchmarkSwitcher.FromAssembly(typeof(CoreBenchmarks).Assembly).Run(args[1..]);
+        return 0;
+    default:
+        Console.Error.WriteLine("usage: CloudTelephony.Benchmarks core [BenchmarkDotNet options] | ingest [frames=1000000] [batch=1000] [pbxes=2]");
+        return 2;
+}
