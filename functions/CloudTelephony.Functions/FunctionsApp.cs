@@ -55,6 +55,7 @@ public static class FunctionsApp
         app.MapHealthEndpoints();
         app.MapIngestEndpoints();
         app.MapCallEndpoints();
+        app.MapCallsCsvEndpoint();
         return app;
     }
 }

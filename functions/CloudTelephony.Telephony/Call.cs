@@ -96,6 +96,9 @@ public sealed record Call
     /// <summary>Calling number (external number, or extension for outbound/internal); null when withheld or unknown.</summary>
     public string? Caller { get; init; }
 
+    /// <summary>Caller's name as the PBX showed it (CTIP phonebook comment, AMI CallerIDName, SMDR party name), or null.</summary>
+    public string? CallerName { get; init; }
+
     /// <summary>Called number: the DID for inbound, the dialled number for outbound/internal.</summary>
     public string? Called { get; init; }
 

@@ -11,7 +11,7 @@ namespace CloudTelephony.Storage;
 /// <param name="Extension">Calls on which this extension rang or answered.</param>
 /// <param name="From">Started at or after.</param>
 /// <param name="To">Started before.</param>
-/// <param name="Query">Substring of the caller or called number.</param>
+/// <param name="Query">Substring of the caller or called number, or of the caller's name (any case).</param>
 public sealed record CallFilter(
     string? Pbx = null,
     string? Direction = null,
@@ -45,7 +45,8 @@ public sealed class CallQueries(NpgsqlDataSource db)
 {
     private const string Columns = """
         c.id, c.pbx, c.call_key, c.direction, c.status, c.missed_reason, c.caller, c.called, c.answered_by, c.extensions,
-        c.trunk, c.started_at, c.answered_at, c.ended_at, c.ring_seconds, c.talk_seconds, c.transfers::text, c.ivr_digits
+        c.trunk, c.started_at, c.answered_at, c.ended_at, c.ring_seconds, c.talk_seconds, c.transfers::text, c.ivr_digits,
+        c.caller_name
         """;
 
     private const string Where = """
@@ -55,7 +56,8 @@ public sealed class CallQueries(NpgsqlDataSource db)
           AND (@ext::text IS NULL OR c.answered_by = @ext OR @ext = ANY(c.extensions))
           AND (@from::timestamptz IS NULL OR c.started_at >= @from)
           AND (@to::timestamptz IS NULL OR c.started_at < @to)
-          AND (@q::text IS NULL OR strpos(c.caller, @q) > 0 OR strpos(c.called, @q) > 0)
+          AND (@q::text IS NULL OR strpos(c.caller, @q) > 0 OR strpos(c.called, @q) > 0
+               OR strpos(lower(c.caller_name), lower(@q)) > 0)
         """;
 
     /// <summary>Calls matching <paramref name="filter"/>, newest first.</summary>
@@ -77,7 +79,7 @@ public sealed class CallQueries(NpgsqlDataSource db)
         while (await reader.ReadAsync(ct))
         {
             items.Add(ReadCall(reader));
-            total = reader.GetInt64(18);
+            total = reader.GetInt64(19);
         }
 
         if (items.Count == 0 && page > 1)
@@ -86,6 +88,19 @@ public sealed class CallQueries(NpgsqlDataSource db)
         }
 
         return new CallPage(items, total, page, pageSize);
+    }
+
+    /// <summary>Every call matching <paramref name="filter"/>, newest first, read as a stream (for exports: no paging,
+    /// constant memory).</summary>
+    public async IAsyncEnumerable<StoredCall> StreamAsync(CallFilter filter, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("SELECT " + Columns + " FROM ct.calls c " + Where + " ORDER BY c.started_at DESC, c.id DESC");
+        AddFilter(cmd, filter);
+        await using var reader = await cmd.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, ct);
+        while (await reader.ReadAsync(ct))
+        {
+            yield return ReadCall(reader);
+        }
     }
 
     /// <summary>How many calls match <paramref name="filter"/>.</summary>
@@ -183,6 +198,7 @@ public sealed class CallQueries(NpgsqlDataSource db)
         TalkSeconds = (double)r.GetDecimal(15),
         Transfers = JsonSerializer.Deserialize(r.GetString(16), StorageJson.Default.ListCallTransfer) ?? [],
         IvrDigits = Text(r, 17),
+        CallerName = Text(r, 18),
     });
 
     private static string? Text(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);

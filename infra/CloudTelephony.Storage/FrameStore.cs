@@ -128,19 +128,19 @@ public static class FrameStore
     private static async Task<long[]> UpsertCallRowsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<Call> calls, CancellationToken ct)
     {
         const string sql = """
-            INSERT INTO ct.calls (pbx, call_key, direction, status, missed_reason, caller, called, answered_by, extensions,
+            INSERT INTO ct.calls (pbx, call_key, direction, status, missed_reason, caller, caller_name, called, answered_by, extensions,
                                   trunk, started_at, answered_at, ended_at, ring_seconds, talk_seconds, transfers, ivr_digits)
-            SELECT c.pbx, c.call_key, c.direction, c.status, c.missed_reason, c.caller, c.called, c.answered_by,
+            SELECT c.pbx, c.call_key, c.direction, c.status, c.missed_reason, c.caller, c.caller_name, c.called, c.answered_by,
                    ARRAY(SELECT jsonb_array_elements_text(c.extensions::jsonb)),
                    c.trunk, c.started_at, c.answered_at, c.ended_at, c.ring_seconds, c.talk_seconds, c.transfers::jsonb, c.ivr_digits
-              FROM unnest(@pbx, @call_key, @direction, @status, @missed_reason, @caller, @called, @answered_by, @extensions,
+              FROM unnest(@pbx, @call_key, @direction, @status, @missed_reason, @caller, @caller_name, @called, @answered_by, @extensions,
                           @trunk, @started_at, @answered_at, @ended_at, @ring_seconds, @talk_seconds, @transfers, @ivr_digits, @ord)
-                   AS c(pbx, call_key, direction, status, missed_reason, caller, called, answered_by, extensions,
+                   AS c(pbx, call_key, direction, status, missed_reason, caller, caller_name, called, answered_by, extensions,
                         trunk, started_at, answered_at, ended_at, ring_seconds, talk_seconds, transfers, ivr_digits, ord)
              ORDER BY c.ord
             ON CONFLICT (pbx, call_key) DO UPDATE SET
                 direction = EXCLUDED.direction, status = EXCLUDED.status, missed_reason = EXCLUDED.missed_reason,
-                caller = EXCLUDED.caller, called = EXCLUDED.called, answered_by = EXCLUDED.answered_by,
+                caller = EXCLUDED.caller, caller_name = EXCLUDED.caller_name, called = EXCLUDED.called, answered_by = EXCLUDED.answered_by,
                 extensions = EXCLUDED.extensions, trunk = EXCLUDED.trunk, started_at = EXCLUDED.started_at,
                 answered_at = EXCLUDED.answered_at, ended_at = EXCLUDED.ended_at, ring_seconds = EXCLUDED.ring_seconds,
                 talk_seconds = EXCLUDED.talk_seconds, transfers = EXCLUDED.transfers, ivr_digits = EXCLUDED.ivr_digits,
@@ -155,6 +155,7 @@ public static class FrameStore
         cmd.Parameters.AddWithValue("status", calls.Select(c => CallNames.Of(c.Status)).ToArray());
         AddTexts(cmd, "missed_reason", calls.Select(c => c.MissedReason));
         AddTexts(cmd, "caller", calls.Select(c => c.Caller));
+        AddTexts(cmd, "caller_name", calls.Select(c => c.CallerName));
         AddTexts(cmd, "called", calls.Select(c => c.Called));
         AddTexts(cmd, "answered_by", calls.Select(c => c.AnsweredBy));
         cmd.Parameters.AddWithValue("extensions", calls.Select(c => JsonSerializer.Serialize(c.Extensions, StorageJson.Default.IReadOnlyListString)).ToArray());

@@ -16,6 +16,7 @@ public sealed record CallDto(
     CallStatus Status,
     string? MissedReason,
     string? Caller,
+    string? CallerName,
     string? Called,
     string? AnsweredBy,
     IReadOnlyList<string> Extensions,
@@ -30,7 +31,7 @@ public sealed record CallDto(
 {
     /// <summary>Projects a stored call.</summary>
     public static CallDto From(long id, Call c) => new(
-        id, c.Pbx, c.CallKey, c.Direction, c.Status, c.MissedReason, c.Caller, c.Called, c.AnsweredBy, c.Extensions, c.Trunk,
+        id, c.Pbx, c.CallKey, c.Direction, c.Status, c.MissedReason, c.Caller, c.CallerName, c.Called, c.AnsweredBy, c.Extensions, c.Trunk,
         c.StartedAt, c.AnsweredAt, c.EndedAt, c.RingSeconds, c.TalkSeconds, c.Transfers, c.IvrDigits);
 }
 

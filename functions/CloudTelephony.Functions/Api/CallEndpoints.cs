@@ -58,7 +58,8 @@ public static class CallEndpoints
         return Results.Ok(new CallDetailDto(CallDto.From(detail.Id, detail.Call), detail.Call.Participants, events));
     }
 
-    private static bool TryReadFilter(IQueryCollection q, out CallFilter filter, out Dictionary<string, string[]> errors)
+    /// <summary>Reads the shared call filters from a query string; errors are keyed by parameter name.</summary>
+    internal static bool TryReadFilter(IQueryCollection q, out CallFilter filter, out Dictionary<string, string[]> errors)
     {
         errors = [];
         var direction = Choice(q, "direction", Directions, errors);

@@ -71,6 +71,7 @@ CREATE TABLE ct.calls (
     status         text NOT NULL CHECK (status IN ('answered', 'missed', 'busy', 'failed', 'voicemail', 'unknown')),
     missed_reason  text,
     caller         text,
+    caller_name    text,
     called         text,
     answered_by    text,
     extensions     text[] NOT NULL DEFAULT '{}',
