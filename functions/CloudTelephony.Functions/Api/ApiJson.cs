@@ -57,7 +57,7 @@ public sealed record HealthDto(string Status, string Database, IReadOnlyList<Pbx
 /// <summary>
 /// One line of <c>correlate</c> output: exactly the fields the offline tool promises
 /// (pbx, callKey, direction, status, caller, called, answeredBy, extensions, startedAt, answeredAt, endedAt,
-/// ringSeconds, talkSeconds, transfers).
+/// ringSeconds, talkSeconds, transfers); times are UTC with a <c>Z</c> suffix.
 /// </summary>
 public sealed record CallLine(
     string Pbx,
@@ -68,9 +68,9 @@ public sealed record CallLine(
     string? Called,
     string? AnsweredBy,
     IReadOnlyList<string> Extensions,
-    DateTimeOffset StartedAt,
-    DateTimeOffset? AnsweredAt,
-    DateTimeOffset EndedAt,
+    DateTime StartedAt,
+    DateTime? AnsweredAt,
+    DateTime EndedAt,
     double RingSeconds,
     double TalkSeconds,
     IReadOnlyList<CallTransfer> Transfers)
@@ -78,7 +78,7 @@ public sealed record CallLine(
     /// <summary>Projects a call record.</summary>
     public static CallLine From(Call c) => new(
         c.Pbx, c.CallKey, c.Direction, c.Status, c.Caller, c.Called, c.AnsweredBy, c.Extensions,
-        c.StartedAt.ToUniversalTime(), c.AnsweredAt?.ToUniversalTime(), c.EndedAt.ToUniversalTime(), c.RingSeconds, c.TalkSeconds, c.Transfers);
+        c.StartedAt.UtcDateTime, c.AnsweredAt?.UtcDateTime, c.EndedAt.UtcDateTime, c.RingSeconds, c.TalkSeconds, c.Transfers);
 }
 
 /// <summary>Source-generated JSON metadata for every API and command payload (camelCase, enums as lower-case strings).</summary>
