@@ -91,7 +91,7 @@ public sealed class PbxOptions
     /// <summary>Cap of the reconnect delay, in seconds (default 60).</summary>
     public double ReconnectMaxDelaySeconds { get; set; } = 60;
 
-    /// <summary>First delay after the PBX refused the login (NA, NAK, no answer), in seconds (default 30; doubles, with jitter).</summary>
+    /// <summary>First delay after the PBX refused the login (NA, NAK, no answer), in seconds (default 30; doubles per refusal, plus up to 10 % jitter, never shorter).</summary>
     public double RefusedDelaySeconds { get; set; } = 30;
 
     /// <summary>Cap of the delay after refused logins, in seconds (default 600).</summary>

@@ -69,10 +69,10 @@ public sealed class CtipConnector
             Name = "ctip-login-refused",
             ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is CtipLoginRefusedException),
             MaxRetryAttempts = int.MaxValue,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            Delay = Seconds(_options.RefusedDelaySeconds),
-            MaxDelay = Seconds(_options.RefusedMaxDelaySeconds),
+
+            // Never shorter than RefusedDelaySeconds (Polly's decorrelated jitter may go below the base delay):
+            // base * 2^attempt, capped, plus up to 10 % jitter.
+            DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(RefusedDelay(args.AttemptNumber)),
             OnRetry = args =>
             {
                 var reason = args.Outcome.Exception is CtipLoginRefusedException r ? r.Reason : "refused";
@@ -113,6 +113,13 @@ public sealed class CtipConnector
             .AddRetry(refused)
             .AddRetry(broken)
             .Build();
+    }
+
+    private TimeSpan RefusedDelay(int attempt)
+    {
+        var first = _options.RefusedDelaySeconds;
+        var seconds = Math.Min(first * Math.Pow(2, Math.Min(attempt, 30)), Math.Max(first, _options.RefusedMaxDelaySeconds));
+        return Seconds(seconds * (1 + (Random.Shared.NextDouble() * 0.1)));
     }
 
     private async ValueTask RunSessionAsync(CancellationToken ct)

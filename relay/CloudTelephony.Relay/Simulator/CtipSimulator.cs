@@ -63,6 +63,7 @@ public sealed class CtipSimulator : IAsyncDisposable
     private int _nextConnection;
     private int _loginAttempts;
     private long _framesSent;
+    private long _linkTestsSent;
 
     /// <summary>Creates a simulator; nothing listens until <see cref="StartAsync"/>.</summary>
     public CtipSimulator(CtipSimulatorOptions options, ILogger<CtipSimulator>? logger = null)
@@ -79,6 +80,9 @@ public sealed class CtipSimulator : IAsyncDisposable
 
     /// <summary>Event frames sent, all connections together (link tests and replies not counted).</summary>
     public long FramesSent => Interlocked.Read(ref _framesSent);
+
+    /// <summary><c>t</c> link-test frames sent, all connections together.</summary>
+    public long LinkTestsSent => Interlocked.Read(ref _linkTestsSent);
 
     /// <summary>Connections accepted so far.</summary>
     public int ConnectionsAccepted => Volatile.Read(ref _nextConnection);
@@ -334,6 +338,7 @@ public sealed class CtipSimulator : IAsyncDisposable
                 if (idleFor >= interval)
                 {
                     await SendAsync("t", ct).ConfigureAwait(false);
+                    Interlocked.Increment(ref _sim._linkTestsSent);
                     continue;
                 }
 
