@@ -23,12 +23,14 @@ public static class RelayCli
     /// <param name="args">Command-line arguments.</param>
     /// <param name="stderr">Where errors go (default <see cref="Console.Error"/>).</param>
     /// <param name="cancellationToken">Stops the command (in addition to Ctrl+C / SIGTERM).</param>
-    public static async Task<int> InvokeAsync(string[] args, TextWriter? stderr = null, CancellationToken cancellationToken = default)
+    /// <param name="stdout">Where help goes (default <see cref="Console.Out"/>).</param>
+    public static async Task<int> InvokeAsync(string[] args, TextWriter? stderr = null, CancellationToken cancellationToken = default, TextWriter? stdout = null)
     {
         stderr ??= Console.Error;
         var root = BuildCommand(stderr);
         var parse = root.Parse(args);
-        return await parse.InvokeAsync(new InvocationConfiguration { Error = stderr }, cancellationToken).ConfigureAwait(false);
+        var invocation = new InvocationConfiguration { Error = stderr, Output = stdout ?? Console.Out };
+        return await parse.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
     }
 
     private static RootCommand BuildCommand(TextWriter stderr)
