@@ -117,7 +117,17 @@ public static class RelayCli
             simulate,
         };
         root.TreatUnmatchedTokensAsErrors = false;
-        root.SetAction((parse, ct) => RunServiceAsync([.. parse.UnmatchedTokens], stderr, ct));
+        root.SetAction(async (parse, ct) =>
+        {
+            // `relay --Relay:Key=value` runs the service; `relay simulte` is a typo, not configuration
+            if (parse.UnmatchedTokens.Count > 0 && parse.UnmatchedTokens[0] is { Length: > 0 } first && first[0] is not ('-' or '/'))
+            {
+                await stderr.WriteLineAsync($"relay: unknown command '{first}' (commands: run, simulate; see relay --help)").ConfigureAwait(false);
+                return ConfigError;
+            }
+
+            return await RunServiceAsync([.. parse.UnmatchedTokens], stderr, ct).ConfigureAwait(false);
+        });
         return root;
     }
 

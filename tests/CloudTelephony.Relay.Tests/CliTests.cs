@@ -29,4 +29,12 @@ public sealed class CliTests
         Assert.NotEqual(0, code);
         Assert.Contains("--speed 'fast'", stderr.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Unknown_command_is_an_error_not_configuration()
+    {
+        var stderr = new StringWriter();
+        Assert.Equal(2, await RelayCli.InvokeAsync(["simulte"], stderr));
+        Assert.Contains("unknown command 'simulte'", stderr.ToString(), StringComparison.Ordinal);
+    }
 }

@@ -182,6 +182,22 @@ public sealed class CtipConnectorTests
         Assert.All(relay.Sink.Items.GroupBy(e => e.Session), g => Assert.Equal([1L, 2L], g.Select(e => e.Seq).Take(2)));
     }
 
+    [Fact]
+    public async Task Answered_probes_keep_the_session_and_are_not_forwarded()
+    {
+        await using var sim = new CtipSimulator(new CtipSimulatorOptions { Frames = [], Port = 0, Pin = Pin });
+        await sim.StartAsync();
+        var options = Pbx(sim.Port);
+        options.IdleProbeSeconds = 0.1;
+        options.ProbeTimeoutSeconds = 2;
+
+        await using var relay = new Running(options);
+        await Eventually.WaitAsync(() => sim.Commands.Count(c => c == "aWHO") >= 4, "three probes after the login WHO");
+        Assert.Equal(1, sim.ConnectionsAccepted);
+        Assert.Equal(PbxConnectionState.Connected, relay.State.State);
+        Assert.Empty(relay.Sink.Items);
+    }
+
     /// <summary>Answers the first WHO and the LOGA, sends two frames, then never says a word again.</summary>
     private sealed class SilentPbx : IAsyncDisposable
     {

@@ -258,14 +258,15 @@ public sealed class CtipConnector
     {
         var idle = Seconds(_options.IdleProbeSeconds);
         var probeTimeout = Seconds(_options.ProbeTimeoutSeconds);
-        var probesOutstanding = 0;
+        var probing = false; // a WHO probe went out and no data came back yet
+        var whoAnswersExpected = 0; // probe answers still to come (not forwarded)
         long seq = 0;
         while (true)
         {
-            var line = await ReadLineAsync(lines, probesOutstanding > 0 ? probeTimeout : idle, ct).ConfigureAwait(false);
+            var line = await ReadLineAsync(lines, probing ? probeTimeout : idle, ct).ConfigureAwait(false);
             if (line is not { } l)
             {
-                if (probesOutstanding > 0)
+                if (probing)
                 {
                     throw new CtipConnectionException(
                         $"dead link: no data for {idle.TotalSeconds:0.#} s and no answer to the WHO probe within {probeTimeout.TotalSeconds:0.#} s");
@@ -273,18 +274,19 @@ public sealed class CtipConnector
 
                 _logger.LogDebug("CTIP {Pbx}: no data for {Idle:0.#} s, probing with WHO", _pbx, idle.TotalSeconds);
                 await SendAsync(stream, CtipReplies.Who, ct).ConfigureAwait(false);
-                probesOutstanding++;
+                probing = true;
+                whoAnswersExpected++;
                 continue;
             }
 
             // Any data proves the link alive. After login we send nothing but WHO probes, so an aOK is a probe's answer.
-            if (probesOutstanding > 0 && CtipReplies.IsOk(l.Text))
+            probing = false;
+            if (whoAnswersExpected > 0 && CtipReplies.IsOk(l.Text))
             {
-                probesOutstanding--;
+                whoAnswersExpected--;
                 continue;
             }
 
-            probesOutstanding = 0;
             if (l.Text == CtipReplies.LinkTest)
             {
                 continue;
