@@ -1,2 +1,3 @@
-// Placeholder entry point; the relay is being written now.
-return 0;
+using CloudTelephony.Relay;
+
+return await RelayCli.InvokeAsync(args).ConfigureAwait(false);

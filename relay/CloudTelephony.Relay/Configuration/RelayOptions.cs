@@ -1,0 +1,105 @@
+using CloudTelephony.Contracts;
+
+namespace CloudTelephony.Relay.Configuration;
+
+/// <summary>
+/// The relay's configuration, bound from the <c>Relay</c> section (appsettings.json, then environment variables such as
+/// <c>Relay__Pbxes__0__Pin</c>, then <c>--Relay:Key=value</c> command-line overrides).
+/// </summary>
+public sealed class RelayOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string SectionName = "Relay";
+
+    /// <summary>Name of this relay in heartbeats and logs (<c>Relay:RelayId</c>); defaults to the machine name.</summary>
+    public string RelayId { get; set; } = Environment.MachineName;
+
+    /// <summary>Where and how frames are forwarded (<c>Relay:Forwarder</c>).</summary>
+    public ForwarderOptions Forwarder { get; set; } = new();
+
+    /// <summary>The PBXes this relay connects to (<c>Relay:Pbxes:0</c>, <c>Relay:Pbxes:1</c> ...); at least one.</summary>
+    public List<PbxOptions> Pbxes { get; set; } = [];
+}
+
+/// <summary>HTTP forwarding to the functions app (<c>Relay:Forwarder</c>).</summary>
+public sealed class ForwarderOptions
+{
+    /// <summary>Base URL of the functions app; frames are POSTed to <c>{Url}/api/frames</c>. Default <c>http://127.0.0.1:7071</c>.</summary>
+    public string? Url { get; set; } = "http://127.0.0.1:7071";
+
+    /// <summary>Most envelopes in one POST (default 500).</summary>
+    public int BatchSize { get; set; } = 500;
+
+    /// <summary>Capacity of the in-memory frame buffer between connectors and forwarder (default 100 000); when full, connectors wait.</summary>
+    public int MaxBufferedFrames { get; set; } = 100_000;
+
+    /// <summary>How long a batch waits for more frames after the first one arrived, in milliseconds (default 50).</summary>
+    public int LingerMilliseconds { get; set; } = 50;
+
+    /// <summary>Timeout of one POST attempt, in seconds (default 30).</summary>
+    public double TimeoutSeconds { get; set; } = 30;
+
+    /// <summary>First delay of the per-request retry (5xx, 408, 429, connection errors), in seconds (default 1).</summary>
+    public double RetryDelaySeconds { get; set; } = 1;
+
+    /// <summary>Retries of one POST before the batch is put back and tried again later (default 4).</summary>
+    public int RetryAttempts { get; set; } = 4;
+
+    /// <summary>Longest wait between two tries of a batch that keeps failing, in seconds (default 60).</summary>
+    public double MaxRetryDelaySeconds { get; set; } = 60;
+
+    /// <summary>Wait before re-sending a batch the server rejected with a 4xx (our bug; never dropped), in seconds (default 60).</summary>
+    public double RejectedRetryDelaySeconds { get; set; } = 60;
+
+    /// <summary>How often progress (<c>forwarded N frames ...</c>) is logged, in seconds (default 5).</summary>
+    public double ProgressIntervalSeconds { get; set; } = 5;
+}
+
+/// <summary>One PBX connection (<c>Relay:Pbxes:N</c>).</summary>
+public sealed class PbxOptions
+{
+    /// <summary>PBX id, forwarded as <see cref="Envelope.Pbx"/> (e.g. <c>office-slican</c>).</summary>
+    public string? Id { get; set; }
+
+    /// <summary>Protocol: <c>ctip</c> (supported now); <c>ami</c> and <c>smdr</c> come later.</summary>
+    public string Protocol { get; set; } = Protocols.Ctip;
+
+    /// <summary>PBX host name or address.</summary>
+    public string? Host { get; set; }
+
+    /// <summary>PBX TCP port (CTIP default 5524).</summary>
+    public int Port { get; set; } = 5524;
+
+    /// <summary>CTIP LOGA key (tariff/billing key, <c>____</c> when none). A secret: never logged.</summary>
+    public string Pin { get; set; } = "____";
+
+    /// <summary>TCP connect timeout, in seconds (default 10).</summary>
+    public double ConnectTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>How long to wait for the answer to WHO and LOGA, in seconds (default 5, the manual's maximum response time).</summary>
+    public double LoginTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>After this many seconds without any data the connector sends <c>aWHO</c> as a probe (default 60).</summary>
+    public double IdleProbeSeconds { get; set; } = 60;
+
+    /// <summary>How long the probe may go unanswered before the link is declared dead and reconnected, in seconds (default 5).</summary>
+    public double ProbeTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>First reconnect delay after a failed connection, in seconds (default 1; exponential with jitter).</summary>
+    public double ReconnectDelaySeconds { get; set; } = 1;
+
+    /// <summary>Cap of the reconnect delay, in seconds (default 60).</summary>
+    public double ReconnectMaxDelaySeconds { get; set; } = 60;
+
+    /// <summary>First delay after the PBX refused the login (NA, NAK, no answer), in seconds (default 30; doubles per refusal, plus up to 10 % jitter, never shorter).</summary>
+    public double RefusedDelaySeconds { get; set; } = 30;
+
+    /// <summary>Cap of the delay after refused logins, in seconds (default 600).</summary>
+    public double RefusedMaxDelaySeconds { get; set; } = 600;
+
+    /// <summary>
+    /// A logged-in session that lasted at least this long, in seconds, resets the reconnect backoff (default 30); a
+    /// shorter one counts as a failure so a PBX that drops right after login is not hammered.
+    /// </summary>
+    public double StableSessionSeconds { get; set; } = 30;
+}

@@ -1,0 +1,125 @@
+using CloudTelephony.Contracts;
+using Microsoft.Extensions.Options;
+
+namespace CloudTelephony.Relay.Configuration;
+
+/// <summary>Checks <see cref="RelayOptions"/> at start; every failure message names the configuration key.</summary>
+public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
+{
+    /// <summary>Protocols this relay has a connector for.</summary>
+    public static readonly IReadOnlyList<string> SupportedProtocols = [Protocols.Ctip];
+
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, RelayOptions options)
+    {
+        var errors = Check(options);
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>Returns the problems of <paramref name="o"/>, empty when the configuration is usable.</summary>
+    public static IReadOnlyList<string> Check(RelayOptions o)
+    {
+        var errors = new List<string>();
+        const string s = RelayOptions.SectionName;
+        if (string.IsNullOrWhiteSpace(o.RelayId))
+        {
+            errors.Add($"{s}:RelayId is empty");
+        }
+
+        var f = o.Forwarder;
+        if (string.IsNullOrWhiteSpace(f.Url))
+        {
+            errors.Add($"{s}:Forwarder:Url is missing");
+        }
+        else if (!Uri.TryCreate(f.Url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            errors.Add($"{s}:Forwarder:Url '{f.Url}' is not an absolute http(s) URL");
+        }
+
+        Positive(errors, $"{s}:Forwarder:BatchSize", f.BatchSize);
+        Positive(errors, $"{s}:Forwarder:MaxBufferedFrames", f.MaxBufferedFrames);
+        if (f.LingerMilliseconds < 0)
+        {
+            errors.Add($"{s}:Forwarder:LingerMilliseconds must not be negative");
+        }
+
+        if (f.RetryAttempts < 0)
+        {
+            errors.Add($"{s}:Forwarder:RetryAttempts must not be negative");
+        }
+
+        Positive(errors, $"{s}:Forwarder:TimeoutSeconds", f.TimeoutSeconds);
+        Positive(errors, $"{s}:Forwarder:RetryDelaySeconds", f.RetryDelaySeconds);
+        Positive(errors, $"{s}:Forwarder:MaxRetryDelaySeconds", f.MaxRetryDelaySeconds);
+        Positive(errors, $"{s}:Forwarder:RejectedRetryDelaySeconds", f.RejectedRetryDelaySeconds);
+        Positive(errors, $"{s}:Forwarder:ProgressIntervalSeconds", f.ProgressIntervalSeconds);
+
+        if (o.Pbxes.Count == 0)
+        {
+            errors.Add($"no PBX configured (set {s}:Pbxes:0:Id, :Protocol, :Host, :Port, :Pin)");
+        }
+
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < o.Pbxes.Count; i++)
+        {
+            var p = o.Pbxes[i];
+            var k = $"{s}:Pbxes:{i}";
+            if (string.IsNullOrWhiteSpace(p.Id))
+            {
+                errors.Add($"{k}:Id is empty");
+            }
+            else if (!ids.Add(p.Id))
+            {
+                errors.Add($"{k}:Id '{p.Id}' is used twice");
+            }
+
+            if (!Protocols.IsKnown(p.Protocol))
+            {
+                errors.Add($"{k}:Protocol '{p.Protocol}' is unknown (expected one of {string.Join(", ", Protocols.All)})");
+            }
+            else if (!SupportedProtocols.Contains(p.Protocol))
+            {
+                errors.Add($"{k}:Protocol '{p.Protocol}' is not supported by this relay yet (supported: {string.Join(", ", SupportedProtocols)})");
+            }
+
+            if (string.IsNullOrWhiteSpace(p.Host))
+            {
+                errors.Add($"{k}:Host is empty");
+            }
+
+            if (p.Port is < 1 or > 65535)
+            {
+                errors.Add($"{k}:Port {p.Port} is out of range 1-65535");
+            }
+
+            if (string.IsNullOrEmpty(p.Pin) || p.Pin.Any(c => c is '\r' or '\n' or ' '))
+            {
+                // never echo the value: it is a secret
+                errors.Add($"{k}:Pin is empty or contains spaces or line breaks (use ____ for no key)");
+            }
+
+            Positive(errors, $"{k}:ConnectTimeoutSeconds", p.ConnectTimeoutSeconds);
+            Positive(errors, $"{k}:LoginTimeoutSeconds", p.LoginTimeoutSeconds);
+            Positive(errors, $"{k}:IdleProbeSeconds", p.IdleProbeSeconds);
+            Positive(errors, $"{k}:ProbeTimeoutSeconds", p.ProbeTimeoutSeconds);
+            Positive(errors, $"{k}:ReconnectDelaySeconds", p.ReconnectDelaySeconds);
+            Positive(errors, $"{k}:ReconnectMaxDelaySeconds", p.ReconnectMaxDelaySeconds);
+            Positive(errors, $"{k}:RefusedDelaySeconds", p.RefusedDelaySeconds);
+            Positive(errors, $"{k}:RefusedMaxDelaySeconds", p.RefusedMaxDelaySeconds);
+            if (p.StableSessionSeconds < 0)
+            {
+                errors.Add($"{k}:StableSessionSeconds must not be negative");
+            }
+        }
+
+        return errors;
+    }
+
+    private static void Positive(List<string> errors, string key, double value)
+    {
+        if (!(value > 0) || double.IsInfinity(value))
+        {
+            errors.Add($"{key} must be a positive number (got {value})");
+        }
+    }
+}

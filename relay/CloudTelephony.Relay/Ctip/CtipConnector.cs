@@ -1,0 +1,430 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading.Channels;
+using CloudTelephony.Contracts;
+using CloudTelephony.Relay.Configuration;
+using CloudTelephony.Relay.Sink;
+using CloudTelephony.Relay.Status;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
+
+namespace CloudTelephony.Relay.Ctip;
+
+/// <summary>
+/// One Slican CTIP connection: connect, <c>aWHO</c>, one <c>aLOGA</c>, then stream every line (minus CR LF, latin-1,
+/// <c>a</c> marker kept, <c>t</c> link tests skipped) into the <see cref="IFrameSink"/> as envelopes. Reconnects with a
+/// Polly pipeline: exponential backoff with jitter for broken connections, a long one for refused logins.
+/// </summary>
+public sealed class CtipConnector
+{
+    private const int MaxLineBytes = 64 * 1024;
+    private readonly PbxOptions _options;
+    private readonly string _pbx;
+    private readonly IFrameSink _sink;
+    private readonly RelayStatus _status;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates a connector for <paramref name="options"/> (Id, Host, Port, Pin and timings).</summary>
+    public CtipConnector(PbxOptions options, IFrameSink sink, RelayStatus status, ILogger<CtipConnector> logger, TimeProvider? time = null)
+    {
+        _options = options;
+        _pbx = options.Id ?? throw new ArgumentException("PBX id is required", nameof(options));
+        _sink = sink;
+        _status = status;
+        _logger = logger;
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>Connects and keeps reconnecting until <paramref name="cancellationToken"/> is cancelled.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var pipeline = BuildReconnectPipeline();
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                // One execution = connect attempts until a session streamed long enough; it returns when that session
+                // ended, so the next one starts again with the shortest backoff.
+                await pipeline.ExecuteAsync(RunSessionAsync, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            _status.SetState(_pbx, PbxConnectionState.Stopped);
+        }
+    }
+
+    private ResiliencePipeline BuildReconnectPipeline()
+    {
+        var refused = new RetryStrategyOptions
+        {
+            Name = "ctip-login-refused",
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is CtipLoginRefusedException),
+            MaxRetryAttempts = int.MaxValue,
+
+            // Never shorter than RefusedDelaySeconds (Polly's decorrelated jitter may go below the base delay):
+            // base * 2^attempt, capped, plus up to 10 % jitter.
+            DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(RefusedDelay(args.AttemptNumber)),
+            OnRetry = args =>
+            {
+                var reason = args.Outcome.Exception is CtipLoginRefusedException r ? r.Reason : "refused";
+                _status.SetState(_pbx, PbxConnectionState.Refused, reason, _time.GetUtcNow() + args.RetryDelay);
+                _logger.LogError(
+                    "CTIP {Pbx}: login refused: {Reason}; not retrying for {Delay:0.#} s",
+                    _pbx,
+                    reason,
+                    args.RetryDelay.TotalSeconds);
+                return ValueTask.CompletedTask;
+            },
+        };
+        var broken = new RetryStrategyOptions
+        {
+            Name = "ctip-reconnect",
+            ShouldHandle = args => ValueTask.FromResult(
+                args.Outcome.Exception is not null and not OperationCanceledException and not CtipLoginRefusedException),
+            MaxRetryAttempts = int.MaxValue,
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = Seconds(_options.ReconnectDelaySeconds),
+            MaxDelay = Seconds(_options.ReconnectMaxDelaySeconds),
+            OnRetry = args =>
+            {
+                var reason = args.Outcome.Exception?.Message ?? "connection ended";
+                _status.SetState(_pbx, PbxConnectionState.BackingOff, reason, _time.GetUtcNow() + args.RetryDelay);
+                _logger.LogWarning(
+                    "CTIP {Pbx}: {Reason}; reconnecting in {Delay:0.#} s",
+                    _pbx,
+                    reason,
+                    args.RetryDelay.TotalSeconds);
+                return ValueTask.CompletedTask;
+            },
+        };
+
+        // Outer: refused logins (long waits). Inner: everything else that breaks a connection.
+        return new ResiliencePipelineBuilder { Name = $"ctip-{_pbx}" }
+            .AddRetry(refused)
+            .AddRetry(broken)
+            .Build();
+    }
+
+    private TimeSpan RefusedDelay(int attempt)
+    {
+        var first = _options.RefusedDelaySeconds;
+        var seconds = Math.Min(first * Math.Pow(2, Math.Min(attempt, 30)), Math.Max(first, _options.RefusedMaxDelaySeconds));
+        return Seconds(seconds * (1 + (Random.Shared.NextDouble() * 0.1)));
+    }
+
+    private async ValueTask RunSessionAsync(CancellationToken ct)
+    {
+        _status.SetState(_pbx, PbxConnectionState.Connecting, $"{_options.Host}:{_options.Port}");
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await ConnectAsync(socket, ct).ConfigureAwait(false);
+
+        var session = NewSessionId(_time.GetUtcNow());
+        _status.Update(_pbx, s => s with { Session = session, Sessions = s.Sessions + 1 });
+        _status.SetState(_pbx, PbxConnectionState.LoggingIn);
+
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        using var sessionCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var lines = Channel.CreateBounded<ReceivedLine>(new BoundedChannelOptions(256) { SingleReader = true, SingleWriter = true });
+        var readTask = ReadLinesAsync(stream, lines.Writer, sessionCts.Token);
+        try
+        {
+            await LoginAsync(stream, lines.Reader, ct).ConfigureAwait(false);
+            var loggedInAt = _time.GetUtcNow();
+            _status.SetState(_pbx, PbxConnectionState.Connected, session);
+            _logger.LogInformation("CTIP {Pbx}: logged in, session {Session}, streaming", _pbx, session);
+            try
+            {
+                await StreamAsync(stream, lines.Reader, session, ct).ConfigureAwait(false);
+            }
+            catch (CtipConnectionException ex) when (_time.GetUtcNow() - loggedInAt >= Seconds(_options.StableSessionSeconds))
+            {
+                // A long, healthy session ended: reconnect at once with a fresh backoff.
+                _status.SetState(_pbx, PbxConnectionState.Connecting, ex.Message);
+                _logger.LogWarning("CTIP {Pbx}: session {Session} ended: {Reason}; reconnecting", _pbx, session, ex.Message);
+            }
+        }
+        finally
+        {
+            await sessionCts.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (SocketException)
+            {
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+
+            await readTask.ConfigureAwait(false);
+        }
+    }
+
+    private async Task ConnectAsync(Socket socket, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(Seconds(_options.ConnectTimeoutSeconds));
+        try
+        {
+            await socket.ConnectAsync(_options.Host!, _options.Port, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new CtipConnectionException($"connect to {_options.Host}:{_options.Port} timed out after {_options.ConnectTimeoutSeconds:0.#} s");
+        }
+        catch (SocketException ex)
+        {
+            throw new CtipConnectionException($"connect to {_options.Host}:{_options.Port} failed: {ex.Message}", ex);
+        }
+    }
+
+    private async Task LoginAsync(Stream stream, ChannelReader<ReceivedLine> lines, CancellationToken ct)
+    {
+        var replyTimeout = Seconds(_options.LoginTimeoutSeconds);
+        await SendAsync(stream, CtipReplies.Who, ct).ConfigureAwait(false);
+        var who = await ReadReplyAsync(lines, replyTimeout, ct).ConfigureAwait(false);
+        if (who is not null && CtipReplies.IsOk(who))
+        {
+            var identity = who.Length > 4 ? who[4..] : "";
+            _status.Update(_pbx, s => s with { PbxIdentity = identity });
+            _logger.LogInformation("CTIP {Pbx}: connected to {Host}:{Port}: {Identity}", _pbx, _options.Host, _options.Port, who);
+        }
+        else
+        {
+            _logger.LogWarning(
+                "CTIP {Pbx}: connected to {Host}:{Port}; WHO answered {Answer} (protocol older than 14?), logging in anyway",
+                _pbx,
+                _options.Host,
+                _options.Port,
+                who ?? "nothing in time");
+        }
+
+        // Exactly one LOGA per connection (MANUAL p.5). The key is a secret: never logged.
+        await SendAsync(stream, CtipReplies.LoginPrefix + _options.Pin, ct).ConfigureAwait(false);
+        var reply = await ReadReplyAsync(lines, replyTimeout, ct).ConfigureAwait(false);
+        if (reply is null)
+        {
+            throw new CtipLoginRefusedException($"no answer to LOGA within {replyTimeout.TotalSeconds:0.#} s");
+        }
+
+        if (!CtipReplies.IsOk(reply))
+        {
+            throw new CtipLoginRefusedException(CtipReplies.DescribeRefusal(reply));
+        }
+    }
+
+    /// <summary>The next reply line (<c>aOK</c>, <c>aNA</c> ...), skipping link tests and unknown lines; null on timeout.</summary>
+    private async Task<string?> ReadReplyAsync(ChannelReader<ReceivedLine> lines, TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = _time.GetUtcNow() + timeout;
+        while (true)
+        {
+            var left = deadline - _time.GetUtcNow();
+            if (left <= TimeSpan.Zero)
+            {
+                return null;
+            }
+
+            var line = await ReadLineAsync(lines, left, ct).ConfigureAwait(false);
+            if (line is null)
+            {
+                return null;
+            }
+
+            if (CtipReplies.IsReply(line.Value.Text))
+            {
+                return line.Value.Text;
+            }
+
+            if (line.Value.Text != CtipReplies.LinkTest)
+            {
+                _logger.LogDebug("CTIP {Pbx}: ignoring '{Line}' while logging in", _pbx, line.Value.Text);
+            }
+        }
+    }
+
+    private async Task StreamAsync(Stream stream, ChannelReader<ReceivedLine> lines, string session, CancellationToken ct)
+    {
+        var idle = Seconds(_options.IdleProbeSeconds);
+        var probeTimeout = Seconds(_options.ProbeTimeoutSeconds);
+        var probing = false; // a WHO probe went out and no data came back yet
+        var whoAnswersExpected = 0; // probe answers still to come (not forwarded)
+        long seq = 0;
+        while (true)
+        {
+            var line = await ReadLineAsync(lines, probing ? probeTimeout : idle, ct).ConfigureAwait(false);
+            if (line is not { } l)
+            {
+                if (probing)
+                {
+                    throw new CtipConnectionException(
+                        $"dead link: no data for {idle.TotalSeconds:0.#} s and no answer to the WHO probe within {probeTimeout.TotalSeconds:0.#} s");
+                }
+
+                _logger.LogDebug("CTIP {Pbx}: no data for {Idle:0.#} s, probing with WHO", _pbx, idle.TotalSeconds);
+                await SendAsync(stream, CtipReplies.Who, ct).ConfigureAwait(false);
+                probing = true;
+                whoAnswersExpected++;
+                continue;
+            }
+
+            // Any data proves the link alive. After login we send nothing but WHO probes, so an aOK is a probe's answer.
+            probing = false;
+            if (whoAnswersExpected > 0 && CtipReplies.IsOk(l.Text))
+            {
+                whoAnswersExpected--;
+                continue;
+            }
+
+            if (l.Text == CtipReplies.LinkTest)
+            {
+                continue;
+            }
+
+            seq++;
+            var envelope = new Envelope(_pbx, Protocols.Ctip, session, seq, l.ReceivedAt, l.Text);
+            await _sink.AppendAsync(envelope, ct).ConfigureAwait(false);
+            _status.Update(_pbx, s => s with { LastFrameAt = l.ReceivedAt, FramesReceived = s.FramesReceived + 1 });
+        }
+    }
+
+    /// <summary>The next line, or null when none came within <paramref name="timeout"/>; throws when the connection ended.</summary>
+    private static async ValueTask<ReceivedLine?> ReadLineAsync(ChannelReader<ReceivedLine> lines, TimeSpan timeout, CancellationToken ct)
+    {
+        if (lines.TryRead(out var ready))
+        {
+            return ready;
+        }
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        try
+        {
+            return await lines.ReadAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (ChannelClosedException ex)
+        {
+            throw ex.InnerException as CtipConnectionException ?? new CtipConnectionException("connection closed by the PBX", ex);
+        }
+    }
+
+    private static async Task SendAsync(Stream stream, string command, CancellationToken ct)
+    {
+        try
+        {
+            await stream.WriteAsync(Encoding.Latin1.GetBytes(command + "\r\n"), ct).ConfigureAwait(false);
+            await stream.FlushAsync(ct).ConfigureAwait(false);
+        }
+        catch (IOException ex)
+        {
+            // do not echo the command: it may be the LOGA key
+            throw new CtipConnectionException($"send failed: {ex.InnerException?.Message ?? ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Pumps CR LF framed, latin-1 decoded lines from the socket into <paramref name="writer"/>.</summary>
+    private async Task ReadLinesAsync(Stream stream, ChannelWriter<ReceivedLine> writer, CancellationToken ct)
+    {
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        Exception? end = null;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync(ct).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                var at = TruncateToMilliseconds(_time.GetUtcNow());
+                while (TryReadLine(ref buffer, out var line))
+                {
+                    var text = Encoding.Latin1.GetString(line);
+                    if (text.Length > 0)
+                    {
+                        await writer.WriteAsync(new ReceivedLine(text, at), ct).ConfigureAwait(false);
+                    }
+                }
+
+                if (buffer.Length > MaxLineBytes)
+                {
+                    end = new CtipConnectionException($"protocol error: more than {MaxLineBytes} bytes without CR LF");
+                    break;
+                }
+
+                if (result.IsCompleted)
+                {
+                    if (buffer.Length > 0)
+                    {
+                        _logger.LogWarning("CTIP {Pbx}: connection closed inside a frame; {Bytes} bytes without CR LF not forwarded", _pbx, buffer.Length);
+                    }
+
+                    end = new CtipConnectionException("connection closed by the PBX");
+                    break;
+                }
+
+                reader.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            end = new CtipConnectionException("session closed");
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+        {
+            end = new CtipConnectionException($"connection lost: {ex.InnerException?.Message ?? ex.Message}", ex);
+        }
+        finally
+        {
+            writer.TryComplete(end);
+            await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Cuts one line ending in LF (a preceding CR is removed) off the front of <paramref name="buffer"/>.</summary>
+    private static bool TryReadLine(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> line)
+    {
+        var lf = buffer.PositionOf((byte)'\n');
+        if (lf is null)
+        {
+            line = default;
+            return false;
+        }
+
+        line = buffer.Slice(0, lf.Value);
+        if (line.Length > 0 && line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r')
+        {
+            line = line.Slice(0, line.Length - 1);
+        }
+
+        buffer = buffer.Slice(buffer.GetPosition(1, lf.Value));
+        return true;
+    }
+
+    /// <summary>A new session id: <c>yyyyMMddTHHmmssZ-</c> and 6 random hex digits, e.g. <c>20250902T134419Z-3fa9c1</c>.</summary>
+    public static string NewSessionId(DateTimeOffset now) =>
+        $"{now.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
+
+    /// <summary>Drops sub-millisecond ticks and converts to UTC (envelopes carry milliseconds).</summary>
+    public static DateTimeOffset TruncateToMilliseconds(DateTimeOffset t)
+    {
+        var utc = t.ToUniversalTime();
+        return new DateTimeOffset(utc.Ticks - (utc.Ticks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
+    }
+
+    private static TimeSpan Seconds(double s) => TimeSpan.FromSeconds(s);
+
+    private readonly record struct ReceivedLine(string Text, DateTimeOffset ReceivedAt);
+}

@@ -1,0 +1,63 @@
+using CloudTelephony.Relay.Configuration;
+using CloudTelephony.Relay.Forwarding;
+using CloudTelephony.Relay.Sink;
+using CloudTelephony.Relay.Status;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Polly;
+
+namespace CloudTelephony.Relay.Hosting;
+
+/// <summary>Dependency-injection wiring of the relay service (<c>relay run</c>).</summary>
+public static class RelayServices
+{
+    /// <summary>
+    /// Registers options (section <c>Relay</c>, validated on start), the status board, the frame buffer, the
+    /// connectors and the HTTP forwarder with its resilience handler.
+    /// </summary>
+    public static IServiceCollection AddRelay(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<RelayOptions>().Bind(configuration.GetSection(RelayOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RelayOptions>, RelayOptionsValidator>();
+        services.AddSingleton<RelayStatus>();
+        services.AddSingleton(sp => new ChannelFrameBuffer(
+            sp.GetRequiredService<IOptions<RelayOptions>>().Value.Forwarder.MaxBufferedFrames,
+            sp.GetRequiredService<ILogger<ChannelFrameBuffer>>()));
+        services.AddSingleton<IFrameSink>(sp => sp.GetRequiredService<ChannelFrameBuffer>());
+        services.AddSingleton<IFrameSource>(sp => sp.GetRequiredService<ChannelFrameBuffer>());
+        services.AddHttpForwarderClient();
+        services.AddHostedService<HttpForwarder>();
+        services.AddHostedService<ConnectorsService>();
+        return services;
+    }
+
+    /// <summary>
+    /// Registers the named HTTP client of <see cref="HttpForwarder"/>: per-attempt timeout and retries with
+    /// exponential backoff and jitter on 5xx, 408, 429 and connection errors (Microsoft.Extensions.Http.Resilience).
+    /// </summary>
+    public static IServiceCollection AddHttpForwarderClient(this IServiceCollection services)
+    {
+        services.AddHttpClient(HttpForwarder.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
+            .AddResilienceHandler("forward", static (builder, context) =>
+            {
+                var o = context.ServiceProvider.GetRequiredService<IOptions<RelayOptions>>().Value.Forwarder;
+                if (o.RetryAttempts > 0)
+                {
+                    builder.AddRetry(new HttpRetryStrategyOptions
+                    {
+                        MaxRetryAttempts = o.RetryAttempts,
+                        BackoffType = DelayBackoffType.Exponential,
+                        UseJitter = true,
+                        Delay = TimeSpan.FromSeconds(o.RetryDelaySeconds),
+                        MaxDelay = TimeSpan.FromSeconds(o.MaxRetryDelaySeconds),
+                    });
+                }
+
+                builder.AddTimeout(TimeSpan.FromSeconds(o.TimeoutSeconds));
+            });
+        return services;
+    }
+}

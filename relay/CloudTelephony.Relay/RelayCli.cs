@@ -1,0 +1,240 @@
+using System.CommandLine;
+using System.Globalization;
+using CloudTelephony.Contracts;
+using CloudTelephony.Relay.Configuration;
+using CloudTelephony.Relay.Hosting;
+using CloudTelephony.Relay.Simulator;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
+
+namespace CloudTelephony.Relay;
+
+/// <summary>The <c>relay</c> command line: <c>relay run</c> (default) and <c>relay simulate</c>.</summary>
+public static class RelayCli
+{
+    /// <summary>Exit code for a configuration or usage error.</summary>
+    public const int ConfigError = 2;
+
+    /// <summary>Parses <paramref name="args"/> and runs the chosen command; returns the process exit code.</summary>
+    /// <param name="args">Command-line arguments.</param>
+    /// <param name="stderr">Where errors go (default <see cref="Console.Error"/>).</param>
+    /// <param name="cancellationToken">Stops the command (in addition to Ctrl+C / SIGTERM).</param>
+    /// <param name="stdout">Where help goes (default <see cref="Console.Out"/>).</param>
+    public static async Task<int> InvokeAsync(string[] args, TextWriter? stderr = null, CancellationToken cancellationToken = default, TextWriter? stdout = null)
+    {
+        stderr ??= Console.Error;
+        var root = BuildCommand(stderr);
+        var parse = root.Parse(args);
+        var invocation = new InvocationConfiguration { Error = stderr, Output = stdout ?? Console.Out };
+        return await parse.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static RootCommand BuildCommand(TextWriter stderr)
+    {
+        var run = new Command("run", "Run the relay service (the default): connect to the configured PBXes and forward their frames. "
+            + "Configuration: appsettings.json beside the program, environment variables (Relay__Pbxes__0__Host=...), "
+            + "and --Relay:Key=value overrides.")
+        {
+            TreatUnmatchedTokensAsErrors = false,
+        };
+        run.SetAction((parse, ct) => RunServiceAsync([.. parse.UnmatchedTokens], stderr, ct));
+
+        var protocol = new Option<string>("--protocol") { Description = "PBX protocol to simulate (ctip)", Required = true };
+        protocol.AcceptOnlyFromAmong(Protocols.Ctip);
+        var capture = new Option<FileInfo>("--capture") { Description = "Capture to replay (tsv, jsonl or lines; see samples/)", Required = true };
+        capture.AcceptExistingOnly();
+        var port = new Option<int>("--port") { Description = "TCP port to listen on (0 = any free port)", DefaultValueFactory = _ => 5524 };
+        port.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() is < 0 or > 65535)
+            {
+                r.AddError("--port must be 0-65535");
+            }
+        });
+        var pin = new Option<string>("--pin") { Description = "LOGA key the simulated PBX accepts", DefaultValueFactory = _ => "1234" };
+        var speed = new Option<double>("--speed")
+        {
+            Description = "Replay speed: original gaps divided by this; 0 or 'max' = as fast as possible",
+            DefaultValueFactory = _ => 60,
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "60";
+                if (text.Equals("max", StringComparison.OrdinalIgnoreCase))
+                {
+                    return 0;
+                }
+
+                if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= 0)
+                {
+                    return v;
+                }
+
+                r.AddError($"--speed '{text}' is not a non-negative number or 'max'");
+                return 0;
+            },
+        };
+        var maxGap = new Option<TimeSpan>("--max-gap")
+        {
+            Description = "Longest pause between two frames after scaling (e.g. 2s, 500ms, 00:00:05); longer gaps, such as nights, are cut to this",
+            DefaultValueFactory = _ => TimeSpan.FromSeconds(2),
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "2s";
+                if (TryParseDuration(text, out var v))
+                {
+                    return v;
+                }
+
+                r.AddError($"--max-gap '{text}' is not a duration (2s, 500ms, 1m, 00:00:02)");
+                return TimeSpan.Zero;
+            },
+        };
+        var loop = new Option<bool>("--loop") { Description = "Replay the capture again when it ends" };
+        var simulate = new Command("simulate", "Act as a PBX on a TCP port and replay a capture with the real handshake (aWHO, one aLOGA, t link tests)")
+        {
+            protocol, capture, port, pin, speed, maxGap, loop,
+        };
+        simulate.SetAction((parse, ct) => SimulateAsync(
+            new CtipSimulatorOptions
+            {
+                Frames = CaptureFile.Read(parse.GetRequiredValue(capture).FullName, parse.GetRequiredValue(protocol)).ToList(),
+                Address = System.Net.IPAddress.Any,
+                Port = parse.GetValue(port),
+                Pin = parse.GetValue(pin) ?? "1234",
+                Speed = parse.GetValue(speed),
+                MaxGap = parse.GetValue(maxGap),
+                Loop = parse.GetValue(loop),
+            },
+            ct));
+
+        var root = new RootCommand("CloudTelephony relay: PBX connectors (Slican CTIP), frame buffer and HTTP forwarder; plus a PBX simulator.")
+        {
+            run,
+            simulate,
+        };
+        root.TreatUnmatchedTokensAsErrors = false;
+        root.SetAction(async (parse, ct) =>
+        {
+            // `relay --Relay:Key=value` runs the service; `relay simulte` is a typo, not configuration
+            if (parse.UnmatchedTokens.Count > 0 && parse.UnmatchedTokens[0] is { Length: > 0 } first && first[0] is not ('-' or '/'))
+            {
+                await stderr.WriteLineAsync($"relay: unknown command '{first}' (commands: run, simulate; see relay --help)").ConfigureAwait(false);
+                return ConfigError;
+            }
+
+            return await RunServiceAsync([.. parse.UnmatchedTokens], stderr, ct).ConfigureAwait(false);
+        });
+        return root;
+    }
+
+    /// <summary>Parses <c>2s</c>, <c>500ms</c>, <c>1m</c>, a plain number of seconds, or a TimeSpan (<c>00:00:02</c>).</summary>
+    public static bool TryParseDuration(string text, out TimeSpan value)
+    {
+        text = text.Trim();
+        (string suffix, double factor)[] units = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)];
+        foreach (var (suffix, factor) in units)
+        {
+            if (text.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)
+                && double.TryParse(text[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= 0)
+            {
+                value = TimeSpan.FromSeconds(n * factor);
+                return true;
+            }
+        }
+
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0)
+        {
+            value = TimeSpan.FromSeconds(seconds);
+            return true;
+        }
+
+        return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out value) && value >= TimeSpan.Zero;
+    }
+
+    /// <summary>
+    /// Builds and runs the relay host. Configuration problems are reported as ONE line on <paramref name="stderr"/>
+    /// and exit code <see cref="ConfigError"/>; <c>--contentRoot DIR</c> chooses where appsettings.json is read from
+    /// (default: the program's folder).
+    /// </summary>
+    private static async Task<int> RunServiceAsync(string[] configArgs, TextWriter stderr, CancellationToken ct)
+    {
+        HostApplicationBuilder builder;
+        RelayOptions options;
+        try
+        {
+            var contentRoot = new ConfigurationBuilder().AddCommandLine(configArgs).Build()[HostDefaults.ContentRootKey];
+            builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+            {
+                Args = configArgs,
+                ContentRootPath = string.IsNullOrEmpty(contentRoot) ? AppContext.BaseDirectory : Path.GetFullPath(contentRoot),
+            });
+            options = new RelayOptions();
+            builder.Configuration.GetSection(RelayOptions.SectionName).Bind(options);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or ArgumentException)
+        {
+            await stderr.WriteLineAsync($"relay: bad configuration: {OneLine(ex.InnerException?.Message ?? ex.Message)}").ConfigureAwait(false);
+            return ConfigError;
+        }
+
+        var errors = RelayOptionsValidator.Check(options);
+        if (errors.Count > 0)
+        {
+            await stderr.WriteLineAsync($"relay: bad configuration: {OneLine(string.Join("; ", errors))}").ConfigureAwait(false);
+            return ConfigError;
+        }
+
+        ConfigureLogging(builder.Logging);
+        builder.Services.AddRelay(builder.Configuration);
+        using var host = builder.Build();
+        try
+        {
+            await host.RunAsync(ct).ConfigureAwait(false);
+        }
+        catch (OptionsValidationException ex)
+        {
+            await stderr.WriteLineAsync($"relay: bad configuration: {OneLine(string.Join("; ", ex.Failures))}").ConfigureAwait(false);
+            return ConfigError;
+        }
+
+        return 0;
+    }
+
+    private static async Task<int> SimulateAsync(CtipSimulatorOptions options, CancellationToken ct)
+    {
+        using var loggers = LoggerFactory.Create(b => ConfigureLogging(b));
+        await using var simulator = new CtipSimulator(options, loggers.CreateLogger<CtipSimulator>());
+        await simulator.StartAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        return 0;
+    }
+
+    private static void ConfigureLogging(ILoggingBuilder logging)
+    {
+        logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.UseUtcTimestamp = false;
+            o.ColorBehavior = LoggerColorBehavior.Default;
+        });
+        // the HTTP client logs every request at Information; the forwarder reports progress itself
+        logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
+        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // Polly's telemetry logs every HTTP retry with a stack trace; the forwarder logs one line per failed batch
+        logging.AddFilter("Polly", LogLevel.None);
+    }
+
+    private static string OneLine(string s) => s.ReplaceLineEndings(" ");
+}

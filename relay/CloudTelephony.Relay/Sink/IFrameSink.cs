@@ -1,0 +1,34 @@
+using CloudTelephony.Contracts;
+
+namespace CloudTelephony.Relay.Sink;
+
+/// <summary>
+/// Where connectors put the envelopes they read. The call returns when the envelope is safely buffered; when the
+/// buffer is full it waits (backpressure onto the PBX socket) — frames are never dropped.
+/// </summary>
+/// <remarks>
+/// Today this is <see cref="ChannelFrameBuffer"/>, an in-memory bounded buffer (frames in it are lost if the process
+/// dies). A later issue replaces it with the durable SQLite outbox (DESIGN.md "Reliability rules"): append = a row
+/// committed to the WAL before the call returns. Connectors and forwarders only see these two interfaces.
+/// </remarks>
+public interface IFrameSink
+{
+    /// <summary>Appends one envelope; waits while the buffer is full. Envelopes of one session must be appended in seq order.</summary>
+    ValueTask AppendAsync(Envelope envelope, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The forwarder's side of the buffer: read a batch, deliver it, then acknowledge it. Until acknowledged, the same
+/// batch is returned again by <see cref="ReadBatchAsync"/> (peek / delete-after-settle, like the outbox will do).
+/// </summary>
+public interface IFrameSource
+{
+    /// <summary>
+    /// Waits for at least one envelope, then waits up to <paramref name="linger"/> for more and returns up to
+    /// <paramref name="maxCount"/> in append order. Returns the unacknowledged batch again if there is one.
+    /// </summary>
+    ValueTask<IReadOnlyList<Envelope>> ReadBatchAsync(int maxCount, TimeSpan linger, CancellationToken cancellationToken);
+
+    /// <summary>Marks the batch last returned by <see cref="ReadBatchAsync"/> as delivered; it is removed for good.</summary>
+    ValueTask AcknowledgeAsync(IReadOnlyList<Envelope> batch, CancellationToken cancellationToken);
+}

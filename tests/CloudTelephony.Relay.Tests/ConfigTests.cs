@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Configuration;
+using CloudTelephony.Relay.Configuration;
+using CloudTelephony.Tests;
+
+namespace CloudTelephony.Relay.Tests;
+
+public sealed class ConfigTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("relay-config-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private const string GoodPbx = """{ "Id": "office", "Protocol": "ctip", "Host": "127.0.0.1", "Port": 5524, "Pin": "1234" }""";
+
+    public static TheoryData<string, string> BadConfigs => new()
+    {
+        { """{ "Relay": { "Pbxes": [] } }""", "no PBX configured" },
+        { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "sip", "Host": "pbx", "Port": 5524 } ] } }""", "Relay:Pbxes:0:Protocol 'sip' is unknown" },
+        { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ami", "Host": "pbx", "Port": 5038 } ] } }""", "not supported by this relay yet" },
+        { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ctip", "Host": "", "Port": 5524 } ] } }""", "Relay:Pbxes:0:Host is empty" },
+        { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ctip", "Host": "pbx", "Port": 70000 } ] } }""", "Relay:Pbxes:0:Port 70000 is out of range" },
+        { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ctip", "Host": "pbx", "Port": "abc" } ] } }""", "bad configuration" },
+        { $$"""{ "Relay": { "Forwarder": { "Url": "" }, "Pbxes": [ {{GoodPbx}} ] } }""", "Relay:Forwarder:Url is missing" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadConfigs))]
+    public async Task Bad_config_exits_2_with_one_line_on_stderr(string json, string expected)
+    {
+        await File.WriteAllTextAsync(Path.Combine(_dir, "appsettings.json"), json);
+        var stderr = new StringWriter();
+
+        var code = await RelayCli.InvokeAsync(["run", "--contentRoot", _dir], stderr);
+
+        Assert.Equal(2, code);
+        var lines = stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var line = Assert.Single(lines);
+        Assert.StartsWith("relay: bad configuration: ", line, StringComparison.Ordinal);
+        Assert.Contains(expected, line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Pin_is_never_echoed_in_validation_errors()
+    {
+        await File.WriteAllTextAsync(
+            Path.Combine(_dir, "appsettings.json"),
+            """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ctip", "Host": "", "Port": 5524, "Pin": "98 76" } ] } }""");
+        var stderr = new StringWriter();
+
+        Assert.Equal(2, await RelayCli.InvokeAsync(["run", "--contentRoot", _dir], stderr));
+        Assert.Contains("Pin is empty or contains spaces", stderr.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("98 76", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Shipped_appsettings_are_valid()
+    {
+        var options = new RelayOptions();
+        new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"))
+            .Build()
+            .GetSection(RelayOptions.SectionName)
+            .Bind(options);
+        Assert.Empty(RelayOptionsValidator.Check(options));
+        Assert.Equal("http://127.0.0.1:7071", options.Forwarder.Url);
+        Assert.Equal(500, options.Forwarder.BatchSize);
+        Assert.Equal(100_000, options.Forwarder.MaxBufferedFrames);
+    }
+
+    [Fact]
+    public async Task Built_program_reports_bad_config_with_exit_code_2()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_dir, "appsettings.json"), """{ "Relay": { "Pbxes": [] } }""");
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        // the relay's own output folder: the copy in this test's bin resolves packages against the ASP.NET framework
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
+        var dll = Path.Combine(TestPaths.RepoRoot, "relay", "CloudTelephony.Relay", "bin", configuration, "net10.0", "relay.dll");
+        Assert.True(File.Exists(dll), $"{dll} not built");
+        psi.ArgumentList.Add(dll);
+        psi.ArgumentList.Add("run");
+        psi.ArgumentList.Add("--contentRoot");
+        psi.ArgumentList.Add(_dir);
+        using var process = Process.Start(psi)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(2, process.ExitCode);
+        Assert.Equal("relay: bad configuration: no PBX configured (set Relay:Pbxes:0:Id, :Protocol, :Host, :Port, :Pin)", (await stderr).TrimEnd('\n'));
+        Assert.Equal("", await stdout);
+    }
+}

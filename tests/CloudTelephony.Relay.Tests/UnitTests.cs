@@ -1,0 +1,107 @@
+using CloudTelephony.Contracts;
+using CloudTelephony.Relay.Ctip;
+using CloudTelephony.Relay.Sink;
+
+namespace CloudTelephony.Relay.Tests;
+
+public sealed class UnitTests
+{
+    [Theory]
+    [InlineData("aNA 1", "not logged in (NA 1)")]
+    [InlineData("aNA 11", "wrong key (NA 11)")]
+    [InlineData("aNA 12", "no key (NA 12)")]
+    [InlineData("aNA 19", "CTI not permitted (NA 19)")]
+    [InlineData("aNA 20", "too many bad-key attempts (NA 20)")]
+    [InlineData("aNA 42", "refused (NA 42)")]
+    [InlineData("aNA", "refused (NA)")]
+    [InlineData("aNAK", "refused (NAK)")]
+    [InlineData("aERROR", "syntax error (ERROR)")]
+    public void Login_refusals_are_described(string reply, string expected) =>
+        Assert.Equal(expected, CtipReplies.DescribeRefusal(reply));
+
+    [Theory]
+    [InlineData("aOK NCP 1.23 15", true, true)]
+    [InlineData("aOK", true, true)]
+    [InlineData("aNA 11", false, true)]
+    [InlineData("aRING 101_ 693109180 0 618386710 _ 693109180", false, false)]
+    [InlineData("aOKX", false, false)]
+    public void Replies_are_told_from_events(string line, bool ok, bool reply)
+    {
+        Assert.Equal(ok, CtipReplies.IsOk(line));
+        Assert.Equal(reply, CtipReplies.IsReply(line));
+    }
+
+    [Fact]
+    public void Session_ids_are_time_stamped_and_unique()
+    {
+        var at = new DateTimeOffset(2025, 9, 2, 15, 44, 19, TimeSpan.FromHours(2));
+        var a = CtipConnector.NewSessionId(at);
+        var b = CtipConnector.NewSessionId(at);
+        Assert.Matches("^20250902T134419Z-[0-9a-f]{6}$", a);
+        Assert.NotEqual(a, b);
+    }
+
+    [Fact]
+    public void Receive_times_are_utc_milliseconds()
+    {
+        var t = CtipConnector.TruncateToMilliseconds(new DateTimeOffset(2025, 9, 2, 15, 44, 19, TimeSpan.FromHours(2)).AddTicks(1_234_567));
+        Assert.Equal(new DateTimeOffset(2025, 9, 2, 13, 44, 19, 123, TimeSpan.Zero), t);
+        Assert.Equal(TimeSpan.Zero, t.Offset);
+    }
+
+    [Theory]
+    [InlineData("2s", 2_000)]
+    [InlineData("500ms", 500)]
+    [InlineData("1m", 60_000)]
+    [InlineData("1.5", 1_500)]
+    [InlineData("00:00:05", 5_000)]
+    public void Durations_parse(string text, double ms)
+    {
+        Assert.True(RelayCli.TryParseDuration(text, out var value));
+        Assert.Equal(ms, value.TotalMilliseconds);
+    }
+
+    [Fact]
+    public void Durations_reject_garbage() => Assert.False(RelayCli.TryParseDuration("soon", out _));
+
+    private static Envelope E(long seq) => new("p", Protocols.Ctip, "s", seq, DateTimeOffset.UnixEpoch, "aREL 101_ 1");
+
+    [Fact]
+    public async Task Full_buffer_makes_the_writer_wait_and_drops_nothing()
+    {
+        var buffer = new ChannelFrameBuffer(2);
+        await buffer.AppendAsync(E(1), CancellationToken.None);
+        await buffer.AppendAsync(E(2), CancellationToken.None);
+        var third = buffer.AppendAsync(E(3), CancellationToken.None).AsTask();
+        Assert.False(third.IsCompleted);
+        Assert.Equal(1, buffer.FullWaits);
+
+        var first = await buffer.ReadBatchAsync(2, TimeSpan.Zero, CancellationToken.None);
+        await third.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal([1L, 2L], first.Select(e => e.Seq));
+
+        // not acknowledged: the same batch again
+        Assert.Same(first, await buffer.ReadBatchAsync(2, TimeSpan.Zero, CancellationToken.None));
+        await buffer.AcknowledgeAsync(first, CancellationToken.None);
+        var second = await buffer.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None);
+        Assert.Equal([3L], second.Select(e => e.Seq));
+    }
+
+    [Fact]
+    public async Task Batches_are_cut_at_the_batch_size()
+    {
+        var buffer = new ChannelFrameBuffer(100);
+        for (var i = 1; i <= 7; i++)
+        {
+            await buffer.AppendAsync(E(i), CancellationToken.None);
+        }
+
+        var a = await buffer.ReadBatchAsync(3, TimeSpan.FromMilliseconds(1), CancellationToken.None);
+        await buffer.AcknowledgeAsync(a, CancellationToken.None);
+        var b = await buffer.ReadBatchAsync(3, TimeSpan.FromMilliseconds(1), CancellationToken.None);
+        await buffer.AcknowledgeAsync(b, CancellationToken.None);
+        var c = await buffer.ReadBatchAsync(3, TimeSpan.FromMilliseconds(1), CancellationToken.None);
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L], a.Concat(b).Concat(c).Select(e => e.Seq));
+        Assert.Single(c);
+    }
+}
