@@ -46,6 +46,14 @@ public static class FunctionsApp
         builder.Services.AddSingleton<IngestPipeline>();
         builder.Services.AddSingleton<IngestProgress>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<IngestProgress>());
+        var sweep = builder.Configuration.GetSection("Ingest").Get<SweepOptions>() ?? new SweepOptions();
+        if (builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is { Length: > 0 })
+        {
+            sweep.SweepSeconds = 0; // the SweepCalls timer trigger does it under the Functions host
+        }
+
+        builder.Services.AddSingleton(sweep);
+        builder.Services.AddHostedService<CallSweeper>();
         builder.Services.AddSingleton<CallQueries>();
         builder.Services.AddSingleton<HealthQueries>();
 
@@ -56,6 +64,7 @@ public static class FunctionsApp
         app.MapIngestEndpoints();
         app.MapCallEndpoints();
         app.MapCallsCsvEndpoint();
+        app.MapTimerEndpoints();
         return app;
     }
 }

@@ -47,14 +47,16 @@ public static class FrameStore
     }
 
     /// <summary>Saves the correlator state JSON of <paramref name="pbx"/> with its open-call count, the counts of frames
-    /// newly stored and of those that did not parse, and the last frame time.</summary>
+    /// newly stored and of those that did not parse, and the last frame time (null when no frames arrived, e.g. a sweep).</summary>
     public static async Task SaveStateAsync(
         NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, string state, int openCalls, int newFrames, int newParseErrors, DateTimeOffset? lastFrameAt, CancellationToken ct)
     {
         const string sql = """
             UPDATE ct.correlator_state
                SET state = @state, open_calls = @open, frames_total = frames_total + @frames, parse_errors = parse_errors + @errors,
-                   last_frame_at = GREATEST(last_frame_at, @last), updated_at = now()
+                   last_frame_at = GREATEST(last_frame_at, @last),
+                   last_ingest_at = CASE WHEN @last IS NULL THEN last_ingest_at ELSE now() END,
+                   updated_at = now()
              WHERE pbx = @pbx
             """;
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
@@ -65,6 +67,30 @@ public static class FrameStore
         cmd.Parameters.AddWithValue("errors", (long)newParseErrors);
         cmd.Parameters.Add(new NpgsqlParameter("last", NpgsqlDbType.TimestampTz) { Value = (object?)lastFrameAt?.UtcDateTime ?? DBNull.Value });
         await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// PBXes with open calls whose stream has been idle for at least <paramref name="idle"/> (wall time), with the stream
+    /// time it is now for each: the newest frame's receive time plus the wall time since it arrived. Using stream time
+    /// keeps sweeps of a replayed old capture consistent with the capture's own clock.
+    /// </summary>
+    public static async Task<IReadOnlyList<(string Pbx, string Protocol, DateTimeOffset StreamNow)>> IdleOpenStreamsAsync(NpgsqlDataSource db, TimeSpan idle, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT s.pbx, p.protocol, s.last_frame_at + (now() - s.last_ingest_at)
+              FROM ct.correlator_state s JOIN ct.pbxes p ON p.id = s.pbx
+             WHERE s.open_calls > 0 AND s.last_ingest_at IS NOT NULL AND s.last_ingest_at < now() - @idle
+            """;
+        await using var cmd = db.CreateCommand(sql);
+        cmd.Parameters.AddWithValue("idle", idle);
+        var rows = new List<(string, string, DateTimeOffset)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            rows.Add((r.GetString(0), r.GetString(1), new DateTimeOffset(DateTime.SpecifyKind(r.GetDateTime(2), DateTimeKind.Utc))));
+        }
+
+        return rows;
     }
 
     /// <summary>Inserts frames of <paramref name="pbx"/>; a (pbx, session, seq) already stored is left as it is.</summary>

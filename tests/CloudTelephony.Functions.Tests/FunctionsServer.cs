@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 namespace CloudTelephony.Functions.Tests;
 
 /// <summary>The real functions app on Kestrel (127.0.0.1, a free port) over a fresh PostgreSQL database.</summary>
-public sealed class FunctionsServer : IAsyncLifetime
+public sealed class FunctionsServer(double sweepSeconds = 0) : IAsyncLifetime
 {
     private WebApplication _app = null!;
 
@@ -19,7 +19,14 @@ public sealed class FunctionsServer : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await Db.InitializeAsync();
-        _app = FunctionsApp.Build(["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning"], Db.ConnectionString);
+        // The in-process call sweep runs on wall time; tests that do not exercise it turn it off so their results
+        // cannot depend on how fast the machine is.
+        string[] args =
+        [
+            "--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning",
+            $"--Ingest:SweepSeconds={sweepSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}", "--Ingest:IdleSeconds=0.5",
+        ];
+        _app = FunctionsApp.Build(args, Db.ConnectionString);
         await _app.StartAsync();
         BaseUrl = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         Http = new HttpClient { BaseAddress = new Uri(BaseUrl) };

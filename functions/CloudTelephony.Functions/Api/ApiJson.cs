@@ -90,6 +90,7 @@ public sealed record CallLine(
 [JsonSerializable(typeof(CallSummaryDto))]
 [JsonSerializable(typeof(HealthDto))]
 [JsonSerializable(typeof(CallLine))]
+[JsonSerializable(typeof(InvocationResponse))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -113,6 +113,38 @@ public sealed class IngestPipeline(NpgsqlDataSource db, ILogger<IngestPipeline> 
         return (inserted, errors, completed.Count);
     }
 
+    /// <summary>
+    /// Closes calls that stay open only because their PBX went quiet (a call lingering for late releases, a ring whose
+    /// stream was cut): for each idle stream with open calls, runs the correlator's <see cref="ICallCorrelator.Expire"/>
+    /// at the stream's current time and stores what it completes, in one transaction per PBX.
+    /// </summary>
+    /// <param name="idle">Only streams with no frames for at least this long (wall time).</param>
+    /// <param name="ct">Cancellation.</param>
+    /// <returns>Number of calls completed.</returns>
+    public async Task<int> SweepAsync(TimeSpan idle, CancellationToken ct)
+    {
+        var completed = 0;
+        foreach (var (pbx, protocol, streamNow) in await FrameStore.IdleOpenStreamsAsync(db, idle, ct))
+        {
+            await using var conn = await db.OpenConnectionAsync(ct);
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            var (state, zone) = await FrameStore.LockPbxAsync(conn, tx, pbx, protocol, ct);
+            var correlator = Correlators.Create(protocol, pbx, new CorrelatorOptions { TimeZone = FindZone(zone) }, state);
+            var calls = new List<Call>();
+            correlator.Expire(streamNow, calls);
+            await FrameStore.UpsertCallsAsync(conn, tx, calls, ct);
+            await FrameStore.SaveStateAsync(conn, tx, pbx, correlator.SaveState(), correlator.OpenCalls, 0, 0, null, ct);
+            await tx.CommitAsync(ct);
+            completed += calls.Count;
+            if (calls.Count > 0)
+            {
+                logger.LogInformation("sweep {Pbx}: {Calls} calls closed at stream time {Now:O}", pbx, calls.Count, streamNow);
+            }
+        }
+
+        return completed;
+    }
+
     private TimeZoneInfo FindZone(string id)
     {
         if (TimeZoneInfo.TryFindSystemTimeZoneById(id, out var zone))

@@ -59,7 +59,8 @@ CREATE TABLE ct.correlator_state (
     open_calls   int NOT NULL DEFAULT 0,
     frames_total bigint NOT NULL DEFAULT 0,          -- frames stored for this PBX
     parse_errors bigint NOT NULL DEFAULT 0,          -- of which did not parse
-    last_frame_at timestamptz,
+    last_frame_at timestamptz,                       -- receive time (stream time) of the newest frame
+    last_ingest_at timestamptz,                      -- wall time when frames last arrived; stream "now" = last_frame_at + (now() - last_ingest_at)
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
 
