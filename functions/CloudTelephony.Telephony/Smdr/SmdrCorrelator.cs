@@ -130,7 +130,23 @@ public sealed class SmdrCorrelator : ICallCorrelator
             return FrameOutcome.Failed(parsed.Error!);
         }
 
-        var call = Add(record, frame.Session ?? "", frame.Seq, text);
+        var session = frame.Session ?? "";
+        if (!record.Continuation && !_open.ContainsKey(record.CallId))
+        {
+            // The common case: a one-record call. Built straight away, never enters the open set.
+            var end = AddSeconds(record.CallStart, record.TotalSeconds);
+            MoveClock(record, end);
+            if (_clock > _nextDeadline)
+            {
+                ExpireCore(_clock.Value, completed);
+            }
+
+            var single = new Segment(record, session, frame.Seq, text);
+            completed.Add(Build(record.CallId, new ReadOnlySpan<Segment>(in single), complete: true));
+            return FrameOutcome.Applied;
+        }
+
+        var call = Add(record, session, frame.Seq, text);
         if (!record.Continuation)
         {
             _open.Remove(record.CallId);
@@ -203,12 +219,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
         var end = AddSeconds(begin, record.TotalSeconds);
         open.Segments.Add(new Segment(record, session, seq, text));
         open.LastActivity = end;
-
-        var seen = record.RecordTime is { } rt && rt > end ? rt : end;
-        if (_clock is null || seen > _clock)
-        {
-            _clock = seen;
-        }
+        MoveClock(record, end);
 
         var deadline = AddTime(end, _options.TalkTimeout);
         if (deadline < _nextDeadline)
@@ -217,6 +228,16 @@ public sealed class SmdrCorrelator : ICallCorrelator
         }
 
         return open;
+    }
+
+    /// <summary>The stream clock is the latest PBX time seen: segment end, or SMDR Record Time when later.</summary>
+    private void MoveClock(SmdrRecord record, DateTimeOffset end)
+    {
+        var seen = record.RecordTime is { } rt && rt > end ? rt : end;
+        if (_clock is null || seen > _clock)
+        {
+            _clock = seen;
+        }
     }
 
     private void ExpireCore(DateTimeOffset now, ICollection<Call> completed)
@@ -250,9 +271,10 @@ public sealed class SmdrCorrelator : ICallCorrelator
         }
     }
 
-    private Call Build(OpenCall open, bool complete)
+    private Call Build(OpenCall open, bool complete) => Build(open.CallId, CollectionsMarshal.AsSpan(open.Segments), complete);
+
+    private Call Build(long callId, ReadOnlySpan<Segment> segments, bool complete)
     {
-        var segments = open.Segments;
         var first = segments[0].Record;
         var direction = DirectionOf(segments);
         var start = first.CallStart;
@@ -260,9 +282,10 @@ public sealed class SmdrCorrelator : ICallCorrelator
         var caller = CallerNumber(first.Caller);
 
         var extensions = new List<string>(2);
-        var transfers = new List<CallTransfer>();
-        var legs = new List<CallParticipant>(segments.Count + 1);
-        var events = new List<CallEvent>(segments.Count);
+        List<CallTransfer>? transfers = null;
+        var legs = new List<CallParticipant>(segments.Length + 1) { null! }; // [0] = caller, set at the end
+        var events = new CallEvent[segments.Length];
+        var index = 0;
         string? trunk = null;
         string? answeredBy = null;
         DateTimeOffset? answeredAt = null;
@@ -318,12 +341,12 @@ public sealed class SmdrCorrelator : ICallCorrelator
 
             if (prev is not null && target != prevTarget)
             {
-                transfers.Add(new CallTransfer(FromOf(prev, r, prevTarget!), target, begin, connected));
+                (transfers ??= []).Add(new CallTransfer(FromOf(prev, r, prevTarget!), target, begin, connected));
             }
 
             var outcome = connected ? "answered" : "no-answer";
-            var at = legs.FindIndex(p => p.Endpoint == target && p.Role != "caller");
-            if (at >= 0)
+            var at = FindLeg(legs, target);
+            if (at > 0)
             {
                 var p = legs[at];
                 legs[at] = p with
@@ -338,7 +361,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
                 legs.Add(new CallParticipant(target, prev is null ? "callee" : "transfer", begin, segAnswer, segEnd, outcome));
             }
 
-            events.Add(new CallEvent(r.RecordTime ?? segEnd, "record", target, Detail(r), seg.Session, seg.Seq));
+            events[index++] = new CallEvent(r.RecordTime ?? segEnd, "record", target, Detail(r), seg.Session, seg.Seq);
             prev = r;
             prevTarget = target;
         }
@@ -348,12 +371,12 @@ public sealed class SmdrCorrelator : ICallCorrelator
             : voicemail ? CallStatus.Voicemail
             : CallStatus.Missed;
 
-        legs.Insert(0, new CallParticipant(caller ?? Endpoint(origin) ?? "unknown", "caller", null, answeredAt, end, null));
+        legs[0] = new CallParticipant(caller ?? Endpoint(origin) ?? "unknown", "caller", null, answeredAt, end, null);
 
         return new Call
         {
             Pbx = Pbx,
-            CallKey = open.CallId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            CallKey = callId.ToString(System.Globalization.CultureInfo.InvariantCulture),
             Direction = direction,
             Status = status,
             Caller = caller,
@@ -365,14 +388,28 @@ public sealed class SmdrCorrelator : ICallCorrelator
             EndedAt = end,
             RingSeconds = Call.Seconds(start, answeredAt ?? end),
             TalkSeconds = talk,
-            Transfers = transfers,
+            Transfers = transfers ?? (IReadOnlyList<CallTransfer>)[],
             Trunk = trunk,
             Participants = legs,
             Events = events,
         };
     }
 
-    private static CallDirection DirectionOf(List<Segment> segments)
+    /// <summary>Index of the non-caller leg for <paramref name="endpoint"/> (index 0 is the caller), or -1.</summary>
+    private static int FindLeg(List<CallParticipant> legs, string endpoint)
+    {
+        for (var i = 1; i < legs.Count; i++)
+        {
+            if (legs[i].Endpoint == endpoint)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static CallDirection DirectionOf(ReadOnlySpan<Segment> segments)
     {
         if (segments[0].Record.Direction == SmdrDirection.Inbound)
         {
