@@ -31,6 +31,16 @@ namespace CloudTelephony.Telephony.Smdr;
 /// Dialled/Called Number); with no other party, the Called Number. When a segment has the same two parties as the one
 /// before but a different Called Number (real example Call ID 1949529: AA then 4666), the target is the new Called
 /// Number. A change of target between segments is a transfer (forward or transfer; SMDR does not tell them apart).</para>
+/// <para><b>Call fields.</b> <see cref="Call.CallKey"/> = Call ID. <see cref="Call.Caller"/> = Caller of the first record;
+/// empty or <c>anonymous</c> → null (withheld), SIP <c>number@ip</c> → <c>number</c> (the raw value stays in
+/// <see cref="SmdrRecord.Caller"/>). <see cref="Call.Called"/> = Dialled Number (the DDI for inbound, the digits dialled
+/// for outbound), else Called Number when it is empty (analog lines send no DDI). <see cref="Call.AnsweredBy"/> = the
+/// first <c>E</c> party, other than the originator, of the first connected non-voicemail segment — Party1 or Party2,
+/// whichever holds it (IP Office puts the extension in Party1 on real inbound lines); null for outbound calls answered
+/// by the far end. <see cref="Call.Extensions"/> = every <c>E</c> party in segment order, each once (the originator of
+/// an outbound call included). <see cref="Call.Trunk"/> = the first <c>T…</c> device. Participants: the caller
+/// (or the originating device when withheld), then one leg per distinct segment target. Events: one <c>record</c> event
+/// per record, at its SMDR Record Time or else its computed segment end, linked to the frame's session and seq.</para>
 /// <para><b>Timeouts.</b> The stream clock is PBX time: the latest segment end (or SMDR Record Time) seen. An open call
 /// whose last segment ended more than <see cref="CorrelatorOptions.TalkTimeout"/> before the clock (or before
 /// <see cref="Expire"/>'s <c>now</c>) is closed as Unknown.</para>
