@@ -241,10 +241,18 @@ public class SmdrPropertyTests(ITestOutputHelper output)
             }
         }
 
+        // warm-up pass so tiered JIT has settled before timing
+        var warm = Correlators.Create("smdr", "ipo", Options);
+        var drop = new List<Call>();
+        foreach (var f in frames)
+        {
+            warm.Process(f, drop);
+            drop.Clear();
+        }
+
         var c = Correlators.Create("smdr", "ipo", Options);
         var sink = new List<Call>(1024);
         var calls = 0;
-        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         for (var i = 0; i < frames.Length; i++)
         {
@@ -259,7 +267,7 @@ public class SmdrPropertyTests(ITestOutputHelper output)
 
         calls += sink.Count;
         sw.Stop();
-        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
+        GC.Collect();
         var parseOnly = Stopwatch.StartNew();
         var ok = 0;
         foreach (var f in frames)
@@ -268,7 +276,7 @@ public class SmdrPropertyTests(ITestOutputHelper output)
         }
 
         parseOnly.Stop();
-        output.WriteLine($"{frames.Length} frames, {calls} calls: parse+correlate {frames.Length / sw.Elapsed.TotalSeconds:N0} frames/s wall, {frames.Length / cpu.TotalSeconds:N0} frames/s of process CPU time; parse only {frames.Length / parseOnly.Elapsed.TotalSeconds:N0} records/s");
+        output.WriteLine($"{frames.Length} frames, {calls} calls: parse+correlate {frames.Length / sw.Elapsed.TotalSeconds:N0} frames/s; parse only {frames.Length / parseOnly.Elapsed.TotalSeconds:N0} records/s");
         Assert.Equal(frames.Length, ok);
     }
 }
