@@ -1,4 +1,5 @@
 using CloudTelephony.Telephony.Ctip;
+using CloudTelephony.Telephony.Smdr;
 
 namespace CloudTelephony.Telephony;
 
@@ -20,6 +21,7 @@ public static class Correlators
         return protocol switch
         {
             "ctip" => CtipCorrelator.Restore(pbx, options, state),
+            "smdr" => SmdrCorrelator.Restore(pbx, options, state),
             _ => throw new ArgumentException($"unknown protocol '{protocol}' (expected ctip, ami or smdr)", nameof(protocol)),
         };
     }

@@ -1,0 +1,432 @@
+using System.Globalization;
+
+namespace CloudTelephony.Telephony.Smdr;
+
+/// <summary>
+/// Parses one Avaya IP Office SMDR record (one CSV line) into a <see cref="SmdrRecord"/>.
+/// Format (shared/protocols/smdr.md "Transport and framing"; Avaya "SMDR Fields",
+/// https://documentation.avaya.com/bundle/AdministeringAvayaIPOfficePlatformManagerR11_1/page/SMDR_Fields.html):
+/// fields separated by commas, never quoted or escaped; 30 fields on older releases, 34/35 later, up to 37 on R11.1+.
+/// </summary>
+/// <remarks>
+/// Span-based and allocation-light: only non-empty text fields allocate. Never throws on input: a line with fewer than
+/// <see cref="MinFields"/> fields, or a field that does not parse, gives a <see cref="SmdrParseResult"/> whose
+/// <see cref="SmdrParseResult.Error"/> names the field. Trailing CR/LF is tolerated; fields beyond #37 are ignored.
+/// </remarks>
+public static class SmdrParser
+{
+    /// <summary>Fewest fields a record may have (releases before 6.0 send exactly 30).</summary>
+    public const int MinFields = 30;
+
+    /// <summary>Most fields this parser reads (R11.1+); more are ignored.</summary>
+    public const int MaxFields = 37;
+
+    private const int MaxDurationSeconds = 99_999_999;
+
+    private static readonly string[] FieldNames =
+    [
+        "Call Start", "Connected Time", "Ring Time", "Caller", "Direction", "Called Number", "Dialled Number", "Account",
+        "Is Internal", "Call ID", "Continuation", "Party1Device", "Party1Name", "Party2Device", "Party2Name", "Hold Time",
+        "Park Time", "AuthValid", "AuthCode", "User Charged", "Call Charge", "Currency", "Amount at Last User Change",
+        "Call Units", "Units at Last User Change", "Cost per Unit", "Mark Up", "External Targeting Cause",
+        "External Targeter Id", "External Targeted Number", "Calling Party Server IP", "Unique Call Id for the Caller Extension",
+        "Called Party Server IP", "Unique Call Id for the Called Extension", "SMDR Record Time", "Caller Consent Directive",
+        "Calling Number Verification",
+    ];
+
+    /// <summary>The Avaya name of field <paramref name="number"/> (1-based), e.g. 10 → <c>Call ID</c>.</summary>
+    /// <param name="number">Field position, 1 to <see cref="MaxFields"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="number"/> is outside 1..<see cref="MaxFields"/>.</exception>
+    public static string FieldName(int number)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(number, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(number, MaxFields);
+        return FieldNames[number - 1];
+    }
+
+    /// <summary>Parses one record.</summary>
+    /// <param name="line">The record text; a trailing CR and/or LF is ignored.</param>
+    /// <param name="timeZone">The PBX's time zone for <see cref="SmdrRecord.CallStart"/> and <see cref="SmdrRecord.RecordTime"/>;
+    /// null means UTC. Local times that fall into a DST gap or overlap take the zone's standard offset.</param>
+    /// <returns>The record, or an error that names the offending field.</returns>
+    public static SmdrParseResult Parse(ReadOnlySpan<char> line, TimeZoneInfo? timeZone = null)
+    {
+        while (line.Length > 0 && (line[^1] == '\r' || line[^1] == '\n'))
+        {
+            line = line[..^1];
+        }
+
+        if (line.IsEmpty)
+        {
+            return Fail("empty record");
+        }
+
+        Span<Range> f = stackalloc Range[MaxFields + 1];
+        var n = line.Split(f, ',');
+        if (n < MinFields)
+        {
+            return Fail($"expected at least {MinFields} comma-separated fields, got {n} (truncated record?)");
+        }
+
+        var fieldCount = n <= MaxFields ? n : line.Count(',') + 1;
+        n = Math.Min(n, MaxFields);
+        var zone = timeZone ?? TimeZoneInfo.Utc;
+
+        var s = line[f[0]];
+        if (!TryParseTimestamp(s, out var startLocal))
+        {
+            return Bad(1, s, "is not a date and time YYYY/MM/DD HH:MM:SS");
+        }
+
+        if (!TryToUtc(startLocal, zone, out var startUtc))
+        {
+            return Bad(1, s, "is out of range after conversion to UTC");
+        }
+
+        s = line[f[1]];
+        if (!TryParseHms(s, out var connected))
+        {
+            return Bad(2, s, "is not a duration H:MM:SS");
+        }
+
+        s = line[f[2]];
+        if (!TryParseSeconds(s, out var ring))
+        {
+            return Bad(3, s, "is not a number of seconds");
+        }
+
+        s = line[f[4]].Trim(' ');
+        SmdrDirection direction;
+        if (s is "I")
+        {
+            direction = SmdrDirection.Inbound;
+        }
+        else if (s is "O")
+        {
+            direction = SmdrDirection.Outbound;
+        }
+        else
+        {
+            return Bad(5, s, "is not I or O");
+        }
+
+        s = line[f[8]];
+        if (!TryParseFlag(s, out var isInternal))
+        {
+            return Bad(9, s, "is not 0 or 1");
+        }
+
+        s = line[f[9]];
+        if (!long.TryParse(s, NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out var callId) || callId < 0)
+        {
+            return Bad(10, s, "is not a call id (non-negative integer)");
+        }
+
+        s = line[f[10]];
+        if (!TryParseFlag(s, out var continuation))
+        {
+            return Bad(11, s, "is not 0 or 1");
+        }
+
+        s = line[f[15]];
+        if (!TryParseSeconds(s, out var hold))
+        {
+            return Bad(16, s, "is not a number of seconds");
+        }
+
+        s = line[f[16]];
+        if (!TryParseSeconds(s, out var park))
+        {
+            return Bad(17, s, "is not a number of seconds");
+        }
+
+        bool? authValid = null;
+        s = line[f[17]];
+        if (!s.IsWhiteSpace())
+        {
+            if (!TryParseFlag(s, out var av))
+            {
+                return Bad(18, s, "is not 0 or 1");
+            }
+
+            authValid = av;
+        }
+
+        if (!TryDecimal(line, f, 20, out var callCharge, out var err)
+            || !TryDecimal(line, f, 22, out var amountAtLast, out err)
+            || !TryInt(line, f, 23, out var callUnits, out err)
+            || !TryInt(line, f, 24, out var unitsAtLast, out err)
+            || !TryDecimal(line, f, 25, out var costPerUnit, out err)
+            || !TryDecimal(line, f, 26, out var markUp, out err))
+        {
+            return Fail(err!);
+        }
+
+        DateTimeOffset? recordTime = null;
+        if (n > 34)
+        {
+            s = line[f[34]];
+            if (!s.IsWhiteSpace())
+            {
+                if (!TryParseTimestamp(s, out var rtLocal) || !TryToUtc(rtLocal, zone, out var rt))
+                {
+                    return Bad(35, s, "is not a date and time YYYY/MM/DD HH:MM:SS");
+                }
+
+                recordTime = rt;
+            }
+        }
+
+        var record = new SmdrRecord
+        {
+            FieldCount = fieldCount,
+            CallStartLocal = startLocal,
+            CallStart = startUtc,
+            ConnectedSeconds = connected,
+            RingSeconds = ring,
+            Caller = Text(line, f, n, 3),
+            Direction = direction,
+            CalledNumber = Text(line, f, n, 5),
+            DialledNumber = Text(line, f, n, 6),
+            Account = Text(line, f, n, 7),
+            IsInternal = isInternal,
+            CallId = callId,
+            Continuation = continuation,
+            Party1Device = Text(line, f, n, 11),
+            Party1Name = Text(line, f, n, 12),
+            Party2Device = Text(line, f, n, 13),
+            Party2Name = Text(line, f, n, 14),
+            HoldSeconds = hold,
+            ParkSeconds = park,
+            AuthValid = authValid,
+            AuthCode = Text(line, f, n, 18),
+            UserCharged = Text(line, f, n, 19),
+            CallCharge = callCharge,
+            Currency = Text(line, f, n, 21),
+            AmountAtLastUserChange = amountAtLast,
+            CallUnits = callUnits,
+            UnitsAtLastUserChange = unitsAtLast,
+            CostPerUnit = costPerUnit,
+            MarkUp = markUp,
+            ExternalTargetingCause = Text(line, f, n, 27),
+            ExternalTargeterId = Text(line, f, n, 28),
+            ExternalTargetedNumber = Text(line, f, n, 29),
+            CallingPartyServerIp = Text(line, f, n, 30),
+            CallerExtensionCallId = Text(line, f, n, 31),
+            CalledPartyServerIp = Text(line, f, n, 32),
+            CalledExtensionCallId = Text(line, f, n, 33),
+            RecordTime = recordTime,
+            CallerConsentDirective = Text(line, f, n, 35),
+            CallingNumberVerification = Text(line, f, n, 36),
+        };
+        return new SmdrParseResult(record, null);
+    }
+
+    private static SmdrParseResult Fail(string error) => new(null, error);
+
+    private static SmdrParseResult Bad(int field, ReadOnlySpan<char> value, string problem) => Fail(Describe(field, value, problem));
+
+    private static string Describe(int field, ReadOnlySpan<char> value, string problem)
+        => $"field {field} ({FieldNames[field - 1]}): '{Shorten(value)}' {problem}";
+
+    private static string Shorten(ReadOnlySpan<char> value) => value.Length <= 40 ? value.ToString() : string.Concat(value[..40], "…");
+
+    /// <summary>Field <paramref name="i"/> (0-based) as a string, or null when empty or absent.</summary>
+    private static string? Text(ReadOnlySpan<char> line, ReadOnlySpan<Range> f, int n, int i)
+    {
+        if (i >= n)
+        {
+            return null;
+        }
+
+        var s = line[f[i]];
+        return s.IsEmpty ? null : s.ToString();
+    }
+
+    private static bool TryDecimal(ReadOnlySpan<char> line, ReadOnlySpan<Range> f, int i, out decimal? value, out string? error)
+    {
+        value = null;
+        error = null;
+        var s = line[f[i]];
+        if (s.IsWhiteSpace())
+        {
+            return true;
+        }
+
+        if (!decimal.TryParse(s, NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite | NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint,
+                CultureInfo.InvariantCulture, out var d))
+        {
+            error = Describe(i + 1, s, "is not a decimal number");
+            return false;
+        }
+
+        value = d;
+        return true;
+    }
+
+    private static bool TryInt(ReadOnlySpan<char> line, ReadOnlySpan<Range> f, int i, out int? value, out string? error)
+    {
+        value = null;
+        error = null;
+        var s = line[f[i]];
+        if (s.IsWhiteSpace())
+        {
+            return true;
+        }
+
+        if (!int.TryParse(s, NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
+        {
+            error = Describe(i + 1, s, "is not an integer");
+            return false;
+        }
+
+        value = v;
+        return true;
+    }
+
+    /// <summary>Whole seconds, surrounding spaces allowed, empty = 0, at most <see cref="MaxDurationSeconds"/>.</summary>
+    private static bool TryParseSeconds(ReadOnlySpan<char> s, out int value)
+    {
+        s = s.Trim(' ');
+        value = 0;
+        if (s.IsEmpty)
+        {
+            return true;
+        }
+
+        if (s.Length > 8)
+        {
+            return false;
+        }
+
+        foreach (var c in s)
+        {
+            if (!char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+
+            value = (value * 10) + (c - '0');
+        }
+
+        return true;
+    }
+
+    /// <summary><c>H:MM:SS</c> (hours one or more digits) to seconds.</summary>
+    private static bool TryParseHms(ReadOnlySpan<char> s, out int seconds)
+    {
+        s = s.Trim(' ');
+        seconds = 0;
+        var c1 = s.IndexOf(':');
+        if (c1 < 1 || c1 > 5 || s.Length != c1 + 6 || s[c1 + 3] != ':')
+        {
+            return false;
+        }
+
+        var hours = 0;
+        for (var i = 0; i < c1; i++)
+        {
+            if (!char.IsAsciiDigit(s[i]))
+            {
+                return false;
+            }
+
+            hours = (hours * 10) + (s[i] - '0');
+        }
+
+        if (!TwoDigits(s, c1 + 1, out var mm) || !TwoDigits(s, c1 + 4, out var ss) || mm > 59 || ss > 59)
+        {
+            return false;
+        }
+
+        seconds = (hours * 3600) + (mm * 60) + ss;
+        return seconds <= MaxDurationSeconds;
+    }
+
+    private static bool TryParseFlag(ReadOnlySpan<char> s, out bool value)
+    {
+        s = s.Trim(' ');
+        value = s is "1";
+        return s is "1" or "0";
+    }
+
+    /// <summary><c>YYYY/MM/DD HH:MM:SS</c>, exactly, surrounding spaces allowed.</summary>
+    private static bool TryParseTimestamp(ReadOnlySpan<char> s, out DateTime value)
+    {
+        s = s.Trim(' ');
+        value = default;
+        if (s.Length != 19 || s[4] != '/' || s[7] != '/' || s[10] != ' ' || s[13] != ':' || s[16] != ':')
+        {
+            return false;
+        }
+
+        if (!TwoDigits(s, 0, out var y1) || !TwoDigits(s, 2, out var y2) || !TwoDigits(s, 5, out var mo) || !TwoDigits(s, 8, out var d)
+            || !TwoDigits(s, 11, out var h) || !TwoDigits(s, 14, out var mi) || !TwoDigits(s, 17, out var sec))
+        {
+            return false;
+        }
+
+        var y = (y1 * 100) + y2;
+        if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > DateTime.DaysInMonth(y, mo) || h > 23 || mi > 59 || sec > 59)
+        {
+            return false;
+        }
+
+        value = new DateTime(y, mo, d, h, mi, sec, DateTimeKind.Unspecified);
+        return true;
+    }
+
+    private static bool TwoDigits(ReadOnlySpan<char> s, int at, out int value)
+    {
+        char a = s[at], b = s[at + 1];
+        value = ((a - '0') * 10) + (b - '0');
+        return char.IsAsciiDigit(a) && char.IsAsciiDigit(b);
+    }
+
+    [ThreadStatic]
+    private static OffsetCache? t_offsetCache;
+
+    /// <summary>PBX local wall-clock time to UTC. The offset is cached per zone and quarter hour (zones change offset
+    /// on quarter-hour boundaries at the finest), which keeps the conversion off the profile.</summary>
+    private static bool TryToUtc(DateTime local, TimeZoneInfo zone, out DateTimeOffset utc)
+    {
+        TimeSpan offset;
+        if (ReferenceEquals(zone, TimeZoneInfo.Utc))
+        {
+            offset = TimeSpan.Zero;
+        }
+        else
+        {
+            var bucket = local.Ticks / TimeSpan.TicksPerMinute / 15;
+            var cache = t_offsetCache ??= new OffsetCache();
+            if (ReferenceEquals(cache.Zone, zone) && cache.Bucket == bucket)
+            {
+                offset = cache.Offset;
+            }
+            else
+            {
+                offset = zone.GetUtcOffset(local);
+                cache.Zone = zone;
+                cache.Bucket = bucket;
+                cache.Offset = offset;
+            }
+        }
+
+        var ticks = local.Ticks - offset.Ticks;
+        if (ticks < DateTime.MinValue.Ticks || ticks > DateTime.MaxValue.Ticks)
+        {
+            utc = default;
+            return false;
+        }
+
+        utc = new DateTimeOffset(ticks, TimeSpan.Zero);
+        return true;
+    }
+
+    private sealed class OffsetCache
+    {
+        public TimeZoneInfo? Zone;
+        public long Bucket = -1;
+        public TimeSpan Offset;
+    }
+}
