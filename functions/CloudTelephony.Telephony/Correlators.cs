@@ -1,3 +1,4 @@
+using CloudTelephony.Telephony.Ami;
 using CloudTelephony.Telephony.Ctip;
 
 namespace CloudTelephony.Telephony;
@@ -20,6 +21,7 @@ public static class Correlators
         return protocol switch
         {
             "ctip" => CtipCorrelator.Restore(pbx, options, state),
+            "ami" => AmiCorrelator.Restore(pbx, options, state),
             _ => throw new ArgumentException($"unknown protocol '{protocol}' (expected ctip, ami or smdr)", nameof(protocol)),
         };
     }
