@@ -815,7 +815,8 @@ public sealed class AmiCorrelator : ICallCorrelator
 
         if (call.AnsweredAt is null)
         {
-            call.AnsweredAt = at;
+            // the leg's own answer (Newstate Up) when seen, else the event that showed the answer
+            call.AnsweredAt = leg.AnsweredAt < at ? leg.AnsweredAt : at;
             call.AnsweredBy = leg.Kind == LegKind.Extension ? leg.Endpoint : null;
         }
 
@@ -1069,9 +1070,13 @@ public sealed class AmiCorrelator : ICallCorrelator
             }
         }
 
+        // "answered elsewhere" only when another leg answered while this one rang (a ring-group loser), not when the
+        // caller hung up on a transfer target after an earlier answer
+        var elsewhere = call.Legs.Any(o => !ReferenceEquals(o, leg) && o.IsReal && !ReferenceEquals(o, Origin(call))
+            && o.AnsweredAt is { } oa && oa >= (leg.RangAt ?? leg.CreatedAt) && (leg.EndedAt is null || oa <= leg.EndedAt));
         return status switch
         {
-            "CANCEL" => call.AnsweredAt is not null ? "answered-elsewhere" : "cancel",
+            "CANCEL" => elsewhere ? "answered-elsewhere" : "cancel",
             "NOANSWER" => "no-answer",
             "BUSY" => "busy",
             "CONGESTION" or "CHANUNAVAIL" => "failed",
@@ -1081,7 +1086,7 @@ public sealed class AmiCorrelator : ICallCorrelator
                 17 => "busy",
                 21 => "rejected",
                 18 or 19 => "no-answer",
-                _ => call.AnsweredAt is not null ? "answered-elsewhere" : "unknown",
+                _ => elsewhere ? "answered-elsewhere" : "unknown",
             },
         };
     }
