@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace CloudTelephony.Telephony.Ami;
@@ -126,12 +127,13 @@ public sealed class AmiCorrelator : ICallCorrelator
     /// <inheritdoc/>
     public FrameOutcome Process(in PbxFrame frame, ICollection<Call> completed)
     {
-        if (_watermarks.TryGetValue(frame.Session, out var wm) && frame.Seq <= wm)
+        ref var wm = ref CollectionsMarshal.GetValueRefOrAddDefault(_watermarks, frame.Session, out var seen);
+        if (seen && frame.Seq <= wm)
         {
             return FrameOutcome.Duplicate;
         }
 
-        _watermarks[frame.Session] = frame.Seq;
+        wm = frame.Seq;
         var receivedAt = frame.ReceivedAt.ToUniversalTime();
         if (!AmiParser.TryParse(frame.Text, receivedAt, _msg, out var error))
         {
@@ -375,11 +377,12 @@ public sealed class AmiCorrelator : ICallCorrelator
             return false;
         }
 
-        var bridgeId = m["BridgeUniqueid"].ToString();
-        if (!call.Bridges.TryGetValue(bridgeId, out var members))
+        var bridgeSpan = m["BridgeUniqueid"];
+        var bridges = call.Bridges.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (!bridges.TryGetValue(bridgeSpan, out var members))
         {
             members = [];
-            call.Bridges[bridgeId] = members;
+            call.Bridges[bridgeSpan.ToString()] = members;
         }
 
         if (enter)
@@ -406,7 +409,7 @@ public sealed class AmiCorrelator : ICallCorrelator
             members.Remove(leg.Uid);
             if (members.Count == 0)
             {
-                call.Bridges.Remove(bridgeId);
+                bridges.Remove(bridgeSpan);
             }
         }
 
