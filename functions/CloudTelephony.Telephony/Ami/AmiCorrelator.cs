@@ -488,7 +488,8 @@ public sealed class AmiCorrelator : ICallCorrelator
         }
 
         // The transferer's channel in the consultation is not a participant of its own.
-        var consultTransferer = hasFirst && hasSecond ? (t1.CreatedAt <= t2.CreatedAt ? t2 : t1) : null;
+        // (the younger of the transferer's two channels; none when both headers name the same channel)
+        var consultTransferer = hasFirst && hasSecond && !ReferenceEquals(t1, t2) ? (t1.CreatedAt <= t2.CreatedAt ? t2 : t1) : null;
         if (consultTransferer is not null && !ReferenceEquals(consultTransferer, Origin(call)))
         {
             consultTransferer.Consult = true;

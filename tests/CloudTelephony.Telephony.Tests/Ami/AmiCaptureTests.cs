@@ -101,12 +101,15 @@ public class AmiCaptureTests
     {
         // Where this hand-made file disagrees with Asterisk's documented behaviour we trust the documentation:
         //  * 201's Hangup carries Cause 26 "Answered elsewhere", but Dial() only sets that cause with its 'c' option and
-        //    the AppData is "PJSIP/201&PJSIP/202,20". We do not rely on the cause: 201's outcome comes from DialEnd CANCEL
+        //    the AppData is "PJSIP/201&PJSIP/202,20" (app_dial docs: "c - If the Dial() application cancels this call,
+        //    always set HANGUPCAUSE to 'answered elsewhere'"). We do not rely on the cause: 201's outcome comes from DialEnd CANCEL
         //    while 202 answered, which is "answered-elsewhere" either way.
         //  * A Uniqueid is "<epoch of channel creation>.<counter>", yet 203's Uniqueid 1714985146.104 predates its
         //    Newchannel (Timestamp 1714985153.46), and call 2's Linkedid 1714985430.110 (and its Cdr StartTime 08:50:30)
         //    is 26 s before its Newchannel Timestamp 1714985456.35. Times come from the Timestamp headers
         //    (timestampevents=yes), never from Uniqueids, so call 2 starts at 08:50:56.353 UTC.
+        //  * Newexten is raised with class DIALPLAN (Privilege "dialplan,all"), not "call,all" as written here; the
+        //    correlator does not use Newexten or the Privilege header, so nothing changes.
         //  * The Cdr events come after the last Hangup (as cdr_manager posts them): they find no open call and are
         //    Ignored - the two calls are not double-counted.
         var frames = AmiTestKit.Fixture("HANDMADE_ast18_ringgroup-blindxfer_and_missed.txt");
