@@ -44,6 +44,9 @@ namespace CloudTelephony.Telephony.Ami;
 /// <para><b>Cdr events</b> (cdr_manager) are a cross-check only: for a call still open they add a <c>record</c> event
 /// and can supply an answer that no other event showed; they never open a call or add a leg (no double counting).
 /// Usually they arrive after the call closed and are then <see cref="FrameDisposition.Ignored"/>.</para>
+/// <para><b>Voicemail.</b> A <c>Newexten</c> running the <c>VoiceMail</c> application on a channel of a call no person
+/// answered makes it <see cref="CallStatus.Voicemail"/> (the <see cref="Call.MissedReason"/> still tells why nobody
+/// answered).</para>
 /// <para><b>IVR digits.</b> <c>DTMFEnd</c> with <c>Direction: Received</c> on the origin channel before a person
 /// answered.</para>
 /// </remarks>
@@ -239,6 +242,8 @@ public sealed class AmiCorrelator : ICallCorrelator
                 return OnAgent(m, at, frame);
             case "Cdr":
                 return OnCdr(m, at, frame);
+            case "Newexten" when m["Application"].Equals("VoiceMail", StringComparison.OrdinalIgnoreCase):
+                return OnVoicemail(m, at, frame);
             default:
                 // Anything else naming a channel of an open call (RTCP, VarSet, DialState, ...) is activity only.
                 if (m.TryGet("Uniqueid", out var uid) && _legsBySpan.TryGetValue(uid, out var found))
@@ -633,6 +638,24 @@ public sealed class AmiCorrelator : ICallCorrelator
         return true;
     }
 
+    private bool OnVoicemail(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
+    {
+        if (!TryLeg(m["Uniqueid"], out var call, out var leg))
+        {
+            return false;
+        }
+
+        if (call.AnsweredAt is null && !call.Voicemail)
+        {
+            call.Voicemail = true;
+            AddEvent(call, at, "state", EndpointOf(call, leg), "voicemail " + m.Get("AppData"), frame);
+            return true;
+        }
+
+        Touch(call, at);
+        return false;
+    }
+
     // ---- helpers ------------------------------------------------------------------------------------------------
 
     private AmiLegState NewLeg(AmiMessage m, string uid, DateTimeOffset at)
@@ -947,6 +970,15 @@ public sealed class AmiCorrelator : ICallCorrelator
         {
             status = CallStatus.Answered;
         }
+        else if (call.Voicemail)
+        {
+            status = CallStatus.Voicemail;
+            if (call.DialStatuses.Count > 0)
+            {
+                var (rang, reason) = NotAnswered(call, origin, direction);
+                missedReason = rang == CallStatus.Busy ? "busy" : reason;
+            }
+        }
         else if (timedOut)
         {
             status = CallStatus.Unknown;
@@ -1048,6 +1080,7 @@ public sealed class AmiCorrelator : ICallCorrelator
         CallStatus.Busy => "busy",
         CallStatus.Failed => "failed",
         CallStatus.Missed => missedReason == "cancel" ? "cancel" : "no-answer",
+        CallStatus.Voicemail => "voicemail",
         _ => "unknown",
     };
 

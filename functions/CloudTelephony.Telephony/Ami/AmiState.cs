@@ -45,6 +45,8 @@ internal sealed class AmiCallState
 
     public bool Dialled { get; set; }
 
+    public bool Voicemail { get; set; }
+
     public List<AmiLegState> Legs { get; set; } = [];
 
     public List<AmiTransferState> Transfers { get; set; } = [];

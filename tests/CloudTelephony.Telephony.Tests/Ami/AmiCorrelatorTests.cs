@@ -178,6 +178,26 @@ public class AmiCorrelatorTests
     }
 
     [Fact]
+    public void Unanswered_call_that_reaches_voicemail()
+    {
+        var s = new Stream();
+        s.Chan(0, "Newchannel", "PJSIP/trunk-00000001", "400.1", "400.1", "5551000", "from-pstn", "4155550100");
+        s.Chan(0.1, "Newchannel", "PJSIP/201-00000002", "400.2", "400.1", "201", "from-internal", "s");
+        s.Dial(0.2, "DialBegin", "PJSIP/trunk-00000001", "400.1", "PJSIP/201-00000002", "400.2", "400.1");
+        s.Dial(20.2, "DialEnd", "PJSIP/trunk-00000001", "400.1", "PJSIP/201-00000002", "400.2", "400.1", "NOANSWER");
+        s.Chan(20.3, "Hangup", "PJSIP/201-00000002", "400.2", "400.1", "201", "from-internal", "s", ("Cause", "0"));
+        s.Chan(20.4, "Newexten", "PJSIP/trunk-00000001", "400.1", "400.1", "5551000", "from-pstn", "4155550100", ("Application", "VoiceMail"), ("AppData", "201@default,u"));
+        s.Chan(20.5, "Newstate", "PJSIP/trunk-00000001", "400.1", "400.1", "5551000", "from-pstn", "4155550100", ("ChannelState", "6"));
+        s.Chan(45, "Hangup", "PJSIP/trunk-00000001", "400.1", "400.1", "5551000", "from-pstn", "4155550100", ("Cause", "16"));
+        var c = Assert.Single(AmiTestKit.Run(s.Frames, flush: false).Calls);
+        Assert.Equal(CallStatus.Voicemail, c.Status);
+        Assert.Equal("noanswer", c.MissedReason);
+        Assert.Null(c.AnsweredBy);
+        Assert.Equal(["201"], c.Extensions);
+        Assert.Equal(["5551000/caller/voicemail", "201/callee/no-answer"], c.Participants.Select(p => $"{p.Endpoint}/{p.Role}/{p.Outcome}"));
+    }
+
+    [Fact]
     public void Bad_state_json_is_a_format_exception()
     {
         Assert.Throws<FormatException>(() => Correlators.Create("ami", "p", null, "{not json"));
