@@ -24,8 +24,13 @@ public class AmiThroughput(ITestOutputHelper output)
 
         // warm-up, then timed run of parse + correlate
         var (frames, calls, ms) = Measure(texts, 20, start);
+        var bytes = GC.GetAllocatedBytesForCurrentThread();
+        var gcs = GC.CollectionCount(0);
         (frames, calls, ms) = Measure(texts, loops, start);
-        output.WriteLine($"parse+correlate: {frames:N0} frames, {calls:N0} calls in {ms:N0} ms = {frames / (ms / 1000.0):N0} frames/s");
+        bytes = GC.GetAllocatedBytesForCurrentThread() - bytes;
+        output.WriteLine($"parse+correlate: {frames:N0} frames, {calls:N0} calls in {ms:N0} ms = {frames / (ms / 1000.0):N0} frames/s; "
+            + $"{bytes / (double)frames:N0} bytes allocated per frame (frame records excluded: {bytes:N0} total), {GC.CollectionCount(0) - gcs} gen0 GCs; "
+            + $"load average {LoadAverage()}");
 
         var sw = Stopwatch.StartNew();
         long parsed = 0;
@@ -43,6 +48,18 @@ public class AmiThroughput(ITestOutputHelper output)
         sw.Stop();
         output.WriteLine($"parse only (new AmiMessage each): {parsed:N0} frames in {sw.Elapsed.TotalMilliseconds:N0} ms = {parsed / sw.Elapsed.TotalSeconds:N0} frames/s");
         Assert.True(calls > 0);
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
+        }
+        catch (IOException)
+        {
+            return "n/a";
+        }
     }
 
     private static (long Frames, long Calls, double Ms) Measure(string[] texts, int loops, DateTimeOffset start)
