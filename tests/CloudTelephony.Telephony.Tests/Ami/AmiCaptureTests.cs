@@ -178,6 +178,27 @@ public class AmiCaptureTests
     }
 
     [Fact]
+    public void After_an_attended_transfer_channels_of_the_merged_linkedid_join_the_surviving_call()
+    {
+        var frames = AmiTestKit.Sample("HANDMADE_ast18_attended-transfer.txt");
+        var transfer = frames.FindIndex(f => f.Text.StartsWith("Event: AttendedTransfer", StringComparison.Ordinal));
+        var at = frames[transfer].ReceivedAt;
+        string Block(string ev, string extra) =>
+            $"Event: {ev}\r\nPrivilege: call,all\r\nTimestamp: 1767261660.500000\r\nChannel: PJSIP/206-000001ff\r\nChannelState: 0\r\n"
+            + $"CallerIDNum: 206\r\nContext: from-internal\r\nExten: s\r\nUniqueid: 1767261660.299\r\nLinkedid: 1767261640.203{extra}";
+        var extraFrames = new[] { Block("Newchannel", ""), Block("Hangup", "\r\nCause: 16") }
+            .Select(t => new PbxFrame("pbx1", "s1", 0, at, t));
+        var stream = frames.Take(transfer + 1).Concat(extraFrames).Concat(frames.Skip(transfer + 1))
+            .Select((f, i) => f with { Seq = i + 1 }).ToList();
+        var (calls, _, c) = AmiTestKit.Run(stream, flush: false);
+        Assert.Equal(0, c.OpenCalls);
+        var call = Single(calls);
+        Assert.Equal("1767261600.201", call.CallKey);
+        Assert.Contains(call.Participants, p => p.Endpoint == "206");
+        Assert.Equal(["202", "203"], call.Extensions);     // 206 never rang
+    }
+
+    [Fact]
     public void Handmade_queue_answered_by_agent()
     {
         var (calls, _, c) = AmiTestKit.Run(AmiTestKit.Sample("HANDMADE_ast18_queue-agent.txt"), flush: false);
