@@ -1,4 +1,3 @@
-using CloudTelephony.Telephony.Ami;
 using CloudTelephony.Telephony.Ctip;
 
 namespace CloudTelephony.Telephony;
@@ -21,7 +20,7 @@ public static class Correlators
         return protocol switch
         {
             "ctip" => CtipCorrelator.Restore(pbx, options, state),
-            "ami" => AmiCorrelator.Restore(pbx, options, state),
+            "ami" => Ami.AmiCorrelator.Restore(pbx, options, state),
             _ => throw new ArgumentException($"unknown protocol '{protocol}' (expected ctip, ami or smdr)", nameof(protocol)),
         };
     }
