@@ -1,3 +1,4 @@
+using CloudTelephony.Telephony.Ami;
 using CloudTelephony.Telephony.Ctip;
 using CloudTelephony.Telephony.Smdr;
 
@@ -21,6 +22,7 @@ public static class Correlators
         return protocol switch
         {
             "ctip" => CtipCorrelator.Restore(pbx, options, state),
+            "ami" => AmiCorrelator.Restore(pbx, options, state),
             "smdr" => SmdrCorrelator.Restore(pbx, options, state),
             _ => throw new ArgumentException($"unknown protocol '{protocol}' (expected ctip, ami or smdr)", nameof(protocol)),
         };
