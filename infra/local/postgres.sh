@@ -61,8 +61,12 @@ start() {
     log "already running on port $port ($dir)"
   else
     log "starting on 127.0.0.1:$port ($dir)"
-    as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-      -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c max_connections=200" start >/dev/null
+    if ! as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+      -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c max_connections=200" start >/dev/null; then
+      tail -n 5 "$dir/server.log" >&2
+      log "could not start (is port $port taken? set CT_PG_PORT to another port)"
+      exit 1
+    fi
   fi
   if ! as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -Atqc "select 1 from pg_database where datname='$db'" | grep -q 1; then
     as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$db"
