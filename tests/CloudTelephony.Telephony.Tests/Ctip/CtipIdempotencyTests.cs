@@ -84,6 +84,13 @@ public class CtipIdempotencyTests
     }
 
     [Fact]
+    public void Frames_as_on_the_wire_with_marker_and_crlf_give_the_same_calls()
+    {
+        var wire = CtipCapture.Frames.Select(f => f with { Text = "a" + f.Text + "\r\n" });
+        Assert.Equal(OnePass.Value, Json(CtipCapture.Correlate(wire)));
+    }
+
+    [Fact]
     public void A_new_session_after_a_reconnect_is_not_a_duplicate()
     {
         var correlator = CtipCorrelator.Restore("p", new CorrelatorOptions(), null);

@@ -158,6 +158,40 @@ public class CtipScenarioTests
     }
 
     [Fact]
+    public void On_hook_without_release_ends_the_call_at_flush_too()
+    {
+        var call = Single((0, "ECHO 101_ 0505224415"), (10, "CONN 101_ 0505224415 0"), (70, "STAT 101_ h f d l a p c q"));
+        Assert.Equal((CallStatus.Answered, 60.0), (call.Status, call.TalkSeconds));
+        Assert.Equal(Day.AddSeconds(70), call.EndedAt);
+    }
+
+    [Fact]
+    public void Release_soon_after_on_hook_gives_the_end()
+    {
+        var call = Single((0, "ECHO 101_ 0505224415"), (10, "CONN 101_ 0505224415 0"), (70, "STAT 101_ h f d l a p c q"), (70.5, "REL 101_ 1"));
+        Assert.Equal(Day.AddSeconds(70.5), call.EndedAt);
+        Assert.Equal(["dial", "answer", "state", "release"], call.Events.Select(e => e.Kind));
+    }
+
+    [Fact]
+    public void Connected_call_with_a_lost_end_is_closed_by_the_talk_timeout()
+    {
+        var correlator = CtipCorrelator.Restore("p", new CorrelatorOptions { TalkTimeout = TimeSpan.FromHours(1) }, null);
+        var calls = new List<Call>();
+        foreach (var frame in Script((0, "RING 101_ 600 0 618 _ _"), (4, "CONN 101_ 600 0")))
+        {
+            correlator.Process(frame, calls);
+        }
+
+        correlator.Expire(Day.AddMinutes(59), calls);
+        Assert.Empty(calls);
+        correlator.Expire(Day.AddMinutes(61), calls);
+        var call = Assert.Single(calls);
+        Assert.Equal((CallStatus.Answered, "101", 4.0), (call.Status, call.AnsweredBy, call.RingSeconds));
+        Assert.Contains(call.Participants, p => p is { Endpoint: "101", Outcome: "answered" });
+    }
+
+    [Fact]
     public void Bad_state_is_a_format_exception()
         => Assert.Throws<FormatException>(() => Correlators.Create("ctip", "p", null, "{not json"));
 
