@@ -3,6 +3,8 @@ namespace CloudTelephony.Telephony.Ctip;
 /// <summary>How each CTIP message moves the open calls (rules in the class remarks).</summary>
 public sealed partial class CtipCorrelator
 {
+    private static readonly string?[] ReleaseDetails = new string?[64];
+
     private bool OnRing(CtipRing ring, in PbxFrame frame)
     {
         var at = frame.ReceivedAt;
@@ -79,7 +81,7 @@ public sealed partial class CtipCorrelator
     private bool OnRel(CtipRel rel, in PbxFrame frame)
     {
         var at = frame.ReceivedAt;
-        var detail = $"cause {rel.Cause} {rel.CauseText}";
+        var detail = ReleaseDetail(rel.Cause);
         if (FindOpenLeg(rel.Extension, out var call) is { } leg)
         {
             call.EndLeg(leg, at, rel.Cause);
@@ -379,6 +381,13 @@ public sealed partial class CtipCorrelator
         }
 
         return null;
+    }
+
+    /// <summary><c>cause 39 picked up elsewhere</c>; shared strings for the usual codes.</summary>
+    private static string ReleaseDetail(int cause)
+    {
+        static string Format(int code) => $"cause {code} {CtipReleaseCause.Describe(code)}";
+        return (uint)cause < (uint)ReleaseDetails.Length ? ReleaseDetails[cause] ??= Format(cause) : Format(cause);
     }
 
     private static string RingDetail(CtipRing ring, string? caller)
