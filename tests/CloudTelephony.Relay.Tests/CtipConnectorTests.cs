@@ -129,7 +129,7 @@ public sealed class CtipConnectorTests
     [Fact]
     public async Task Dropped_connection_reconnects_with_new_session_and_seq_restarting_at_1()
     {
-        var capture = Captures.Slican();
+        var capture = Captures.Slican().Take(400).ToList(); // paced 1 ms apart: the drop lands mid-stream
         await using var sim = new CtipSimulator(new CtipSimulatorOptions
         {
             Frames = Captures.Retimed(capture, TimeSpan.FromMilliseconds(1)),
