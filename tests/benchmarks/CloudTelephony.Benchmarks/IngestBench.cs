@@ -34,7 +34,7 @@ public static class IngestBench
 
         var cs = new NpgsqlConnectionStringBuilder(admin) { Database = dbName, MaxPoolSize = 50 }.ConnectionString;
         Migrator.Run(cs, NullLogger.Instance);
-        var app = FunctionsApp.Build(["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning"], cs);
+        var app = FunctionsApp.Build(["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning"], cs);
         await app.StartAsync();
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
