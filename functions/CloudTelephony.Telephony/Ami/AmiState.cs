@@ -73,6 +73,9 @@ internal sealed class AmiLegState
 
     public string? CallerIdNum { get; set; }
 
+    /// <summary>CallerIDName of the Newchannel event, when set.</summary>
+    public string? CallerIdName { get; set; }
+
     public string? Context { get; set; }
 
     public string? Exten { get; set; }

@@ -15,6 +15,7 @@ internal static class CtipCallBuilder
             Status = status,
             MissedReason = missedReason,
             Caller = call.Caller,
+            CallerName = call.CallerName,
             Called = call.Called,
             AnsweredBy = call.AnsweredBy,
             Extensions = [.. call.Extensions],

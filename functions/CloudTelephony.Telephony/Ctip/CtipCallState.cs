@@ -62,6 +62,9 @@ internal sealed class CtipOpenCall
 
     public string? Caller { get; set; }
 
+    /// <summary>Phonebook name from the first RING's comment (manual p.23), when it is not just the number.</summary>
+    public string? CallerName { get; set; }
+
     public string? Called { get; set; }
 
     /// <summary>Made from a CONN with nothing before it (collector gap): direction is a guess that REL 39 legs may correct.</summary>

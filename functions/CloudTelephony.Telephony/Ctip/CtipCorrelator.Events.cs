@@ -43,6 +43,7 @@ public sealed partial class CtipCorrelator
         }
 
         call.AddLeg(ring.Extension, "callee", LegState.Ringing, at);
+        call.CallerName ??= ring.Comment is { } name && name != ring.Caller ? name : null;
         call.Record(at, "ring", ring.Extension, detail, frame);
         return true;
     }
