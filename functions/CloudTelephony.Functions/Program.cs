@@ -35,15 +35,18 @@ root.Subcommands.Add(ReportCommand.Create());
 
 try
 {
-    return await root.Parse(args.Length == 0 ? ["serve"] : args).InvokeAsync();
+    // Our own handler below prints one readable line instead of System.CommandLine's stack trace.
+    var invocation = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
+    return await root.Parse(args.Length == 0 ? ["serve"] : args).InvokeAsync(invocation);
 }
 catch (ConfigException ex)
 {
     Console.Error.WriteLine($"error: {ex.Message}");
     return 2;
 }
-catch (InvalidOperationException ex) when (ex.Message.StartsWith("migration", StringComparison.Ordinal))
+catch (Exception ex) when (ex is Npgsql.NpgsqlException or System.Net.Sockets.SocketException
+                           || (ex is InvalidOperationException && ex.Message.StartsWith("migration", StringComparison.Ordinal)))
 {
-    Console.Error.WriteLine($"error: {ex.Message}");
+    Console.Error.WriteLine($"error: database: {ex.Message}");
     return 1;
 }
