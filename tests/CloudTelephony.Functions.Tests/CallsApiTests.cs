@@ -9,14 +9,16 @@ using CsvHelper;
 
 namespace CloudTelephony.Functions.Tests;
 
-/// <summary>The calls API (list, filters, paging, one call, CSV) over calls stored in real PostgreSQL.</summary>
-public sealed class CallsApiTests : IAsyncLifetime
+/// <summary>The functions app over one database seeded with five calls on two PBXes; shared by the read-only API tests.</summary>
+public sealed class SeededCallsServer : IAsyncLifetime
 {
-    private static readonly DateTimeOffset T0 = new(2025, 9, 3, 7, 0, 0, TimeSpan.Zero);
-    private readonly FunctionsServer _server = new();
+    public static readonly DateTimeOffset T0 = new(2025, 9, 3, 7, 0, 0, TimeSpan.Zero);
+
+    public FunctionsServer Server { get; } = new();
 
     public async Task InitializeAsync()
     {
+        var _server = Server;
         await _server.InitializeAsync();
         await using var conn = await _server.Db.DataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
@@ -39,7 +41,30 @@ public sealed class CallsApiTests : IAsyncLifetime
         await tx.CommitAsync();
     }
 
-    public Task DisposeAsync() => _server.DisposeAsync();
+    public Task DisposeAsync() => Server.DisposeAsync();
+
+    private static Call NewCall(string pbx, string key, CallDirection direction, CallStatus status, string caller, string? answeredBy, string[] extensions, int minute) => new()
+    {
+        Pbx = pbx,
+        CallKey = key,
+        Direction = direction,
+        Status = status,
+        Caller = caller,
+        Called = "618386710",
+        AnsweredBy = answeredBy,
+        Extensions = extensions,
+        StartedAt = T0.AddMinutes(minute),
+        AnsweredAt = answeredBy is null ? null : T0.AddMinutes(minute).AddSeconds(3),
+        EndedAt = T0.AddMinutes(minute).AddSeconds(60),
+        RingSeconds = 3,
+        TalkSeconds = answeredBy is null ? 0 : 57,
+    };
+}
+
+/// <summary>The calls API (list, filters, paging, one call, CSV) over calls stored in real PostgreSQL.</summary>
+public sealed class CallsApiTests(SeededCallsServer seeded) : IClassFixture<SeededCallsServer>
+{
+    private readonly FunctionsServer _server = seeded.Server;
 
     [Theory]
     [InlineData("", 5)]
@@ -132,21 +157,4 @@ public sealed class CallsApiTests : IAsyncLifetime
         Assert.StartsWith("id,pbx,callKey,direction,status", text);
         Assert.Equal(2, text.Split("\r\n", StringSplitOptions.RemoveEmptyEntries).Length);
     }
-
-    private static Call NewCall(string pbx, string key, CallDirection direction, CallStatus status, string caller, string? answeredBy, string[] extensions, int minute) => new()
-    {
-        Pbx = pbx,
-        CallKey = key,
-        Direction = direction,
-        Status = status,
-        Caller = caller,
-        Called = "618386710",
-        AnsweredBy = answeredBy,
-        Extensions = extensions,
-        StartedAt = T0.AddMinutes(minute),
-        AnsweredAt = answeredBy is null ? null : T0.AddMinutes(minute).AddSeconds(3),
-        EndedAt = T0.AddMinutes(minute).AddSeconds(60),
-        RingSeconds = 3,
-        TalkSeconds = answeredBy is null ? 0 : 57,
-    };
 }
