@@ -18,9 +18,8 @@ public sealed class SeededCallsServer : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var _server = Server;
-        await _server.InitializeAsync();
-        await using var conn = await _server.Db.DataSource.OpenConnectionAsync();
+        await Server.InitializeAsync();
+        await using var conn = await Server.Db.DataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
         await FrameStore.LockPbxAsync(conn, tx, "pbx-a", "ctip", default);
         await FrameStore.LockPbxAsync(conn, tx, "pbx-b", "smdr", default);
