@@ -1,7 +1,10 @@
 using CloudTelephony.Functions.Api;
 using CloudTelephony.Functions.Ingest;
 using CloudTelephony.Storage;
+using CloudTelephony.Telemetry;
 using Npgsql;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace CloudTelephony.Functions;
 
@@ -14,6 +17,9 @@ public static class FunctionsApp
 {
     /// <summary>Default standalone address (the Functions host's usual local port).</summary>
     public const string DefaultUrl = "http://127.0.0.1:7071";
+
+    /// <summary>OpenTelemetry service name (cloud_RoleName in Application Insights).</summary>
+    public const string ServiceName = "cloudtelephony-functions";
 
     /// <summary>Builds the app.</summary>
     /// <param name="args">ASP.NET Core arguments (e.g. <c>--urls http://127.0.0.1:0</c>).</param>
@@ -39,6 +45,17 @@ public static class FunctionsApp
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss ";
         });
+        // OpenTelemetry: Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set (the Bicep sets it),
+        // console only with Telemetry:Console=true, otherwise nothing is exported (./ct run stays readable).
+        builder.Services.AddCloudTelephonyTelemetry(
+            builder.Configuration,
+            ServiceName,
+            tracing: t => t
+                .AddAspNetCoreInstrumentation(o =>
+                    // A path can carry a phone number (e.g. /api/contacts/{number}): mask it like every other number.
+                    o.EnrichWithHttpRequest = (activity, request) => activity.SetTag("url.path", PhoneMask.MaskText(request.Path.Value)))
+                .AddNpgsql(),
+            metrics: m => m.AddAspNetCoreInstrumentation().AddNpgsqlInstrumentation());
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton(TimeProvider.System);

@@ -56,6 +56,7 @@ public sealed class IngestPipeline(NpgsqlDataSource db, ILogger<IngestPipeline> 
     {
         var clock = Stopwatch.StartNew();
         int stored = 0, errors = 0, calls = 0;
+        var parts = new List<IngestTelemetry.PbxCounts>();
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
 
@@ -65,20 +66,23 @@ public sealed class IngestPipeline(NpgsqlDataSource db, ILogger<IngestPipeline> 
             var r = await IngestPbxAsync(conn, tx, group.Key, group.ToList(), ct);
             stored += r.Stored;
             errors += r.ParseErrors;
-            calls += r.Calls;
+            calls += r.Calls.Count;
+            parts.Add(r);
         }
 
         await tx.CommitAsync(ct);
         var result = new IngestResult(batch.Count, stored, errors, calls, clock.Elapsed.TotalMilliseconds);
+        IngestTelemetry.Committed(parts, result.Milliseconds);
         logger.LogDebug("ingested {Frames} frames ({Stored} new, {Errors} parse errors), {Calls} calls in {Ms:F1} ms",
             result.Frames, result.Stored, result.ParseErrors, result.Calls, result.Milliseconds);
         return result;
     }
 
-    private async Task<(int Stored, int ParseErrors, int Calls)> IngestPbxAsync(
+    private async Task<IngestTelemetry.PbxCounts> IngestPbxAsync(
         NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, List<Envelope> frames, CancellationToken ct)
     {
         var protocol = frames[0].Protocol;
+        using var activity = IngestTelemetry.StartPbx(pbx, protocol, frames);
         var (state, zone) = await FrameStore.LockPbxAsync(conn, tx, pbx, protocol, ct);
         var correlator = Correlators.Create(protocol, pbx, new CorrelatorOptions { TimeZone = FindZone(zone) }, state);
 
@@ -110,7 +114,9 @@ public sealed class IngestPipeline(NpgsqlDataSource db, ILogger<IngestPipeline> 
         await FrameStore.UpsertCallsAsync(conn, tx, completed, ct);
         var last = frames.Max(f => f.ReceivedAt);
         await FrameStore.SaveStateAsync(conn, tx, pbx, correlator.SaveState(), correlator.OpenCalls, inserted, errors, last, ct);
-        return (inserted, errors, completed.Count);
+        activity?.SetTag("frames.stored", inserted);
+        activity?.SetTag("calls", completed.Count);
+        return new(pbx, protocol, inserted, errors, completed);
     }
 
     /// <summary>

@@ -8,6 +8,7 @@ using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Configuration;
 using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Status;
+using CloudTelephony.Relay.Telemetry;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
@@ -295,6 +296,7 @@ public sealed class CtipConnector
             seq++;
             var envelope = new Envelope(_pbx, Protocols.Ctip, session, seq, l.ReceivedAt, l.Text);
             await _sink.AppendAsync(envelope, ct).ConfigureAwait(false);
+            RelayTelemetry.FrameReceived(envelope);
             _status.Update(_pbx, s => s with { LastFrameAt = l.ReceivedAt, FramesReceived = s.FramesReceived + 1 });
         }
     }

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Configuration;
+using CloudTelephony.Relay.Telemetry;
 using CloudTelephony.Relay.Sink;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -79,9 +80,14 @@ public sealed class HttpForwarder : BackgroundService
                     return; // source completed
                 }
 
-                await batchPipeline.ExecuteAsync(static (state, ct) => state.self.PostAsync(state.batch, ct), (self: this, batch), stoppingToken)
-                    .ConfigureAwait(false);
+                using (RelayTelemetry.StartForward(batch))
+                {
+                    await batchPipeline.ExecuteAsync(static (state, ct) => state.self.PostAsync(state.batch, ct), (self: this, batch), stoppingToken)
+                        .ConfigureAwait(false);
+                }
+
                 await _source.AcknowledgeAsync(batch, stoppingToken).ConfigureAwait(false);
+                RelayTelemetry.BatchForwarded(batch);
                 _sinceProgress += batch.Count;
                 Interlocked.Add(ref _total, batch.Count);
                 _last = batch[^1];

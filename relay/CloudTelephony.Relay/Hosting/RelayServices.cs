@@ -2,6 +2,8 @@ using CloudTelephony.Relay.Configuration;
 using CloudTelephony.Relay.Forwarding;
 using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Status;
+using CloudTelephony.Relay.Telemetry;
+using CloudTelephony.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
@@ -14,6 +16,9 @@ namespace CloudTelephony.Relay.Hosting;
 /// <summary>Dependency-injection wiring of the relay service (<c>relay run</c>).</summary>
 public static class RelayServices
 {
+    /// <summary>OpenTelemetry service name (cloud_RoleName in Application Insights).</summary>
+    public const string ServiceName = "cloudtelephony-relay";
+
     /// <summary>
     /// Registers options (section <c>Relay</c>, validated on start), the status board, the frame buffer, the
     /// connectors and the HTTP forwarder with its resilience handler.
@@ -31,6 +36,10 @@ public static class RelayServices
         services.AddHttpForwarderClient();
         services.AddHostedService<HttpForwarder>();
         services.AddHostedService<ConnectorsService>();
+        services.AddHostedService<RelayConnectionGauge>();
+        // OpenTelemetry: Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set, console only with
+        // Telemetry:Console=true; otherwise nothing is exported.
+        services.AddCloudTelephonyTelemetry(configuration, ServiceName);
         return services;
     }
 

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using CloudTelephony.Contracts;
+using CloudTelephony.Relay.Configuration;
+using CloudTelephony.Relay.Status;
+using CloudTelephony.Telemetry;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace CloudTelephony.Relay.Telemetry;
+
+/// <summary>
+/// The relay's counters (frames received from a PBX, frames forwarded and acknowledged) on
+/// <see cref="CtTelemetry.Meter"/>, and the activity of one forwarded batch (tags pbx, protocol, session, first/last
+/// seq; the HTTP call below it carries the trace context to the functions app).
+/// </summary>
+public static class RelayTelemetry
+{
+    private static readonly Counter<long> Received = CtTelemetry.Meter.CreateCounter<long>(
+        CtTelemetry.Instruments.RelayFramesReceived, "{frame}", "Frames read from a PBX and buffered");
+
+    private static readonly Counter<long> Forwarded = CtTelemetry.Meter.CreateCounter<long>(
+        CtTelemetry.Instruments.RelayFramesForwarded, "{frame}", "Frames delivered and acknowledged by the receiver");
+
+    /// <summary>Counts one frame read from a PBX.</summary>
+    public static void FrameReceived(Envelope e)
+        => Received.Add(1, new(CtTelemetry.Tags.Pbx, e.Pbx), new(CtTelemetry.Tags.Protocol, e.Protocol));
+
+    /// <summary>Counts a delivered batch, per PBX and protocol.</summary>
+    public static void BatchForwarded(IReadOnlyList<Envelope> batch)
+    {
+        foreach (var g in batch.GroupBy(e => (e.Pbx, e.Protocol)))
+        {
+            Forwarded.Add(g.Count(), new(CtTelemetry.Tags.Pbx, g.Key.Pbx), new(CtTelemetry.Tags.Protocol, g.Key.Protocol));
+        }
+    }
+
+    /// <summary>Starts the activity of forwarding <paramref name="batch"/> (null when nobody listens).</summary>
+    public static Activity? StartForward(IReadOnlyList<Envelope> batch)
+    {
+        var activity = CtTelemetry.Source.StartActivity("forward", ActivityKind.Producer);
+        if (activity is not null && batch.Count > 0)
+        {
+            activity.SetTag(CtTelemetry.Tags.Pbx, batch[0].Pbx);
+            activity.SetTag(CtTelemetry.Tags.Protocol, batch[0].Protocol);
+            activity.SetTag(CtTelemetry.Tags.Session, batch[0].Session);
+            activity.SetTag(CtTelemetry.Tags.FirstSeq, batch[0].Seq);
+            activity.SetTag(CtTelemetry.Tags.LastSeq, batch[^1].Seq);
+            activity.SetTag("frames", batch.Count);
+        }
+
+        return activity;
+    }
+}
+
+/// <summary>
+/// The heartbeat gauge <c>ct.relay.pbx.connected</c>: per configured PBX, 1 while logged in, else 0, tagged with the
+/// connection state. Observed at every export, so silence in Application Insights means the relay itself is gone
+/// (alert "relay-heartbeat-missing"). Lives on a meter from <see cref="IMeterFactory"/> so it ends with its host.
+/// </summary>
+public sealed class RelayConnectionGauge : IHostedService
+{
+    /// <summary>Creates the gauge over <paramref name="status"/>.</summary>
+    public RelayConnectionGauge(IMeterFactory meters, RelayStatus status, IOptions<RelayOptions> options)
+    {
+        var pbxes = options.Value.Pbxes.Where(p => !string.IsNullOrEmpty(p.Id)).Select(p => (Id: p.Id!, Protocol: p.Protocol ?? "")).ToArray();
+        meters.Create(CtTelemetry.Name).CreateObservableGauge(
+            CtTelemetry.Instruments.RelayPbxConnected,
+            () => pbxes.Select(p =>
+            {
+                var state = status.Get(p.Id)?.State ?? PbxConnectionState.Idle;
+                return new Measurement<int>(
+                    state == PbxConnectionState.Connected ? 1 : 0,
+                    new(CtTelemetry.Tags.Pbx, p.Id),
+                    new(CtTelemetry.Tags.Protocol, p.Protocol),
+                    new(CtTelemetry.Tags.State, state.ToString().ToLowerInvariant()));
+            }),
+            "{connection}",
+            "1 while the relay is logged in to the PBX, else 0");
+    }
+
+    /// <inheritdoc />
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
