@@ -20,6 +20,7 @@ public sealed record Enterprise(long Id, string Name, string TimeZone, int Pbxes
 /// <param name="CrmKind"><c>retailcrm</c> or null (no CRM).</param>
 /// <param name="CrmUrl">CRM base address.</param>
 /// <param name="CrmApiKey">CRM API key.</param>
+[System.ComponentModel.ImmutableObject(true)]
 public sealed record RoutingSettings(
     string DefaultRegion,
     SmartMode Mode,
@@ -72,6 +73,7 @@ public sealed record RoutingSettingsUpdate(
     string? CrmApiKey = null);
 
 /// <summary>An extension chosen for a caller, with its internal id (null when the extension table has none).</summary>
+[System.ComponentModel.ImmutableObject(true)]
 public sealed record RoutedExtension(string Ext, string? InternalId);
 
 /// <summary>A row of the extension CSV.</summary>

@@ -8,6 +8,7 @@ namespace CloudTelephony.Storage;
 /// <param name="Id">Token id (for <c>admin token revoke --id</c>).</param>
 /// <param name="EnterpriseId">The enterprise.</param>
 /// <param name="Scope"><c>routing</c>, <c>crm</c> or <c>relay</c>.</param>
+[System.ComponentModel.ImmutableObject(true)]
 public sealed record ApiToken(long Id, long EnterpriseId, string Scope);
 
 /// <summary>A token just created: the secret is in <paramref name="Token"/> and nowhere else (only its hash is stored).</summary>
