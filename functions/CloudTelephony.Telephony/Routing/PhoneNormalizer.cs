@@ -35,14 +35,25 @@ public static class PhoneNormalizer
             text = "+" + digits[2..]; // international prefix used by most of Europe
         }
 
-        var best = Parse(text, defaultRegion);
-        if (best is null && !text.StartsWith('+'))
+        // The number as written first; then, for numbers without a plus, the country code without its plus
+        // (48693109180) and the national number behind an outside-line or trunk zero (0660155133). A valid number wins
+        // over one that is only possible.
+        PhoneNumber? best = null;
+        var candidates = text.StartsWith('+') ? [text] : new[] { text, "+" + digits, digits.TrimStart('0') };
+        foreach (var candidate in candidates)
         {
-            best = Parse("+" + digits, defaultRegion); // 48693109180: country code without a plus
-        }
-        else if (best is not null && !Util.IsValidNumber(best) && !text.StartsWith('+') && Parse("+" + digits, defaultRegion) is { } withCc && Util.IsValidNumber(withCc))
-        {
-            best = withCc;
+            if (Parse(candidate, defaultRegion) is not { } n)
+            {
+                continue;
+            }
+
+            if (Util.IsValidNumber(n))
+            {
+                best = n;
+                break;
+            }
+
+            best ??= n;
         }
 
         return best is null ? null : Util.Format(best, PhoneNumberFormat.E164);

@@ -36,7 +36,7 @@ public static class SmartRedirect
     public static string DialPlan(string internalId, string trunkId) => $"mngr{internalId}_{trunkId}_1";
 
     /// <summary>A name formatted for caller ID: whitespace collapsed, control characters dropped, at most 40 characters;
-    /// null when nothing is left.</summary>
+    /// cut at a word boundary when one is near; null when nothing is left.</summary>
     public static string? CallerIdName(string? name)
     {
         if (string.IsNullOrWhiteSpace(name))
@@ -48,7 +48,9 @@ public static class SmartRedirect
         var text = string.Join(' ', words.Select(w => new string(w.Where(c => !char.IsControl(c)).ToArray())).Where(w => w.Length > 0));
         if (text.Length > MaxNameLength)
         {
-            text = text[..MaxNameLength].TrimEnd();
+            var cut = text[..MaxNameLength];
+            var space = cut.LastIndexOf(' ');
+            text = (text[MaxNameLength] != ' ' && space > MaxNameLength / 2 ? cut[..space] : cut).TrimEnd();
         }
 
         return text.Length == 0 ? null : text;
