@@ -14,11 +14,24 @@ namespace CloudTelephony.Functions.Tests;
 /// from +48693109180 answered by 101 ten days ago and by 102 two days ago, trunk 1 smart-enabled, trunk 2 not) and
 /// <c>beta</c> (nothing but a token). Caches off, so every test sees the settings it sets.
 /// </summary>
-public sealed class RoutingFixture : IAsyncLifetime
+public sealed class RoutingFixture : IAsyncLifetime, IAsyncDisposable
 {
-    public FunctionsServer Server { get; } = new(0,
-        "--Routing:ConfigCacheSeconds=0", "--Routing:NameCacheSeconds=0", "--Routing:ExtensionCacheSeconds=0",
-        "--Routing:RateLimitPerSecond=10000", "--Routing:RateLimitBurst=10000");
+    public RoutingFixture()
+        : this([])
+    {
+    }
+
+    private RoutingFixture(string[] extraArgs)
+        => Server = new FunctionsServer(0,
+        [
+            "--Routing:ConfigCacheSeconds=0", "--Routing:NameCacheSeconds=0", "--Routing:ExtensionCacheSeconds=0",
+            "--Routing:RateLimitPerSecond=10000", "--Routing:RateLimitBurst=10000", .. extraArgs,
+        ]);
+
+    public FunctionsServer Server { get; }
+
+    /// <summary>The same set-up with more configuration (later values win).</summary>
+    public static RoutingFixture With(params string[] extraArgs) => new(extraArgs);
 
     public string AcmeToken { get; private set; } = "";
 
@@ -64,6 +77,8 @@ public sealed class RoutingFixture : IAsyncLifetime
     }
 
     public Task DisposeAsync() => Server.DisposeAsync();
+
+    async ValueTask IAsyncDisposable.DisposeAsync() => await DisposeAsync();
 
     /// <summary>Runs <c>admin ...</c> through its entry method against the test database; fails on a non-zero exit.</summary>
     public async Task<string> AdminAsync(params string[] args)
