@@ -181,6 +181,19 @@ public sealed class RoutingTests(RoutingFixture f) : IClassFixture<RoutingFixtur
     }
 
     [Fact]
+    public async Task Changing_the_region_renormalises_stored_calls()
+    {
+        const string sql = "SELECT count(*) FROM ct.calls WHERE call_key = 'c6' AND remote_e164 = ";
+        Assert.Equal(1, await f.Server.Db.ScalarAsync(sql + "'+48777888999'"));
+
+        await f.AdminAsync("smart", "set", "--enterprise", "beta", "--region", "DE");
+        Assert.Equal(1, await f.Server.Db.ScalarAsync(sql + "'+49777888999'"));
+
+        await f.AdminAsync("smart", "set", "--enterprise", "beta", "--region", "PL");
+        Assert.Equal(1, await f.Server.Db.ScalarAsync(sql + "'+48777888999'"));
+    }
+
+    [Fact]
     public async Task Smart_test_prints_the_decision_and_why()
     {
         await SetAsync("--mode", "routing+name", "--strategy", "crm", "--fallback", "last_call");
