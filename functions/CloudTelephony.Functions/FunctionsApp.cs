@@ -1,5 +1,6 @@
 using CloudTelephony.Functions.Api;
 using CloudTelephony.Functions.Ingest;
+using CloudTelephony.Functions.Routing;
 using CloudTelephony.Storage;
 using CloudTelephony.Telemetry;
 using Npgsql;
@@ -73,15 +74,19 @@ public static class FunctionsApp
         builder.Services.AddHostedService<CallSweeper>();
         builder.Services.AddSingleton<CallQueries>();
         builder.Services.AddSingleton<HealthQueries>();
+        builder.Services.AddRouting(builder.Configuration);
 
         var app = builder.Build();
+        app.UseForwardedHeaders();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseRateLimiter();
         app.MapHealthEndpoints();
         app.MapIngestEndpoints();
         app.MapCallEndpoints();
         app.MapCallsCsvEndpoint();
         app.MapTimerEndpoints();
+        app.MapRoutingEndpoints();
         return app;
     }
 }

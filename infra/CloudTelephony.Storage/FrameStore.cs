@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CloudTelephony.Telephony;
+using CloudTelephony.Telephony.Routing;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -155,14 +156,14 @@ public static class FrameStore
     {
         const string sql = """
             INSERT INTO ct.calls (pbx, call_key, direction, status, missed_reason, caller, caller_name, called, answered_by, extensions,
-                                  trunk, started_at, answered_at, ended_at, ring_seconds, talk_seconds, transfers, ivr_digits)
+                                  trunk, started_at, answered_at, ended_at, ring_seconds, talk_seconds, transfers, ivr_digits, remote_e164)
             SELECT c.pbx, c.call_key, c.direction, c.status, c.missed_reason, c.caller, c.caller_name, c.called, c.answered_by,
                    ARRAY(SELECT jsonb_array_elements_text(c.extensions::jsonb)),
-                   c.trunk, c.started_at, c.answered_at, c.ended_at, c.ring_seconds, c.talk_seconds, c.transfers::jsonb, c.ivr_digits
+                   c.trunk, c.started_at, c.answered_at, c.ended_at, c.ring_seconds, c.talk_seconds, c.transfers::jsonb, c.ivr_digits, c.remote_e164
               FROM unnest(@pbx, @call_key, @direction, @status, @missed_reason, @caller, @caller_name, @called, @answered_by, @extensions,
-                          @trunk, @started_at, @answered_at, @ended_at, @ring_seconds, @talk_seconds, @transfers, @ivr_digits, @ord)
+                          @trunk, @started_at, @answered_at, @ended_at, @ring_seconds, @talk_seconds, @transfers, @ivr_digits, @remote_e164, @ord)
                    AS c(pbx, call_key, direction, status, missed_reason, caller, caller_name, called, answered_by, extensions,
-                        trunk, started_at, answered_at, ended_at, ring_seconds, talk_seconds, transfers, ivr_digits, ord)
+                        trunk, started_at, answered_at, ended_at, ring_seconds, talk_seconds, transfers, ivr_digits, remote_e164, ord)
              ORDER BY c.ord
             ON CONFLICT (pbx, call_key) DO UPDATE SET
                 direction = EXCLUDED.direction, status = EXCLUDED.status, missed_reason = EXCLUDED.missed_reason,
@@ -170,7 +171,7 @@ public static class FrameStore
                 extensions = EXCLUDED.extensions, trunk = EXCLUDED.trunk, started_at = EXCLUDED.started_at,
                 answered_at = EXCLUDED.answered_at, ended_at = EXCLUDED.ended_at, ring_seconds = EXCLUDED.ring_seconds,
                 talk_seconds = EXCLUDED.talk_seconds, transfers = EXCLUDED.transfers, ivr_digits = EXCLUDED.ivr_digits,
-                stored_at = now()
+                remote_e164 = EXCLUDED.remote_e164, stored_at = now()
             RETURNING id, pbx, call_key
             """;
         var n = calls.Count;
@@ -193,6 +194,8 @@ public static class FrameStore
         cmd.Parameters.AddWithValue("talk_seconds", calls.Select(c => (decimal)c.TalkSeconds).ToArray());
         cmd.Parameters.AddWithValue("transfers", calls.Select(c => JsonSerializer.Serialize(c.Transfers, StorageJson.Default.IReadOnlyListCallTransfer)).ToArray());
         AddTexts(cmd, "ivr_digits", calls.Select(c => c.IvrDigits));
+        var regions = await RegionsAsync(conn, tx, calls.Select(c => c.Pbx).Distinct().ToArray(), ct);
+        AddTexts(cmd, "remote_e164", calls.Select(c => PhoneNormalizer.ToE164(RemoteNumber(c), regions.GetValueOrDefault(c.Pbx, DefaultRegion))));
         cmd.Parameters.AddWithValue("ord", Enumerable.Range(0, n).ToArray());
 
         var byKey = new Dictionary<(string, string), long>(n);
@@ -205,6 +208,37 @@ public static class FrameStore
         }
 
         return calls.Select(c => byKey[(c.Pbx, c.CallKey)]).ToArray();
+    }
+
+    /// <summary>Region for national numbers when an enterprise has no settings row (the column's default).</summary>
+    public const string DefaultRegion = "PL";
+
+    /// <summary>The external party's number as the PBX wrote it: the caller of an inbound call, the called number of an
+    /// outbound one; null for internal calls. Stored in E.164 as <c>calls.remote_e164</c> for Smart Redirect lookups.</summary>
+    public static string? RemoteNumber(Call c) => c.Direction switch
+    {
+        CallDirection.Inbound => c.Caller,
+        CallDirection.Outbound => c.Called,
+        _ => null,
+    };
+
+    /// <summary>Default region of each PBX's enterprise (absent when the enterprise has no settings row).</summary>
+    private static async Task<Dictionary<string, string>> RegionsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string[] pbxes, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT p.id, s.default_region FROM ct.pbxes p JOIN ct.enterprise_settings s ON s.enterprise_id = p.enterprise_id
+             WHERE p.id = ANY(@pbx)
+            """;
+        await using var cmd = new NpgsqlCommand(sql, conn, tx);
+        cmd.Parameters.AddWithValue("pbx", pbxes);
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            map[r.GetString(0)] = r.GetString(1);
+        }
+
+        return map;
     }
 
     private static async Task ReplaceLegsAndEventsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<Call> calls, long[] ids, CancellationToken ct)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# ./ct bench [core|ingest] — benchmarks, figures printed (never asserted).
+# ./ct bench [core|ingest|routing] — benchmarks, figures printed (never asserted).
 #   core:   BenchmarkDotNet, parse + correlate per protocol on the real captures (per-frame Mean; frames/s = 1 s / Mean)
 #   ingest: end to end, HTTP → functions → PostgreSQL, the CTIP capture repeated to 1,000,000 frames
+#   routing: Smart Redirect getcustomerdata over loopback at 500 req/s, cold and warm, then the maximum rate
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 what=${1:-all}
@@ -14,4 +15,8 @@ fi
 if [ "$what" = all ] || [ "$what" = ingest ]; then
   export CT_POSTGRES=${CT_POSTGRES:-$("$root/infra/local/postgres.sh" start | tail -n 1)}
   dotnet "$bin" ingest "${@:2}"
+fi
+if [ "$what" = all ] || [ "$what" = routing ]; then
+  export CT_POSTGRES=${CT_POSTGRES:-$("$root/infra/local/postgres.sh" start | tail -n 1)}
+  dotnet "$bin" routing "${@:2}"
 fi

@@ -1,7 +1,8 @@
 using BenchmarkDotNet.Running;
 using CloudTelephony.Benchmarks;
 
-// `core [BenchmarkDotNet args]` runs the core benchmarks; `ingest [frames] [batch] [pbxes]` the end-to-end ingest run.
+// `core [BenchmarkDotNet args]` runs the core benchmarks; `ingest [frames] [batch] [pbxes]` the end-to-end ingest run;
+// `routing [requests] [rate]` the Smart Redirect endpoint under load.
 switch (args.FirstOrDefault())
 {
     case "ingest":
@@ -9,10 +10,14 @@ switch (args.FirstOrDefault())
             args.Length > 1 ? int.Parse(args[1]) : 1_000_000,
             args.Length > 2 ? int.Parse(args[2]) : 1000,
             args.Length > 3 ? int.Parse(args[3]) : 2);
+    case "routing":
+        return await RoutingBench.RunAsync(
+            args.Length > 1 ? int.Parse(args[1]) : 5000,
+            args.Length > 2 ? int.Parse(args[2]) : 500);
     case "core":
         BenchmarkSwitcher.FromAssembly(typeof(CoreBenchmarks).Assembly).Run(args[1..]);
         return 0;
     default:
-        Console.Error.WriteLine("usage: CloudTelephony.Benchmarks core [BenchmarkDotNet options] | ingest [frames=1000000] [batch=1000] [pbxes=2]");
+        Console.Error.WriteLine("usage: CloudTelephony.Benchmarks core [BenchmarkDotNet options] | ingest [frames=1000000] [batch=1000] [pbxes=2] | routing [requests=5000] [rate=500]");
         return 2;
 }

@@ -1,0 +1,121 @@
+using CloudTelephony.Storage;
+using Microsoft.Extensions.Caching.Hybrid;
+
+namespace CloudTelephony.Functions.Routing;
+
+/// <summary>The token a request was authorised with (set by <see cref="TokenAuth.RequireToken{TBuilder}"/>).</summary>
+public sealed record TokenFeature(ApiToken Token);
+
+/// <summary>
+/// Token authorisation for endpoints: the token comes from header <c>Token</c> (the Smart Redirect contract) or
+/// <c>Authorization: Bearer &lt;token&gt;</c>; missing, unknown or revoked → 401, wrong scope → 403, a client address
+/// outside the enterprise's IP allowlist → 403, all as JSON <c>{"error": "..."}</c>.
+/// Apply to any endpoint with <c>.RequireToken("crm")</c>.
+/// </summary>
+public static class TokenAuth
+{
+    /// <summary>The Smart Redirect token header.</summary>
+    public const string HeaderName = "Token";
+
+    /// <summary>Requires a valid token with <paramref name="scope"/> whose enterprise allows the client address.</summary>
+    public static TBuilder RequireToken<TBuilder>(this TBuilder builder, string scope)
+        where TBuilder : IEndpointConventionBuilder
+        => builder.AddEndpointFilter(async (ctx, next) =>
+        {
+            var http = ctx.HttpContext;
+            var secret = ReadToken(http.Request);
+            if (secret is null)
+            {
+                return Error(401, $"missing token: send header '{HeaderName}' or 'Authorization: Bearer <token>'");
+            }
+
+            var config = http.RequestServices.GetRequiredService<RoutingConfigCache>();
+            var token = await config.TokenAsync(secret, http.RequestAborted);
+            if (token is null)
+            {
+                return Error(401, "unknown or revoked token");
+            }
+
+            if (token.Scope != scope)
+            {
+                return Error(403, $"this token has scope '{token.Scope}'; this endpoint needs '{scope}'");
+            }
+
+            var settings = (await config.ContextAsync(token.EnterpriseId, null, http.RequestAborted)).Settings;
+            if (!settings.Allows(http.Connection.RemoteIpAddress))
+            {
+                return Error(403, $"address {http.Connection.RemoteIpAddress} is not in the enterprise's IP allowlist");
+            }
+
+            http.Features.Set(new TokenFeature(token));
+            return await next(ctx);
+        });
+
+    /// <summary>The token the request was authorised with.</summary>
+    /// <exception cref="InvalidOperationException">The endpoint has no <see cref="RequireToken{TBuilder}"/>.</exception>
+    public static ApiToken ApiToken(this HttpContext http)
+        => http.Features.Get<TokenFeature>()?.Token ?? throw new InvalidOperationException("endpoint has no RequireToken filter");
+
+    /// <summary>The raw token of a request (header <c>Token</c>, else a bearer token), or null.</summary>
+    public static string? ReadToken(HttpRequest request)
+    {
+        if (request.Headers[HeaderName].ToString() is { Length: > 0 } t)
+        {
+            return t.Trim();
+        }
+
+        var auth = request.Headers.Authorization.ToString();
+        return auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && auth.Length > 7 ? auth[7..].Trim() : null;
+    }
+
+    /// <summary>A JSON error answer <c>{"error": message}</c>.</summary>
+    public static IResult Error(int status, string message)
+        => Results.Json(new ErrorDto(message), RoutingJson.Default.ErrorDto, statusCode: status);
+}
+
+/// <summary>
+/// Tokens and enterprise settings kept in memory for <see cref="RoutingOptions.ConfigCacheSeconds"/> (0 = always from the
+/// database), so the hot path does not pay two extra round trips per request.
+/// </summary>
+public sealed class RoutingConfigCache(TokenStore tokens, RoutingStore store, HybridCache cache, RoutingOptions options)
+{
+    private readonly HybridCacheEntryOptions _entry = new()
+    {
+        Expiration = TimeSpan.FromSeconds(Math.Max(1, options.ConfigCacheSeconds)),
+        LocalCacheExpiration = TimeSpan.FromSeconds(Math.Max(1, options.ConfigCacheSeconds)),
+    };
+
+    /// <summary>The token, or null when unknown or revoked.</summary>
+    public async ValueTask<ApiToken?> TokenAsync(string secret, CancellationToken ct)
+    {
+        if (options.ConfigCacheSeconds == 0)
+        {
+            return await tokens.FindAsync(secret, ct);
+        }
+
+        var key = "tok:" + Convert.ToHexString(TokenStore.Hash(secret));
+        return await cache.GetOrCreateAsync(key, (tokens, secret), static async (s, c) => await s.tokens.FindAsync(s.secret, c), _entry, cancellationToken: ct);
+    }
+
+    /// <summary>Settings of the enterprise and whether <paramref name="trunk"/> is smart-enabled.</summary>
+    public async ValueTask<RoutingContext> ContextAsync(long enterpriseId, string? trunk, CancellationToken ct)
+    {
+        if (options.ConfigCacheSeconds == 0)
+        {
+            return await LoadAsync(store, enterpriseId, trunk, ct);
+        }
+
+        return await cache.GetOrCreateAsync($"ctx:{enterpriseId}:{trunk}", (store, enterpriseId, trunk),
+            static async (s, c) => await LoadAsync(s.store, s.enterpriseId, s.trunk, c), _entry, cancellationToken: ct);
+    }
+
+    private static async Task<RoutingContext> LoadAsync(RoutingStore store, long enterpriseId, string? trunk, CancellationToken ct)
+    {
+        var (settings, enabled) = await store.GetContextAsync(enterpriseId, trunk, ct);
+        return new RoutingContext(settings, enabled);
+    }
+}
+
+/// <summary>Settings of an enterprise with the smart flag of one trunk.</summary>
+[System.ComponentModel.ImmutableObject(true)]
+public sealed record RoutingContext(RoutingSettings Settings, bool TrunkEnabled);
