@@ -1,5 +1,6 @@
 using CloudTelephony.Functions.Api;
 using CloudTelephony.Functions.Ingest;
+using CloudTelephony.Functions.Sms;
 using CloudTelephony.Storage;
 using Npgsql;
 
@@ -18,8 +19,9 @@ public static class FunctionsApp
     /// <summary>Builds the app.</summary>
     /// <param name="args">ASP.NET Core arguments (e.g. <c>--urls http://127.0.0.1:0</c>).</param>
     /// <param name="connectionString">PostgreSQL connection string; null = from configuration.</param>
-    /// <exception cref="ConfigException">No database configured.</exception>
-    public static WebApplication Build(string[] args, string? connectionString = null)
+    /// <param name="configure">Last-moment service changes (tests replace the clock or a seam such as <see cref="IEnterpriseResolver"/>).</param>
+    /// <exception cref="ConfigException">No database configured, or incomplete SMS provider settings.</exception>
+    public static WebApplication Build(string[] args, string? connectionString = null, Action<IServiceCollection>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddEnvironmentVariables();
@@ -56,6 +58,8 @@ public static class FunctionsApp
         builder.Services.AddHostedService<CallSweeper>();
         builder.Services.AddSingleton<CallQueries>();
         builder.Services.AddSingleton<HealthQueries>();
+        builder.Services.AddSms(builder.Configuration, sweepInProcess: builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 });
+        configure?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -65,6 +69,7 @@ public static class FunctionsApp
         app.MapCallEndpoints();
         app.MapCallsCsvEndpoint();
         app.MapTimerEndpoints();
+        app.MapSmsEndpoints();
         return app;
     }
 }
