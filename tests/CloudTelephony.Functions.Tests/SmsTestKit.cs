@@ -15,7 +15,7 @@ public sealed class ManualClock(DateTimeOffset now) : TimeProvider
 {
     public DateTimeOffset Now { get; set; } = now;
 
-    public override DateTimeOffset GetUtcNow() => Now;
+    public override DateTimeOffset GetUtcNow() => Now.ToUniversalTime();
 }
 
 /// <summary>What the fake provider answers to one request.</summary>
@@ -169,3 +169,50 @@ public static class SmsKit
 
 public sealed record SmsRow(string Status, int Attempts, DateTimeOffset NextAttemptAt, string? LastError, string? Provider, string? ProviderCode,
     string? ProviderMessageId, DateTimeOffset? SentAt, string? OriginUser, string To);
+
+/// <summary>The real functions app on Kestrel with SMS settings and a manual clock; no in-process dispatch or sweep unless asked.</summary>
+public sealed class SmsAppServer(ManualClock clock, IDictionary<string, string?> settings, string? connectionString = null) : IAsyncLifetime
+{
+    private WebApplication _app = null!;
+
+    public PostgresDatabase Db { get; } = new();
+
+    public HttpClient Http { get; private set; } = null!;
+
+    public IServiceProvider Services => _app.Services;
+
+    public async Task InitializeAsync()
+    {
+        await Db.InitializeAsync();
+        var args = new List<string> { "--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Ingest:SweepSeconds=0", "--Sms:SweepCron=" };
+        if (!settings.ContainsKey("Sms:DispatchInProcess"))
+        {
+            args.Add("--Sms:DispatchInProcess=false");
+        }
+
+        args.AddRange(settings.Select(kv => $"--{kv.Key}={kv.Value}"));
+        _app = FunctionsApp.Build([.. args], connectionString ?? Db.ConnectionString, s => s.AddSingleton<TimeProvider>(clock));
+        await _app.StartAsync();
+        var url = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        Http = new HttpClient { BaseAddress = new Uri(url) };
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        await Db.DisposeAsync();
+    }
+
+    public async Task<long> ExecAsync(string sql, params (string Name, object Value)[] parameters)
+    {
+        await using var cmd = Db.DataSource.CreateCommand(sql);
+        foreach (var (name, value) in parameters)
+        {
+            cmd.Parameters.AddWithValue(name, value);
+        }
+
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync() ?? 0L);
+    }
+}
