@@ -273,3 +273,29 @@ public sealed class OneAnswerServer : IAsyncDisposable
         await _app.DisposeAsync();
     }
 }
+
+/// <summary>Provider settings are checked at start, naming the setting, never printing a secret.</summary>
+public sealed class SmsConfigTests
+{
+    [Theory]
+    [InlineData("smsapi", null, null, "Sms:Smsapi:Token")]
+    [InlineData("webhook", null, null, "Sms:Webhook:Url")]
+    [InlineData("carrier-pigeon", null, null, "unknown")]
+    [InlineData("log", "61 * * * *", null, "Sms:SweepCron")]
+    [InlineData("webhook", null, "0", "MaxAttempts")]
+    public void Bad_settings_stop_the_app_with_one_readable_line(string provider, string? cron, string? maxAttempts, string expected)
+    {
+        var options = new CloudTelephony.Functions.Sms.SmsOptions
+        {
+            Provider = provider,
+            SweepCron = cron ?? "0 * * * * *",
+            MaxAttempts = maxAttempts is null ? 5 : int.Parse(maxAttempts, System.Globalization.CultureInfo.InvariantCulture),
+            Webhook = { Url = maxAttempts is null ? null : "http://127.0.0.1/hook", AuthHeader = "Authorization: Bearer top-secret" },
+        };
+
+        var ex = Assert.Throws<ConfigException>(() => CloudTelephony.Functions.Sms.SmsProviders.Validate(options));
+
+        Assert.Contains(expected, ex.Message);
+        Assert.DoesNotContain("top-secret", ex.Message);
+    }
+}

@@ -274,6 +274,18 @@ public static class SmsProviders
                 throw new ConfigException($"Sms:Provider '{o.Provider}' is unknown; expected one of {string.Join(", ", Names)}");
         }
 
+        if (!string.IsNullOrWhiteSpace(o.SweepCron))
+        {
+            try
+            {
+                Cronos.CronExpression.Parse(o.SweepCron, Cronos.CronFormat.IncludeSeconds);
+            }
+            catch (Cronos.CronFormatException ex)
+            {
+                throw new ConfigException($"Sms:SweepCron '{o.SweepCron}' is not a 6-field cron expression (seconds first): {ex.Message}");
+            }
+        }
+
         if (o.MaxAttempts < 1 || o.RetriesPerDispatch < 0 || o.TimeoutSeconds <= 0 || o.BackoffSeconds < 0)
         {
             throw new ConfigException("Sms: MaxAttempts must be ≥ 1, RetriesPerDispatch ≥ 0, TimeoutSeconds > 0, BackoffSeconds ≥ 0");

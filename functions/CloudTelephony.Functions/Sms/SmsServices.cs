@@ -16,7 +16,9 @@ public static class SmsServices
         var options = configuration.GetSection(SmsOptions.Section).Get<SmsOptions>() ?? new SmsOptions();
         SmsProviders.Validate(options);
         services.AddSingleton(options);
+        // No default HttpClient request logging: a webhook URL may carry a key in its query string.
         services.AddHttpClient(HttpSmsProvider.ClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers()
             .AddResilienceHandler("sms-timeout", b => b.AddTimeout(TimeSpan.FromSeconds(options.TimeoutSeconds)));
         services.AddSingleton(sp => SmsProviders.Create(sp, options));
         services.AddSingleton<SmsDispatcher>();
