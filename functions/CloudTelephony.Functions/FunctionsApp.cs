@@ -1,6 +1,7 @@
 using CloudTelephony.Functions.Api;
 using CloudTelephony.Functions.Ingest;
 using CloudTelephony.Functions.Routing;
+using CloudTelephony.Functions.Sms;
 using CloudTelephony.Storage;
 using CloudTelephony.Telemetry;
 using Npgsql;
@@ -25,8 +26,9 @@ public static class FunctionsApp
     /// <summary>Builds the app.</summary>
     /// <param name="args">ASP.NET Core arguments (e.g. <c>--urls http://127.0.0.1:0</c>).</param>
     /// <param name="connectionString">PostgreSQL connection string; null = from configuration.</param>
-    /// <exception cref="ConfigException">No database configured.</exception>
-    public static WebApplication Build(string[] args, string? connectionString = null)
+    /// <param name="configure">Last-moment service changes (tests replace the clock or a seam such as <see cref="IEnterpriseResolver"/>).</param>
+    /// <exception cref="ConfigException">No database configured, or incomplete SMS provider settings.</exception>
+    public static WebApplication Build(string[] args, string? connectionString = null, Action<IServiceCollection>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddEnvironmentVariables();
@@ -75,6 +77,8 @@ public static class FunctionsApp
         builder.Services.AddSingleton<CallQueries>();
         builder.Services.AddSingleton<HealthQueries>();
         builder.Services.AddRouting(builder.Configuration);
+        builder.Services.AddSms(builder.Configuration, sweepInProcess: builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 });
+        configure?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.UseForwardedHeaders();
@@ -87,6 +91,7 @@ public static class FunctionsApp
         app.MapCallsCsvEndpoint();
         app.MapTimerEndpoints();
         app.MapRoutingEndpoints();
+        app.MapSmsEndpoints();
         return app;
     }
 }

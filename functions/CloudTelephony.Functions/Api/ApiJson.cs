@@ -91,6 +91,10 @@ public sealed record CallLine(
 [JsonSerializable(typeof(HealthDto))]
 [JsonSerializable(typeof(CallLine))]
 [JsonSerializable(typeof(InvocationResponse))]
+[JsonSerializable(typeof(SmsSendRequest))]
+[JsonSerializable(typeof(SmsAcceptedDto))]
+[JsonSerializable(typeof(SmsDto))]
+[JsonSerializable(typeof(CloudTelephony.Functions.Sms.SmsSweepResult))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Sms;
 using CloudTelephony.Storage;
 using CloudTelephony.Telephony;
 using Npgsql;
@@ -21,7 +22,7 @@ public sealed record IngestResult(int Frames, int Stored, int ParseErrors, int C
 /// stored with its error and the batch goes on; if anything cannot be stored the whole batch rolls back and the
 /// caller answers non-2xx so the sender retries.
 /// </summary>
-public sealed class IngestPipeline(NpgsqlDataSource db, ILogger<IngestPipeline> logger)
+public sealed class IngestPipeline(NpgsqlDataSource db, SmsRules smsRules, SmsQueue smsQueue, ILogger<IngestPipeline> logger)
 {
     /// <summary>Checks a batch before anything is stored.</summary>
     /// <returns>Null when valid, else a message naming the first bad envelope by index and field.</returns>
@@ -57,13 +58,14 @@ public sealed class IngestPipeline(NpgsqlDataSource db, ILogger<IngestPipeline> 
         var clock = Stopwatch.StartNew();
         int stored = 0, errors = 0, calls = 0;
         var parts = new List<IngestTelemetry.PbxCounts>();
+        var sms = new List<long>();
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
 
         // Lock PBXes in a fixed order so two batches touching the same PBXes cannot deadlock.
         foreach (var group in batch.GroupBy(e => e.Pbx).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
-            var r = await IngestPbxAsync(conn, tx, group.Key, group.ToList(), ct);
+            var r = await IngestPbxAsync(conn, tx, group.Key, group.ToList(), sms, ct);
             stored += r.Stored;
             errors += r.ParseErrors;
             calls += r.Calls.Count;
@@ -71,6 +73,7 @@ public sealed class IngestPipeline(NpgsqlDataSource db, ILogger<IngestPipeline> 
         }
 
         await tx.CommitAsync(ct);
+        smsQueue.Enqueue(sms);
         var result = new IngestResult(batch.Count, stored, errors, calls, clock.Elapsed.TotalMilliseconds);
         IngestTelemetry.Committed(parts, result.Milliseconds);
         logger.LogDebug("ingested {Frames} frames ({Stored} new, {Errors} parse errors), {Calls} calls in {Ms:F1} ms",
@@ -79,7 +82,7 @@ public sealed class IngestPipeline(NpgsqlDataSource db, ILogger<IngestPipeline> 
     }
 
     private async Task<IngestTelemetry.PbxCounts> IngestPbxAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, List<Envelope> frames, CancellationToken ct)
+        NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, List<Envelope> frames, List<long> sms, CancellationToken ct)
     {
         var protocol = frames[0].Protocol;
         using var activity = IngestTelemetry.StartPbx(pbx, protocol, frames);
@@ -112,6 +115,7 @@ public sealed class IngestPipeline(NpgsqlDataSource db, ILogger<IngestPipeline> 
 
         var inserted = await FrameStore.InsertFramesAsync(conn, tx, pbx, rows, ct);
         await FrameStore.UpsertCallsAsync(conn, tx, completed, ct);
+        sms.AddRange(await smsRules.ApplyAsync(conn, tx, pbx, completed, ct));
         var last = frames.Max(f => f.ReceivedAt);
         await FrameStore.SaveStateAsync(conn, tx, pbx, correlator.SaveState(), correlator.OpenCalls, inserted, errors, last, ct);
         activity?.SetTag("frames.stored", inserted);
@@ -139,8 +143,10 @@ public sealed class IngestPipeline(NpgsqlDataSource db, ILogger<IngestPipeline> 
             var calls = new List<Call>();
             correlator.Expire(streamNow, calls);
             await FrameStore.UpsertCallsAsync(conn, tx, calls, ct);
+            var sms = await smsRules.ApplyAsync(conn, tx, pbx, calls, ct);
             await FrameStore.SaveStateAsync(conn, tx, pbx, correlator.SaveState(), correlator.OpenCalls, 0, 0, null, ct);
             await tx.CommitAsync(ct);
+            smsQueue.Enqueue(sms);
             completed += calls.Count;
             if (calls.Count > 0)
             {
