@@ -22,18 +22,7 @@ public static class IngestBench
     /// <summary>Runs the benchmark; returns the exit code.</summary>
     public static async Task<int> RunAsync(int totalFrames, int batchSize, int pbxes)
     {
-        var admin = Environment.GetEnvironmentVariable("CT_POSTGRES")
-            ?? throw new InvalidOperationException("CT_POSTGRES is not set (./ct bench sets it)");
-        var dbName = "ct_bench";
-        await using (var conn = new NpgsqlConnection(admin))
-        {
-            await conn.OpenAsync();
-            await new NpgsqlCommand($"DROP DATABASE IF EXISTS {dbName} WITH (FORCE)", conn).ExecuteNonQueryAsync();
-            await new NpgsqlCommand($"CREATE DATABASE {dbName}", conn).ExecuteNonQueryAsync();
-        }
-
-        var cs = new NpgsqlConnectionStringBuilder(admin) { Database = dbName, MaxPoolSize = 50 }.ConnectionString;
-        Migrator.Run(cs, NullLogger.Instance);
+        var cs = await BenchDatabase.CreateAsync("ct_bench");
         var app = FunctionsApp.Build(["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning"], cs);
         await app.StartAsync();
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

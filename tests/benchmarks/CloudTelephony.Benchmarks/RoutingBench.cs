@@ -29,18 +29,7 @@ public static class RoutingBench
     /// <summary>Runs the benchmark; returns the exit code.</summary>
     public static async Task<int> RunAsync(int requests, int rate)
     {
-        var admin = Environment.GetEnvironmentVariable("CT_POSTGRES")
-            ?? throw new InvalidOperationException("CT_POSTGRES is not set (./ct bench sets it)");
-        const string dbName = "ct_bench_routing";
-        await using (var conn = new NpgsqlConnection(admin))
-        {
-            await conn.OpenAsync();
-            await new NpgsqlCommand($"DROP DATABASE IF EXISTS {dbName} WITH (FORCE)", conn).ExecuteNonQueryAsync();
-            await new NpgsqlCommand($"CREATE DATABASE {dbName}", conn).ExecuteNonQueryAsync();
-        }
-
-        var cs = new NpgsqlConnectionStringBuilder(admin) { Database = dbName, MaxPoolSize = 50 }.ConnectionString;
-        Migrator.Run(cs, NullLogger.Instance);
+        var cs = await BenchDatabase.CreateAsync("ct_bench_routing");
         await using var db = NpgsqlDataSource.Create(cs);
         var token = await SeedAsync(db, requests);
 
