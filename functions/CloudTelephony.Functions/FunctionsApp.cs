@@ -1,4 +1,5 @@
 using CloudTelephony.Functions.Api;
+using CloudTelephony.Functions.Archive;
 using CloudTelephony.Functions.Ingest;
 using CloudTelephony.Storage;
 using CloudTelephony.Telemetry;
@@ -73,6 +74,7 @@ public static class FunctionsApp
         builder.Services.AddHostedService<CallSweeper>();
         builder.Services.AddSingleton<CallQueries>();
         builder.Services.AddSingleton<HealthQueries>();
+        builder.Services.AddFrameArchive(builder.Configuration);
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -82,6 +84,7 @@ public static class FunctionsApp
         app.MapCallEndpoints();
         app.MapCallsCsvEndpoint();
         app.MapTimerEndpoints();
+        app.MapArchiveEndpoints();
         return app;
     }
 }

@@ -20,6 +20,6 @@ public static class AdminCommand
             return 0;
         });
 
-        return new Command("admin", "Administration commands") { reset };
+        return new Command("admin", "Administration commands") { reset, ArchiveCommand.Create() };
     }
 }
