@@ -33,6 +33,10 @@ need_npm() {
 install_azurite() {
   [ -x "$dir/node_modules/.bin/azurite-blob" ] && return 0
   need_npm
+  # Azurite 3.37 declares node >= 22; it runs on node 20 (checked). Debian 12's own nodejs is 18: untested.
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  [ "$major" -ge 20 ] || log "warning: node $(node --version 2>/dev/null) is older than 20; azurite $version asks for >= 22 and may not start"
   log "installing azurite@$version with npm into $dir"
   mkdir -p "$dir"
   npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "azurite@$version" >&2

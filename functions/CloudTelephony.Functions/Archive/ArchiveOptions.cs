@@ -16,6 +16,16 @@ public sealed class ArchiveOptions
     /// </summary>
     public string? BlobConnectionString { get; set; }
 
+    /// <summary>
+    /// Blob service endpoint for identity-based access (what <c>bicep/modules/functionapp.bicep</c> sets, with
+    /// <c>Archive__ClientId</c>). Not supported yet: it needs Azure.Identity, which Directory.Packages.props does not
+    /// carry; configuring only this fails with a message saying so.
+    /// </summary>
+    public string? BlobServiceUri { get; set; }
+
+    /// <summary>Client id of the user-assigned managed identity for <see cref="BlobServiceUri"/> (not used yet).</summary>
+    public string? ClientId { get; set; }
+
     /// <summary>Reads section <c>Archive</c>, with <c>CT_BLOB</c> as the connection string fallback.</summary>
     public static ArchiveOptions From(IConfiguration config)
     {
@@ -32,6 +42,13 @@ public sealed class ArchiveOptions
     /// <exception cref="ConfigException">No connection string configured.</exception>
     public BlobContainerClient CreateContainerClient()
     {
+        if (string.IsNullOrEmpty(BlobConnectionString) && !string.IsNullOrEmpty(BlobServiceUri))
+        {
+            throw new ConfigException(
+                "the frame archive is configured with Archive__BlobServiceUri (managed identity), which this build does not support yet "
+                + "(Azure.Identity is not referenced): set Archive__BlobConnectionString to a storage connection string");
+        }
+
         if (string.IsNullOrEmpty(BlobConnectionString))
         {
             throw new ConfigException("the frame archive has no storage configured: set Archive__BlobConnectionString (or CT_BLOB) to a storage connection string");

@@ -42,7 +42,17 @@ public static class ArchiveCommand
             }
 
             await using var session = Session.Open();
-            var r = await session.Archiver.RestoreAsync(parse.GetValue(pbx)!, d, ct);
+            RestoreResult r;
+            try
+            {
+                r = await session.Archiver.RestoreAsync(parse.GetValue(pbx)!, d, ct);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or InvalidDataException or Azure.RequestFailedException)
+            {
+                Console.Error.WriteLine($"error: restore: {ex.Message}");
+                return 1;
+            }
+
             Console.WriteLine($"restore {r.Pbx} {r.Day:yyyy-MM-dd}: {r.Frames} frames in the archive, {r.Inserted} inserted, "
                               + $"{r.ParseErrors} parse errors, {r.Calls} calls re-correlated, {r.OpenAtEnd} still open at the end of the day "
                               + $"(warm-up: {r.WarmupFrames} frames of the day before)");
