@@ -1,4 +1,5 @@
 using CloudTelephony.Functions.Api;
+using CloudTelephony.Functions.Archive;
 using CloudTelephony.Functions.Ingest;
 using CloudTelephony.Functions.Routing;
 using CloudTelephony.Functions.Sms;
@@ -78,6 +79,7 @@ public static class FunctionsApp
         builder.Services.AddSingleton<HealthQueries>();
         builder.Services.AddRouting(builder.Configuration);
         builder.Services.AddSms(builder.Configuration, sweepInProcess: builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 });
+        builder.Services.AddFrameArchive(builder.Configuration);
         configure?.Invoke(builder.Services);
 
         var app = builder.Build();
@@ -92,6 +94,7 @@ public static class FunctionsApp
         app.MapTimerEndpoints();
         app.MapRoutingEndpoints();
         app.MapSmsEndpoints();
+        app.MapArchiveEndpoints();
         return app;
     }
 }

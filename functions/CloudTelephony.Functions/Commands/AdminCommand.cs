@@ -33,7 +33,7 @@ public static class AdminCommand
 
         return new Command("admin", "Administration commands")
         {
-            reset, Enterprise(env), Token(env), Pbx(env), Extensions(env), Contacts(env), Trunks(env), Smart(env), Crm(env),
+            reset, Enterprise(env), Token(env), Pbx(env), Extensions(env), Contacts(env), Trunks(env), Smart(env), Crm(env), ArchiveCommand.Create(),
         };
     }
 
