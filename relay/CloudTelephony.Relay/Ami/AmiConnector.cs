@@ -125,15 +125,23 @@ public sealed class AmiConnector
         var messages = Channel.CreateBounded<AmiItem>(new BoundedChannelOptions(256) { SingleReader = true, SingleWriter = true });
         var readTask = ReadMessagesAsync(stream, messages.Writer, sessionCts.Token);
         var actions = new ActionIds(session);
+        long seq = 0;
+        async ValueTask Forward(AmiItem m)
+        {
+            seq++;
+            await _sink.AppendAsync(new Envelope(_pbx, Protocols.Ami, session, seq, m.ReceivedAt, m.Text), ct).ConfigureAwait(false);
+            _status.Update(_pbx, s => s with { LastFrameAt = m.ReceivedAt, FramesReceived = s.FramesReceived + 1 });
+        }
+
         try
         {
-            await LoginAsync(stream, messages.Reader, actions, host, port, ct).ConfigureAwait(false);
+            await LoginAsync(stream, messages.Reader, actions, Forward, host, port, ct).ConfigureAwait(false);
             var loggedInAt = _time.GetUtcNow();
             _status.SetState(_pbx, PbxConnectionState.Connected, session);
             _logger.LogInformation("AMI {Pbx}: logged in as {User}, session {Session}, event mask {Mask}, streaming", _pbx, _options.Username, session, _options.EventMask);
             try
             {
-                await StreamAsync(stream, messages.Reader, actions, session, ct).ConfigureAwait(false);
+                await StreamAsync(stream, messages.Reader, actions, Forward, ct).ConfigureAwait(false);
             }
             catch (AmiConnectionException ex) when (_time.GetUtcNow() - loggedInAt >= Seconds(_options.StableSessionSeconds))
             {
@@ -177,7 +185,7 @@ public sealed class AmiConnector
         }
     }
 
-    private async Task LoginAsync(Stream stream, ChannelReader<AmiItem> messages, ActionIds actions, string host, int port, CancellationToken ct)
+    private async Task LoginAsync(Stream stream, ChannelReader<AmiItem> messages, ActionIds actions, Func<AmiItem, ValueTask> forward, string host, int port, CancellationToken ct)
     {
         var timeout = Seconds(_options.LoginTimeoutSeconds);
         var banner = await ReadAsync(messages, timeout, ct).ConfigureAwait(false);
@@ -195,7 +203,7 @@ public sealed class AmiConnector
         // The secret is never logged: the action is built here and written straight to the socket.
         var loginId = actions.Next();
         await SendAsync(stream, AmiFraming.Action(("Action", "Login"), ("ActionID", loginId), ("Username", _options.Username ?? ""), ("Secret", _options.Secret ?? "")), ct).ConfigureAwait(false);
-        var reply = await WaitResponseAsync(messages, actions, loginId, timeout, ct).ConfigureAwait(false)
+        var reply = await WaitResponseAsync(messages, actions, forward, loginId, timeout, ct).ConfigureAwait(false)
             ?? throw new AmiLoginRefusedException($"no answer to Login within {timeout.TotalSeconds:0.#} s");
         var response = AmiFraming.Header(reply.Lines, "Response");
         if (!string.Equals(response, "Success", StringComparison.OrdinalIgnoreCase))
@@ -206,7 +214,7 @@ public sealed class AmiConnector
 
         var eventsId = actions.Next();
         await SendAsync(stream, AmiFraming.Action(("Action", "Events"), ("ActionID", eventsId), ("EventMask", _options.EventMask)), ct).ConfigureAwait(false);
-        var events = await WaitResponseAsync(messages, actions, eventsId, timeout, ct).ConfigureAwait(false);
+        var events = await WaitResponseAsync(messages, actions, forward, eventsId, timeout, ct).ConfigureAwait(false);
         var eventsResponse = events is null ? null : AmiFraming.Header(events.Value.Lines, "Response");
         if (!string.Equals(eventsResponse, "Success", StringComparison.OrdinalIgnoreCase))
         {
@@ -218,8 +226,8 @@ public sealed class AmiConnector
         }
     }
 
-    /// <summary>Reads until the response carrying <paramref name="actionId"/>; other messages are kept for the stream. Null on timeout.</summary>
-    private async Task<AmiItem?> WaitResponseAsync(ChannelReader<AmiItem> messages, ActionIds actions, string actionId, TimeSpan timeout, CancellationToken ct)
+    /// <summary>Reads until the response carrying <paramref name="actionId"/>; events that interleave are forwarded in order. Null on timeout.</summary>
+    private async Task<AmiItem?> WaitResponseAsync(ChannelReader<AmiItem> messages, ActionIds actions, Func<AmiItem, ValueTask> forward, string actionId, TimeSpan timeout, CancellationToken ct)
     {
         var deadline = _time.GetUtcNow() + timeout;
         while (true)
@@ -251,47 +259,38 @@ public sealed class AmiConnector
                 continue; // a late answer to an earlier action of ours
             }
 
-            actions.Kept.Enqueue(m); // an event that interleaved: streamed (in order) once logged in
+            await forward(m).ConfigureAwait(false);
         }
     }
 
-    private async Task StreamAsync(Stream stream, ChannelReader<AmiItem> messages, ActionIds actions, string session, CancellationToken ct)
+    private async Task StreamAsync(Stream stream, ChannelReader<AmiItem> messages, ActionIds actions, Func<AmiItem, ValueTask> forward, CancellationToken ct)
     {
         var interval = Seconds(_options.PingIntervalSeconds);
         var pingTimeout = Seconds(_options.PingTimeoutSeconds);
         var nextPing = _time.GetUtcNow() + interval;
         string? pendingPing = null;
         DateTimeOffset pingDeadline = default;
-        long seq = 0;
         while (true)
         {
-            AmiItem? item;
-            if (actions.Kept.TryDequeue(out var kept))
+            var now = _time.GetUtcNow();
+            var until = pendingPing is null ? nextPing : pingDeadline;
+            if (until <= now)
             {
-                item = kept;
+                if (pendingPing is not null)
+                {
+                    throw new AmiConnectionException($"dead link: no answer to Ping within {pingTimeout.TotalSeconds:0.#} s");
+                }
+
+                pendingPing = actions.Next();
+                pingDeadline = now + pingTimeout;
+                await SendAsync(stream, AmiFraming.Action(("Action", "Ping"), ("ActionID", pendingPing)), ct).ConfigureAwait(false);
+                continue;
             }
-            else
+
+            var item = await ReadAsync(messages, until - now, ct).ConfigureAwait(false);
+            if (item is null)
             {
-                var now = _time.GetUtcNow();
-                var until = pendingPing is null ? nextPing : pingDeadline;
-                if (until <= now)
-                {
-                    if (pendingPing is not null)
-                    {
-                        throw new AmiConnectionException($"dead link: no answer to Ping within {pingTimeout.TotalSeconds:0.#} s");
-                    }
-
-                    pendingPing = actions.Next();
-                    pingDeadline = now + pingTimeout;
-                    await SendAsync(stream, AmiFraming.Action(("Action", "Ping"), ("ActionID", pendingPing)), ct).ConfigureAwait(false);
-                    continue;
-                }
-
-                item = await ReadAsync(messages, until - now, ct).ConfigureAwait(false);
-                if (item is null)
-                {
-                    continue;
-                }
+                continue;
             }
 
             var m = item.Value;
@@ -312,9 +311,7 @@ public sealed class AmiConnector
                 continue;
             }
 
-            seq++;
-            await _sink.AppendAsync(new Envelope(_pbx, Protocols.Ami, session, seq, m.ReceivedAt, m.Text), ct).ConfigureAwait(false);
-            _status.Update(_pbx, s => s with { LastFrameAt = m.ReceivedAt, FramesReceived = s.FramesReceived + 1 });
+            await forward(m).ConfigureAwait(false);
         }
     }
 
@@ -452,16 +449,13 @@ public sealed class AmiConnector
             new(false, string.Join("\r\n", lines), lines, AmiFraming.Header(lines, "ActionID"), at);
     }
 
-    /// <summary>ActionIDs of one session (<c>ctrelay-&lt;session&gt;-N</c>) and the messages that arrived while waiting for a response.</summary>
+    /// <summary>ActionIDs of one session: <c>ctrelay-&lt;session&gt;-N</c>.</summary>
     private sealed class ActionIds(string session)
     {
         private const string Prefix = "ctrelay-";
 
         private readonly string _prefix = $"{Prefix}{session}-";
         private int _next;
-
-        /// <summary>Messages that arrived while a response was awaited; streamed first, in order.</summary>
-        public Queue<AmiItem> Kept { get; } = new();
 
         public string Next() => _prefix + (++_next).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
