@@ -116,12 +116,13 @@ public static class RelayCli
         {
             protocol, capture, port, pin, username, secret, target, speed, maxGap, loop,
         };
-        simulate.SetAction((parse, ct) =>
+        simulate.SetAction(async (parse, ct) =>
         {
+            using var loggers = LoggerFactory.Create(b => ConfigureLogging(b));
             var proto = parse.GetRequiredValue(protocol);
             var frames = parse.GetRequiredValue(capture).SelectMany(f => CaptureFile.Read(f.FullName, proto)).ToList();
             var listenPort = parse.GetValue(port) ?? PbxOptions.DefaultPort(proto);
-            return proto switch
+            return await (proto switch
             {
                 Protocols.Ami => SimulateAsync(
                     new AmiSimulator(
@@ -136,10 +137,10 @@ public static class RelayCli
                             MaxGap = parse.GetValue(maxGap),
                             Loop = parse.GetValue(loop),
                         },
-                        Loggers.CreateLogger<AmiSimulator>()),
+                        loggers.CreateLogger<AmiSimulator>()),
                     s => s.StartAsync(ct),
                     ct),
-                Protocols.Smdr => SimulateSmdrAsync(frames, parse.GetValue(target)!, parse.GetValue(speed), parse.GetValue(loop), ct),
+                Protocols.Smdr => SimulateSmdrAsync(frames, parse.GetValue(target)!, parse.GetValue(speed), parse.GetValue(loop), loggers, ct),
                 _ => SimulateAsync(
                     new CtipSimulator(
                         new CtipSimulatorOptions
@@ -152,10 +153,10 @@ public static class RelayCli
                             MaxGap = parse.GetValue(maxGap),
                             Loop = parse.GetValue(loop),
                         },
-                        Loggers.CreateLogger<CtipSimulator>()),
+                        loggers.CreateLogger<CtipSimulator>()),
                     s => s.StartAsync(ct),
                     ct),
-            };
+            }).ConfigureAwait(false);
         });
 
         var root = new RootCommand("CloudTelephony relay: PBX connectors (Slican CTIP, Asterisk AMI, IP Office SMDR listener), frame buffer and HTTP forwarder; plus a PBX simulator.")
@@ -251,10 +252,6 @@ public static class RelayCli
         return 0;
     }
 
-    private static readonly Lazy<ILoggerFactory> LoggersLazy = new(() => LoggerFactory.Create(b => ConfigureLogging(b)));
-
-    private static ILoggerFactory Loggers => LoggersLazy.Value;
-
     private static async Task<int> SimulateAsync<T>(T simulator, Func<T, Task> start, CancellationToken ct)
         where T : IAsyncDisposable
     {
@@ -270,16 +267,15 @@ public static class RelayCli
             }
         }
 
-        Loggers.Dispose();
         return 0;
     }
 
-    private static Task<int> SimulateSmdrAsync(IReadOnlyList<CapturedFrame> frames, string target, double speed, bool loop, CancellationToken ct)
+    private static Task<int> SimulateSmdrAsync(IReadOnlyList<CapturedFrame> frames, string target, double speed, bool loop, ILoggerFactory loggers, CancellationToken ct)
     {
         TryParseTarget(target, out var host, out var targetPort);
         var simulator = new SmdrSimulator(
             new SmdrSimulatorOptions { Frames = frames, Host = host, Port = targetPort, Speed = speed, Loop = loop },
-            Loggers.CreateLogger<SmdrSimulator>());
+            loggers.CreateLogger<SmdrSimulator>());
         return SimulateAsync(simulator, s => s.StartAsync(ct), ct);
     }
 
