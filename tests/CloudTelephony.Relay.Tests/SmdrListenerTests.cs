@@ -166,6 +166,30 @@ public sealed class SmdrListenerTests
     }
 
     [Fact]
+    public async Task A_busy_port_is_logged_and_retried_until_it_is_free()
+    {
+        var blocker = new TcpListener(IPAddress.Loopback, 0);
+        blocker.Start();
+        var port = ((IPEndPoint)blocker.LocalEndpoint).Port;
+        var status = new RelayStatus();
+        var logs = new ListLoggerProvider();
+        await using var listener = new SmdrListener(
+            IPAddress.Loopback, port, new Dictionary<IPAddress, string> { [IPAddress.Loopback] = "ipo" }, new SmdrListenerOptions(), new CollectingSink(), status, logs.For<SmdrListener>());
+        using var cts = new CancellationTokenSource();
+        var run = listener.RunAsync(cts.Token);
+
+        await Eventually.WaitAsync(() => status.Get("ipo")?.State == PbxConnectionState.BackingOff, "backing off while the port is taken");
+        Assert.Contains(logs.Lines, l => l.StartsWith("Error", StringComparison.Ordinal) && l.Contains($"cannot listen on 127.0.0.1:{port}", StringComparison.Ordinal));
+        blocker.Dispose();
+        await Eventually.WaitAsync(() => status.Get("ipo")?.State == PbxConnectionState.Listening, "listening once the port is free");
+        Assert.Equal(port, listener.Port);
+
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(PbxConnectionState.Stopped, status.Get("ipo")!.State);
+    }
+
+    [Fact]
     public void Escape_keeps_clean_UTF8_and_marks_control_and_invalid_bytes()
     {
         Assert.Equal("Иван,\tx", SmdrListener.Escape(Encoding.UTF8.GetBytes("Иван,\tx"), out var none));

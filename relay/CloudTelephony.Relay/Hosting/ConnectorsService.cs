@@ -55,8 +55,7 @@ public sealed class ConnectorsService(
 
         foreach (var listener in SmdrListener.CreateAll(o, sink, status, loggers))
         {
-            // bind now so a busy port fails the start, not silently later
-            listener.Start();
+            // a port that cannot be bound is logged as an error and retried; the other PBXes go on
             runs.Add(Task.Run(() => listener.RunAsync(stoppingToken), CancellationToken.None));
         }
 

@@ -104,9 +104,19 @@ public sealed class SmdrListener : IAsyncDisposable
             return;
         }
 
-        _listener = new TcpListener(_address, _configuredPort);
-        _listener.Start();
-        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        var listener = new TcpListener(_address, _configuredPort);
+        try
+        {
+            listener.Start();
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+
+        _listener = listener;
+        Port = ((IPEndPoint)listener.LocalEndpoint).Port;
         foreach (var (ip, pbx) in _sources)
         {
             _status.SetState(pbx, PbxConnectionState.Listening, $"listening on {_address}:{Port} for {ip}");
@@ -119,10 +129,46 @@ public sealed class SmdrListener : IAsyncDisposable
             string.Join(", ", _sources.Select(kv => $"{kv.Value} from {kv.Key}")));
     }
 
-    /// <summary>Accepts connections until <paramref name="cancellationToken"/> is cancelled, then closes them all.</summary>
+    /// <summary>
+    /// Binds (retrying with a doubling delay up to a minute while the port cannot be bound, each failure logged as an
+    /// error), then accepts connections until <paramref name="cancellationToken"/> is cancelled, then closes them all.
+    /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        Start();
+        var delay = TimeSpan.FromSeconds(1);
+        while (_listener is null)
+        {
+            try
+            {
+                Start();
+            }
+            catch (SocketException ex)
+            {
+                _listener = null;
+                _logger.LogError("SMDR: cannot listen on {Address}:{Port}: {Error}; trying again in {Delay:0.#} s", _address, _configuredPort, ex.Message, delay.TotalSeconds);
+                foreach (var pbx in _sources.Values.Distinct())
+                {
+                    _status.SetState(pbx, PbxConnectionState.BackingOff, $"cannot listen on {_address}:{_configuredPort}: {ex.Message}", _time.GetUtcNow() + delay);
+                }
+
+                try
+                {
+                    await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    foreach (var pbx in _sources.Values.Distinct())
+                    {
+                        _status.SetState(pbx, PbxConnectionState.Stopped);
+                    }
+
+                    return;
+                }
+
+                delay = TimeSpan.FromSeconds(Math.Min(delay.TotalSeconds * 2, 60));
+            }
+        }
+
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -164,7 +210,7 @@ public sealed class SmdrListener : IAsyncDisposable
     /// <inheritdoc />
     public ValueTask DisposeAsync()
     {
-        _listener?.Stop();
+        _listener?.Dispose();
         return ValueTask.CompletedTask;
     }
 
