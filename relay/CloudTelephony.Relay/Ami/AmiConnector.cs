@@ -196,6 +196,11 @@ public sealed class AmiConnector
         }
         else
         {
+            if (banner is { } first)
+            {
+                await forward(first).ConfigureAwait(false); // a message instead of the banner: nothing is dropped
+            }
+
             // No banner in time (or a message first): not an Asterisk we know; log in anyway, the answer decides.
             _logger.LogWarning("AMI {Pbx}: connected to {Host}:{Port}; no 'Asterisk Call Manager/' banner in time, logging in anyway", _pbx, host, port);
         }
@@ -359,7 +364,6 @@ public sealed class AmiConnector
         var lines = new List<string>();
         long messageBytes = 0;
         var bannerPending = true;
-        DateTimeOffset? firstLineAt = null;
         Exception? end = null;
         try
         {
@@ -374,10 +378,10 @@ public sealed class AmiConnector
                     {
                         if (lines.Count > 0)
                         {
-                            await writer.WriteAsync(AmiItem.Message(lines, firstLineAt ?? at), ct).ConfigureAwait(false);
+                            // receivedAt = when the message was complete (its empty line read), like a CTIP line's
+                            await writer.WriteAsync(AmiItem.Message(lines, at), ct).ConfigureAwait(false);
                             lines = [];
                             messageBytes = 0;
-                            firstLineAt = null;
                         }
 
                         continue;
@@ -394,7 +398,6 @@ public sealed class AmiConnector
                         }
                     }
 
-                    firstLineAt ??= at;
                     lines.Add(text);
                     messageBytes += raw.Length + 2;
                 }
