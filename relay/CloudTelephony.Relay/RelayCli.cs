@@ -43,19 +43,34 @@ public static class RelayCli
         };
         run.SetAction((parse, ct) => RunServiceAsync([.. parse.UnmatchedTokens], stderr, ct));
 
-        var protocol = new Option<string>("--protocol") { Description = "PBX protocol to simulate (ctip)", Required = true };
-        protocol.AcceptOnlyFromAmong(Protocols.Ctip);
-        var capture = new Option<FileInfo>("--capture") { Description = "Capture to replay (tsv, jsonl or lines; see samples/)", Required = true };
+        var protocol = new Option<string>("--protocol") { Description = "PBX protocol to simulate: ctip (Slican), ami (Asterisk), smdr (IP Office, connects to --target)", Required = true };
+        protocol.AcceptOnlyFromAmong(Protocols.Ctip, Protocols.Ami, Protocols.Smdr);
+        var capture = new Option<FileInfo[]>("--capture")
+        {
+            Description = "Capture(s) to replay (tsv, jsonl, AMI blocks or SMDR lines; see samples/); several files are replayed one after the other",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
         capture.AcceptExistingOnly();
-        var port = new Option<int>("--port") { Description = "TCP port to listen on (0 = any free port)", DefaultValueFactory = _ => 5524 };
+        var port = new Option<int?>("--port") { Description = "TCP port to listen on (ctip 5524, ami 5038 by default; 0 = any free port)" };
         port.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int>() is < 0 or > 65535)
+            if (r.GetValueOrDefault<int?>() is < 0 or > 65535)
             {
                 r.AddError("--port must be 0-65535");
             }
         });
-        var pin = new Option<string>("--pin") { Description = "LOGA key the simulated PBX accepts", DefaultValueFactory = _ => "1234" };
+        var pin = new Option<string>("--pin") { Description = "ctip: LOGA key the simulated PBX accepts", DefaultValueFactory = _ => "1234" };
+        var username = new Option<string>("--username") { Description = "ami: Login user name accepted", DefaultValueFactory = _ => "admin" };
+        var secret = new Option<string>("--secret") { Description = "ami: Login secret accepted", DefaultValueFactory = _ => "secret" };
+        var target = new Option<string>("--target") { Description = "smdr: the relay's SMDR listener, host:port (default 127.0.0.1:9000)", DefaultValueFactory = _ => "127.0.0.1:9000" };
+        target.Validators.Add(r =>
+        {
+            if (!TryParseTarget(r.GetValueOrDefault<string>() ?? "", out _, out _))
+            {
+                r.AddError("--target must be host:port");
+            }
+        });
         var speed = new Option<double>("--speed")
         {
             Description = "Replay speed: original gaps divided by this; 0 or 'max' = as fast as possible",
@@ -94,24 +109,57 @@ public static class RelayCli
             },
         };
         var loop = new Option<bool>("--loop") { Description = "Replay the capture again when it ends" };
-        var simulate = new Command("simulate", "Act as a PBX on a TCP port and replay a capture with the real handshake (aWHO, one aLOGA, t link tests)")
+        var simulate = new Command(
+            "simulate",
+            "Act as a PBX and replay a capture with the real handshake: ctip (aWHO, one aLOGA, t link tests) and ami (banner, Login, Events, Ping) "
+            + "listen on a port; smdr connects to the relay's listener (--target) like IP Office and pushes the records")
         {
-            protocol, capture, port, pin, speed, maxGap, loop,
+            protocol, capture, port, pin, username, secret, target, speed, maxGap, loop,
         };
-        simulate.SetAction((parse, ct) => SimulateAsync(
-            new CtipSimulatorOptions
+        simulate.SetAction(async (parse, ct) =>
+        {
+            using var loggers = LoggerFactory.Create(b => ConfigureLogging(b));
+            var proto = parse.GetRequiredValue(protocol);
+            var frames = parse.GetRequiredValue(capture).SelectMany(f => CaptureFile.Read(f.FullName, proto)).ToList();
+            var listenPort = parse.GetValue(port) ?? PbxOptions.DefaultPort(proto);
+            return await (proto switch
             {
-                Frames = CaptureFile.Read(parse.GetRequiredValue(capture).FullName, parse.GetRequiredValue(protocol)).ToList(),
-                Address = System.Net.IPAddress.Any,
-                Port = parse.GetValue(port),
-                Pin = parse.GetValue(pin) ?? "1234",
-                Speed = parse.GetValue(speed),
-                MaxGap = parse.GetValue(maxGap),
-                Loop = parse.GetValue(loop),
-            },
-            ct));
+                Protocols.Ami => SimulateAsync(
+                    new AmiSimulator(
+                        new AmiSimulatorOptions
+                        {
+                            Frames = frames,
+                            Address = System.Net.IPAddress.Any,
+                            Port = listenPort,
+                            Username = parse.GetValue(username) ?? "admin",
+                            Secret = parse.GetValue(secret) ?? "secret",
+                            Speed = parse.GetValue(speed),
+                            MaxGap = parse.GetValue(maxGap),
+                            Loop = parse.GetValue(loop),
+                        },
+                        loggers.CreateLogger<AmiSimulator>()),
+                    s => s.StartAsync(ct),
+                    ct),
+                Protocols.Smdr => SimulateSmdrAsync(frames, parse.GetValue(target)!, parse.GetValue(speed), parse.GetValue(loop), loggers, ct),
+                _ => SimulateAsync(
+                    new CtipSimulator(
+                        new CtipSimulatorOptions
+                        {
+                            Frames = frames,
+                            Address = System.Net.IPAddress.Any,
+                            Port = listenPort,
+                            Pin = parse.GetValue(pin) ?? "1234",
+                            Speed = parse.GetValue(speed),
+                            MaxGap = parse.GetValue(maxGap),
+                            Loop = parse.GetValue(loop),
+                        },
+                        loggers.CreateLogger<CtipSimulator>()),
+                    s => s.StartAsync(ct),
+                    ct),
+            }).ConfigureAwait(false);
+        });
 
-        var root = new RootCommand("CloudTelephony relay: PBX connectors (Slican CTIP), frame buffer and HTTP forwarder; plus a PBX simulator.")
+        var root = new RootCommand("CloudTelephony relay: PBX connectors (Slican CTIP, Asterisk AMI, IP Office SMDR listener), frame buffer and HTTP forwarder; plus a PBX simulator.")
         {
             run,
             simulate,
@@ -204,20 +252,46 @@ public static class RelayCli
         return 0;
     }
 
-    private static async Task<int> SimulateAsync(CtipSimulatorOptions options, CancellationToken ct)
+    private static async Task<int> SimulateAsync<T>(T simulator, Func<T, Task> start, CancellationToken ct)
+        where T : IAsyncDisposable
     {
-        using var loggers = LoggerFactory.Create(b => ConfigureLogging(b));
-        await using var simulator = new CtipSimulator(options, loggers.CreateLogger<CtipSimulator>());
-        await simulator.StartAsync(ct).ConfigureAwait(false);
-        try
+        await using (simulator.ConfigureAwait(false))
         {
-            await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
+            await start(simulator).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
         }
 
         return 0;
+    }
+
+    private static Task<int> SimulateSmdrAsync(IReadOnlyList<CapturedFrame> frames, string target, double speed, bool loop, ILoggerFactory loggers, CancellationToken ct)
+    {
+        TryParseTarget(target, out var host, out var targetPort);
+        var simulator = new SmdrSimulator(
+            new SmdrSimulatorOptions { Frames = frames, Host = host, Port = targetPort, Speed = speed, Loop = loop },
+            loggers.CreateLogger<SmdrSimulator>());
+        return SimulateAsync(simulator, s => s.StartAsync(ct), ct);
+    }
+
+    /// <summary>Parses <c>host:port</c> (IPv6 as <c>[::1]:9000</c>).</summary>
+    public static bool TryParseTarget(string text, out string host, out int port)
+    {
+        host = "";
+        port = 0;
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > 65535)
+        {
+            return false;
+        }
+
+        host = text[..colon].Trim('[', ']');
+        return host.Length > 0;
     }
 
     private static void ConfigureLogging(ILoggingBuilder logging)

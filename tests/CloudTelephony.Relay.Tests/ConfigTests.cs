@@ -17,7 +17,13 @@ public sealed class ConfigTests : IDisposable
     {
         { """{ "Relay": { "Pbxes": [] } }""", "no PBX configured" },
         { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "sip", "Host": "pbx", "Port": 5524 } ] } }""", "Relay:Pbxes:0:Protocol 'sip' is unknown" },
-        { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ami", "Host": "pbx", "Port": 5038 } ] } }""", "not supported by this relay yet" },
+        { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ami", "Host": "pbx", "Port": 5038, "Username": "relay" } ] } }""", "Relay:Pbxes:0:Secret is empty" },
+        { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ami", "Host": "pbx", "Secret": "s" } ] } }""", "Relay:Pbxes:0:Username is empty" },
+        { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ami", "Host": "pbx", "Username": "u", "Secret": "s", "PingIntervalSeconds": 0 } ] } }""", "Relay:Pbxes:0:PingIntervalSeconds must be a positive number" },
+        { """{ "Relay": { "Pbxes": [ { "Id": "ipo", "Protocol": "smdr" } ] } }""", "Relay:Pbxes:0:AllowedSources is empty" },
+        { """{ "Relay": { "Pbxes": [ { "Id": "ipo", "Protocol": "smdr", "AllowedSources": [ "pbx.local" ] } ] } }""", "Relay:Pbxes:0:AllowedSources 'pbx.local' is not an IP address" },
+        { """{ "Relay": { "Pbxes": [ { "Id": "a", "Protocol": "smdr", "AllowedSources": [ "192.0.2.1" ] }, { "Id": "b", "Protocol": "smdr", "AllowedSources": [ "192.0.2.1" ] } ] } }""", "Relay:Pbxes:1:AllowedSources 192.0.2.1 is already the source of PBX 'a' on port 9000" },
+        { """{ "Relay": { "Smdr": { "Port": 70000 }, "Pbxes": [ { "Id": "ipo", "Protocol": "smdr", "AllowedSources": [ "192.0.2.1" ] } ] } }""", "Relay:Smdr:Port 70000 is out of range" },
         { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ctip", "Host": "", "Port": 5524 } ] } }""", "Relay:Pbxes:0:Host is empty" },
         { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ctip", "Host": "pbx", "Port": 70000 } ] } }""", "Relay:Pbxes:0:Port 70000 is out of range" },
         { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ctip", "Host": "pbx", "Port": "abc" } ] } }""", "bad configuration" },
@@ -51,6 +57,38 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(2, await RelayCli.InvokeAsync(["run", "--contentRoot", _dir], stderr));
         Assert.Contains("Pin is empty or contains spaces", stderr.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain("98 76", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ami_secret_is_never_echoed_in_validation_errors()
+    {
+        await File.WriteAllTextAsync(
+            Path.Combine(_dir, "appsettings.json"),
+            """{ "Relay": { "Pbxes": [ { "Id": "pbx", "Protocol": "ami", "Host": "", "Username": "relay", "Secret": "Zq7\nsecret" } ] } }""");
+        var stderr = new StringWriter();
+
+        Assert.Equal(2, await RelayCli.InvokeAsync(["run", "--contentRoot", _dir], stderr));
+        Assert.Contains("Secret is empty or contains line breaks", stderr.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("Zq7", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Ami_and_smdr_pbxes_validate_with_protocol_default_ports()
+    {
+        var options = new RelayOptions
+        {
+            Pbxes =
+            [
+                new PbxOptions { Id = "ast", Protocol = "ami", Host = "pbx", Username = "relay", Secret = "s" },
+                new PbxOptions { Id = "ipo", Protocol = "smdr", AllowedSources = ["192.0.2.10", "::ffff:192.0.2.11"] },
+                new PbxOptions { Id = "ipo2", Protocol = "smdr", Host = "192.0.2.12" },
+            ],
+        };
+        Assert.Empty(RelayOptionsValidator.Check(options));
+        Assert.Equal(5038, options.Pbxes[0].EffectivePort);
+        Assert.Equal(9000, RelayOptionsValidator.SmdrPort(options, options.Pbxes[1]));
+        Assert.Equal(["192.0.2.10", "192.0.2.11"], RelayOptionsValidator.SmdrSources(options.Pbxes[1]).Select(a => a.ToString()));
+        Assert.Equal(["192.0.2.12"], RelayOptionsValidator.SmdrSources(options.Pbxes[2]).Select(a => a.ToString()));
     }
 
     [Fact]

@@ -19,6 +19,31 @@ public sealed class RelayOptions
 
     /// <summary>The PBXes this relay connects to (<c>Relay:Pbxes:0</c>, <c>Relay:Pbxes:1</c> ...); at least one.</summary>
     public List<PbxOptions> Pbxes { get; set; } = [];
+
+    /// <summary>The SMDR listener shared by every <c>smdr</c> PBX (<c>Relay:Smdr</c>).</summary>
+    public SmdrListenerOptions Smdr { get; set; } = new();
+}
+
+/// <summary>
+/// The SMDR listener (<c>Relay:Smdr</c>): Avaya IP Office is the TCP client and pushes its records to this port. Every
+/// <c>smdr</c> PBX without its own <c>Port</c> shares it; connections are mapped to PBXes by source address.
+/// </summary>
+public sealed class SmdrListenerOptions
+{
+    /// <summary>Local address to listen on (default <c>0.0.0.0</c>, every IPv4 interface).</summary>
+    public string Address { get; set; } = "0.0.0.0";
+
+    /// <summary>TCP port to listen on (default 9000, as in the existing collectors); 0 picks a free port (tests).</summary>
+    public int Port { get; set; } = 9000;
+
+    /// <summary>A record line longer than this many bytes is logged and forwarded with a marker (default 4096).</summary>
+    public int MaxLineBytes { get; set; } = 4096;
+
+    /// <summary>
+    /// Hard cap of bytes without a line end (default 65536): that much is forwarded as one marked frame and the rest of
+    /// the line continues in the next one, so a peer that never sends a line end cannot exhaust memory.
+    /// </summary>
+    public int MaxBufferedBytes { get; set; } = 64 * 1024;
 }
 
 /// <summary>HTTP forwarding to the functions app (<c>Relay:Forwarder</c>).</summary>
@@ -61,14 +86,49 @@ public sealed class PbxOptions
     /// <summary>PBX id, forwarded as <see cref="Envelope.Pbx"/> (e.g. <c>office-slican</c>).</summary>
     public string? Id { get; set; }
 
-    /// <summary>Protocol: <c>ctip</c> (supported now); <c>ami</c> and <c>smdr</c> come later.</summary>
+    /// <summary>Protocol: <c>ctip</c> (Slican), <c>ami</c> (Asterisk) or <c>smdr</c> (Avaya IP Office, the PBX connects to us).</summary>
     public string Protocol { get; set; } = Protocols.Ctip;
 
-    /// <summary>PBX host name or address.</summary>
+    /// <summary>PBX host name or address (ctip, ami). Not used by smdr, where the PBX connects to the relay.</summary>
     public string? Host { get; set; }
 
-    /// <summary>PBX TCP port (CTIP default 5524).</summary>
-    public int Port { get; set; } = 5524;
+    /// <summary>
+    /// PBX TCP port: ctip default 5524, ami default 5038. For smdr the local port to listen on; when unset the shared
+    /// <c>Relay:Smdr:Port</c> (default 9000).
+    /// </summary>
+    public int? Port { get; set; }
+
+    /// <summary><see cref="Port"/>, or the protocol's default port (ctip 5524, ami 5038, smdr 9000).</summary>
+    public int EffectivePort => Port ?? DefaultPort(Protocol);
+
+    /// <summary>The well-known port of <paramref name="protocol"/>: ctip 5524, ami 5038, smdr 9000.</summary>
+    public static int DefaultPort(string? protocol) => protocol switch
+    {
+        Protocols.Ami => 5038,
+        Protocols.Smdr => 9000,
+        _ => 5524,
+    };
+
+    /// <summary>AMI login user name (<c>manager.conf</c> section).</summary>
+    public string? Username { get; set; }
+
+    /// <summary>AMI login secret. A secret: never logged, never echoed in errors.</summary>
+    public string? Secret { get; set; }
+
+    /// <summary>AMI event mask sent with <c>Action: Events</c> (default <c>call,cdr,dialplan,agent</c>).</summary>
+    public string EventMask { get; set; } = "call,cdr,dialplan,agent";
+
+    /// <summary>AMI: a <c>Ping</c> action is sent this often, in seconds (default 20).</summary>
+    public double PingIntervalSeconds { get; set; } = 20;
+
+    /// <summary>AMI: how long a Ping may go unanswered before the link is declared dead and reconnected, in seconds (default 10).</summary>
+    public double PingTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// SMDR: source IP addresses this PBX connects from (<c>Relay:Pbxes:N:AllowedSources:0</c> ...). Connections from any
+    /// other address are refused and logged. When empty and <see cref="Host"/> is an IP address, that address is used.
+    /// </summary>
+    public List<string> AllowedSources { get; set; } = [];
 
     /// <summary>CTIP LOGA key (tariff/billing key, <c>____</c> when none). A secret: never logged.</summary>
     public string Pin { get; set; } = "____";
@@ -76,7 +136,7 @@ public sealed class PbxOptions
     /// <summary>TCP connect timeout, in seconds (default 10).</summary>
     public double ConnectTimeoutSeconds { get; set; } = 10;
 
-    /// <summary>How long to wait for the answer to WHO and LOGA, in seconds (default 5, the manual's maximum response time).</summary>
+    /// <summary>How long to wait for the answer to WHO and LOGA (CTIP) or for the banner and the Login response (AMI), in seconds (default 5).</summary>
     public double LoginTimeoutSeconds { get; set; } = 5;
 
     /// <summary>After this many seconds without any data the connector sends <c>aWHO</c> as a probe (default 60).</summary>

@@ -125,7 +125,7 @@ public sealed class CtipConnector
 
     private async ValueTask RunSessionAsync(CancellationToken ct)
     {
-        _status.SetState(_pbx, PbxConnectionState.Connecting, $"{_options.Host}:{_options.Port}");
+        _status.SetState(_pbx, PbxConnectionState.Connecting, $"{_options.Host}:{_options.EffectivePort}");
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await ConnectAsync(socket, ct).ConfigureAwait(false);
 
@@ -178,15 +178,15 @@ public sealed class CtipConnector
         timeout.CancelAfter(Seconds(_options.ConnectTimeoutSeconds));
         try
         {
-            await socket.ConnectAsync(_options.Host!, _options.Port, timeout.Token).ConfigureAwait(false);
+            await socket.ConnectAsync(_options.Host!, _options.EffectivePort, timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new CtipConnectionException($"connect to {_options.Host}:{_options.Port} timed out after {_options.ConnectTimeoutSeconds:0.#} s");
+            throw new CtipConnectionException($"connect to {_options.Host}:{_options.EffectivePort} timed out after {_options.ConnectTimeoutSeconds:0.#} s");
         }
         catch (SocketException ex)
         {
-            throw new CtipConnectionException($"connect to {_options.Host}:{_options.Port} failed: {ex.Message}", ex);
+            throw new CtipConnectionException($"connect to {_options.Host}:{_options.EffectivePort} failed: {ex.Message}", ex);
         }
     }
 
@@ -199,7 +199,7 @@ public sealed class CtipConnector
         {
             var identity = who.Length > 4 ? who[4..] : "";
             _status.Update(_pbx, s => s with { PbxIdentity = identity });
-            _logger.LogInformation("CTIP {Pbx}: connected to {Host}:{Port}: {Identity}", _pbx, _options.Host, _options.Port, who);
+            _logger.LogInformation("CTIP {Pbx}: connected to {Host}:{Port}: {Identity}", _pbx, _options.Host, _options.EffectivePort, who);
         }
         else
         {
@@ -207,7 +207,7 @@ public sealed class CtipConnector
                 "CTIP {Pbx}: connected to {Host}:{Port}; WHO answered {Answer} (protocol older than 14?), logging in anyway",
                 _pbx,
                 _options.Host,
-                _options.Port,
+                _options.EffectivePort,
                 who ?? "nothing in time");
         }
 

@@ -25,6 +25,9 @@ public enum PbxConnectionState
 
     /// <summary>The relay is shutting down.</summary>
     Stopped,
+
+    /// <summary>SMDR: the relay listens and waits for the PBX to connect (no connection of this PBX open).</summary>
+    Listening,
 }
 
 /// <summary>An immutable snapshot of one PBX connection, for logs, tests and (later) heartbeats.</summary>

@@ -6,26 +6,39 @@ using CloudTelephony.Tests;
 namespace CloudTelephony.Benchmarks;
 
 /// <summary>
-/// Parse + correlate throughput of the pure core on the real captures. One operation = one frame
-/// (OperationsPerInvoke), so BenchmarkDotNet's "Mean" is the cost per frame; frames/s = 1 s / Mean.
+/// Parse + correlate throughput of the pure core on the samples of each protocol (ctip: the real Slican capture;
+/// ami: every samples/ami file, the real one and the hand-made ones; smdr: every samples/smdr file). One operation =
+/// one frame: every protocol's capture is repeated (each copy a new session) and cut to exactly
+/// <see cref="FramesPerInvoke"/> frames, so OperationsPerInvoke is the real frame count of each invocation and
+/// BenchmarkDotNet's "Mean" is the cost per frame; frames/s = 1 s / Mean.
 /// </summary>
 [MemoryDiagnoser]
 public class CoreBenchmarks
 {
-    private const int Repeat = 100;
+    /// <summary>Frames per invocation, the same for every protocol (the OperationsPerInvoke below).</summary>
+    public const int FramesPerInvoke = 100_000;
+
     private PbxFrame[] _frames = [];
     private readonly List<Call> _sink = new(4096);
 
     /// <summary>The protocol whose capture is replayed.</summary>
-    [Params("ctip")]
+    [Params("ctip", "ami", "smdr")]
     public string Protocol { get; set; } = "ctip";
 
-    /// <summary>Loads the capture <see cref="Repeat"/> times over, each copy a new session.</summary>
+    /// <summary>Loads the protocol's capture repeated to exactly <see cref="FramesPerInvoke"/> frames.</summary>
     [GlobalSetup]
-    public void Setup() => _frames = LoadFrames(Protocol, Repeat);
+    public void Setup()
+    {
+        var one = Capture(Protocol).Count;
+        _frames = LoadFrames(Protocol, (FramesPerInvoke + one - 1) / one)[..FramesPerInvoke];
+        if (_frames.Length != FramesPerInvoke)
+        {
+            throw new InvalidOperationException($"{Protocol}: {_frames.Length} frames, expected {FramesPerInvoke}");
+        }
+    }
 
     /// <summary>Parse and correlate every frame with a fresh correlator.</summary>
-    [Benchmark(OperationsPerInvoke = 85_500)]
+    [Benchmark(OperationsPerInvoke = FramesPerInvoke)]
     public int ParseAndCorrelate()
     {
         _sink.Clear();
@@ -43,12 +56,7 @@ public class CoreBenchmarks
     /// whose times follow the previous copy's.</summary>
     public static PbxFrame[] LoadFrames(string protocol, int repeat)
     {
-        var path = protocol switch
-        {
-            "ctip" => TestPaths.Sample("slican-ncp-2025-09-02_04.tsv"),
-            _ => throw new ArgumentException($"no benchmark capture for {protocol}"),
-        };
-        var capture = CaptureFile.Read(path, protocol).ToList();
+        var capture = Capture(protocol);
         var start = capture[0].ReceivedAt ?? DateTimeOffset.UnixEpoch;
         var span = (capture[^1].ReceivedAt ?? start) - start + TimeSpan.FromHours(1);
         var frames = new PbxFrame[capture.Count * repeat];
@@ -62,5 +70,21 @@ public class CoreBenchmarks
         }
 
         return frames;
+    }
+
+    /// <summary>The sample frames of <paramref name="protocol"/>, files in name order (ami: the real capture first, without <c>Response:</c> blocks).</summary>
+    public static IReadOnlyList<CapturedFrame> Capture(string protocol)
+    {
+        string[] paths = protocol switch
+        {
+            "ctip" => [TestPaths.Sample("slican-ncp-2025-09-02_04.tsv")],
+            "ami" => [TestPaths.Sample("ami", "sweeney-asterisk-mqtt_answered-outbound.txt"), .. Directory.GetFiles(TestPaths.Sample("ami"), "HANDMADE_*.txt").Order(StringComparer.Ordinal)],
+            "smdr" => [.. Directory.GetFiles(TestPaths.Sample("smdr"), "*.csv").Order(StringComparer.Ordinal)],
+            _ => throw new ArgumentException($"no benchmark capture for {protocol}"),
+        };
+        // the relay never forwards responses to its own actions: drop the login responses the hand-made files recorded
+        return paths.SelectMany(p => CaptureFile.Read(p, protocol))
+            .Where(f => protocol != "ami" || !f.Frame.StartsWith("Response:", StringComparison.Ordinal))
+            .ToList();
     }
 }
