@@ -65,7 +65,7 @@ public sealed class ConfigTests : IDisposable
         Assert.Empty(RelayOptionsValidator.Check(options));
         Assert.Equal("http://127.0.0.1:7071", options.Forwarder.Url);
         Assert.Equal(500, options.Forwarder.BatchSize);
-        Assert.Equal(100_000, options.Forwarder.MaxBufferedFrames);
+        Assert.Equal(1_000_000, options.Outbox.MaxFrames);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using CloudTelephony.Contracts;
+using CloudTelephony.Relay.Outbox;
 
 namespace CloudTelephony.Relay.Configuration;
 
@@ -17,6 +18,9 @@ public sealed class RelayOptions
     /// <summary>Where and how frames are forwarded (<c>Relay:Forwarder</c>).</summary>
     public ForwarderOptions Forwarder { get; set; } = new();
 
+    /// <summary>The durable outbox between connectors and forwarder (<c>Relay:Outbox</c>).</summary>
+    public OutboxOptions Outbox { get; set; } = new();
+
     /// <summary>The PBXes this relay connects to (<c>Relay:Pbxes:0</c>, <c>Relay:Pbxes:1</c> ...); at least one.</summary>
     public List<PbxOptions> Pbxes { get; set; } = [];
 }
@@ -29,9 +33,6 @@ public sealed class ForwarderOptions
 
     /// <summary>Most envelopes in one POST (default 500).</summary>
     public int BatchSize { get; set; } = 500;
-
-    /// <summary>Capacity of the in-memory frame buffer between connectors and forwarder (default 100 000); when full, connectors wait.</summary>
-    public int MaxBufferedFrames { get; set; } = 100_000;
 
     /// <summary>How long a batch waits for more frames after the first one arrived, in milliseconds (default 50).</summary>
     public int LingerMilliseconds { get; set; } = 50;

@@ -37,7 +37,21 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
         }
 
         Positive(errors, $"{s}:Forwarder:BatchSize", f.BatchSize);
-        Positive(errors, $"{s}:Forwarder:MaxBufferedFrames", f.MaxBufferedFrames);
+        Positive(errors, $"{s}:Outbox:MaxFrames", o.Outbox.MaxFrames);
+        Positive(errors, $"{s}:Outbox:MaxGroupCommit", o.Outbox.MaxGroupCommit);
+        if (o.Outbox.Synchronous?.Trim().ToUpperInvariant() is not (null or "" or "FULL" or "NORMAL" or "EXTRA"))
+        {
+            errors.Add($"{s}:Outbox:Synchronous '{o.Outbox.Synchronous}' is not Full, Normal or Extra");
+        }
+
+        try
+        {
+            _ = o.Outbox.ResolvePath();
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            errors.Add($"{s}:Outbox:Path '{o.Outbox.Path}' is not a usable path: {ex.Message}");
+        }
         if (f.LingerMilliseconds < 0)
         {
             errors.Add($"{s}:Forwarder:LingerMilliseconds must not be negative");

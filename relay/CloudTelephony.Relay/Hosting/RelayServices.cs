@@ -1,5 +1,6 @@
 using CloudTelephony.Relay.Configuration;
 using CloudTelephony.Relay.Forwarding;
+using CloudTelephony.Relay.Outbox;
 using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Status;
 using Microsoft.Extensions.Configuration;
@@ -15,7 +16,7 @@ namespace CloudTelephony.Relay.Hosting;
 public static class RelayServices
 {
     /// <summary>
-    /// Registers options (section <c>Relay</c>, validated on start), the status board, the frame buffer, the
+    /// Registers options (section <c>Relay</c>, validated on start), the status board, the durable outbox, the
     /// connectors and the HTTP forwarder with its resilience handler.
     /// </summary>
     public static IServiceCollection AddRelay(this IServiceCollection services, IConfiguration configuration)
@@ -23,11 +24,12 @@ public static class RelayServices
         services.AddOptions<RelayOptions>().Bind(configuration.GetSection(RelayOptions.SectionName)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<RelayOptions>, RelayOptionsValidator>();
         services.AddSingleton<RelayStatus>();
-        services.AddSingleton(sp => new ChannelFrameBuffer(
-            sp.GetRequiredService<IOptions<RelayOptions>>().Value.Forwarder.MaxBufferedFrames,
-            sp.GetRequiredService<ILogger<ChannelFrameBuffer>>()));
-        services.AddSingleton<IFrameSink>(sp => sp.GetRequiredService<ChannelFrameBuffer>());
-        services.AddSingleton<IFrameSource>(sp => sp.GetRequiredService<ChannelFrameBuffer>());
+        services.AddSingleton(sp => new SqliteOutbox(
+            sp.GetRequiredService<IOptions<RelayOptions>>().Value.Outbox,
+            sp.GetRequiredService<ILogger<SqliteOutbox>>(),
+            sp.GetRequiredService<RelayStatus>()));
+        services.AddSingleton<IFrameSink>(sp => sp.GetRequiredService<SqliteOutbox>());
+        services.AddSingleton<IFrameSource>(sp => sp.GetRequiredService<SqliteOutbox>());
         services.AddHttpForwarderClient();
         services.AddHostedService<HttpForwarder>();
         services.AddHostedService<ConnectorsService>();
