@@ -2,7 +2,6 @@ using System.Globalization;
 using Amqp;
 using Amqp.Framing;
 using Amqp.Sasl;
-using Amqp.Types;
 using Azure.Core;
 using Azure.Identity;
 using Microsoft.Extensions.Logging;
@@ -51,8 +50,8 @@ public sealed class ServiceBusConnection : IAsyncDisposable
     /// <summary>True once the connection or its session closed (error, broker gone, idle timeout).</summary>
     public bool IsBroken => _connection is null || _connection.IsClosed || _session is null || _session.IsClosed;
 
-    /// <summary>The AMQP session links are attached to.</summary>
-    internal Session Session => _session ?? throw new InvalidOperationException("not connected");
+    /// <summary>The AMQP session links are attached to (for callers that need their own links).</summary>
+    public Session Session => _session ?? throw new InvalidOperationException("not connected");
 
     /// <summary>The resource URI of <paramref name="entity"/> signed in SAS tokens: <c>https://{host}/{entity}</c>.</summary>
     public string ResourceUri(string entity) => $"https://{Host}/{entity}";
@@ -91,7 +90,6 @@ public sealed class ServiceBusConnection : IAsyncDisposable
         factory.AMQP.ContainerId = "ct-" + Guid.NewGuid().ToString("N")[..12];
         factory.AMQP.HostName = Host;
         factory.AMQP.IdleTimeout = 120_000;
-        var tls = _endpoint.Scheme is "amqps" or "wss";
         var port = _endpoint.IsDefaultPort || _endpoint.Port <= 0 ? (_endpoint.Scheme switch { "amqps" => 5671, "amqp" => 5672, "wss" => 443, _ => 80 }) : _endpoint.Port;
         Address address;
         if (_options.SaslPlain)
@@ -104,7 +102,7 @@ public sealed class ServiceBusConnection : IAsyncDisposable
             address = new Address(Host, port, null, null, _endpoint.AbsolutePath, _endpoint.Scheme.ToUpperInvariant());
         }
 
-        _ = tls; // TLS is chosen by the scheme (amqps, wss)
+        // TLS is chosen by the scheme (amqps, wss)
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(_options.OperationTimeoutSeconds));
         _connection = await factory.CreateAsync(address, timeout.Token).ConfigureAwait(false);
@@ -275,8 +273,6 @@ public sealed class ServiceBusConnection : IAsyncDisposable
         ServiceBusException s => s.Condition,
         _ => null,
     };
-
-    internal static Symbol Sym(string s) => new(s);
 }
 
 /// <summary>A Service Bus / AMQP error with its condition (e.g. <c>amqp:unauthorized-access</c>).</summary>
