@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Simulator;
+using CloudTelephony.ServiceBus.Tests.Broker;
 using CloudTelephony.Tests;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -132,14 +133,23 @@ public sealed class OutboxTests
         Assert.Contains(box.Logs.Lines, l => l.Contains("below its cap again", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task Kill_9_in_the_middle_of_a_replay_loses_nothing()
+    [Theory]
+    [InlineData("Http")]
+    [InlineData("ServiceBus")]
+    public async Task Kill_9_in_the_middle_of_a_replay_loses_nothing(string transport)
     {
         var frames = Captures.Retimed(Captures.Slican(), TimeSpan.FromMilliseconds(1));
         await using var pbx = new CtipSimulator(new CtipSimulatorOptions { Port = 0, Pin = "4321", Speed = 0, Frames = frames });
         await pbx.StartAsync();
         await using var ingest = new SlowIngestServer(TimeSpan.FromMilliseconds(40));
         await ingest.StartAsync();
+        await using var broker = new TestBroker();
+        broker.SasKeys["send"] = "a2lsbC05";
+        broker.AddQueue(Routes.FramesQueue).Delay = TimeSpan.FromMilliseconds(4);
+        broker.Start();
+        Func<IReadOnlyList<Envelope>> received = transport == "Http"
+            ? () => ingest.Received
+            : () => broker.Queue(Routes.FramesQueue).Accepted.Select(m => JsonSerializer.Deserialize(m.Body, ContractsJson.Default.Envelope)!).ToList();
         var dir = Directory.CreateTempSubdirectory("ct-kill9-").FullName;
         try
         {
@@ -147,40 +157,46 @@ public sealed class OutboxTests
             await File.WriteAllTextAsync(Path.Combine(dir, "appsettings.json"), $$"""
                 { "Relay": {
                     "RelayId": "kill9",
+                    "Transport": "{{transport}}",
                     "Forwarder": { "Url": "{{ingest.BaseUrl}}", "BatchSize": 10, "LingerMilliseconds": 0, "RetryDelaySeconds": 0.05, "MaxRetryDelaySeconds": 0.2 },
+                    "ServiceBus": { "Endpoint": "{{broker.Endpoint}}", "Queue": "pbx-frames", "SasKeyName": "send", "SasKey": "a2lsbC05" },
                     "Outbox": { "Path": "{{outbox}}" },
                     "Pbxes": [ { "Id": "kill-pbx", "Host": "127.0.0.1", "Port": {{pbx.Port}}, "Pin": "4321" } ] } }
                 """);
 
             using (var first = ChildRelay.Start(dir))
             {
-                await Eventually.WaitAsync(() => ingest.Received.Count >= 100, "first frames delivered", TimeSpan.FromSeconds(60));
+                await Eventually.WaitAsync(() => received().Count >= 100, "first frames delivered", TimeSpan.FromSeconds(60));
                 first.Kill9();
             }
 
-            var deliveredBeforeKill = ingest.Received.Count;
+            var deliveredBeforeKill = received().Count;
             var pending = ReadOutbox(outbox);
             Assert.NotEmpty(pending); // the kill happened mid-replay, with frames waiting in the outbox
-            var session = ingest.Received[0].Session;
+            var session = received()[0].Session;
             var mustArrive = pending.Where(e => e.Session == session).Select(e => e.Seq)
-                .Concat(ingest.Received.Where(e => e.Session == session).Select(e => e.Seq))
+                .Concat(received().Where(e => e.Session == session).Select(e => e.Seq))
                 .Max();
 
             using (var second = ChildRelay.Start(dir))
             {
                 await Eventually.WaitAsync(
-                    () => ingest.Received.Where(e => e.Session == session).Select(e => e.Seq).Distinct().Count() >= mustArrive,
+                    () => received().Where(e => e.Session == session).Select(e => e.Seq).Distinct().Count() >= mustArrive,
                     $"session {session} seq 1..{mustArrive} delivered",
                     TimeSpan.FromSeconds(60));
                 second.Kill9();
             }
 
-            var firstSession = ingest.Received.Where(e => e.Session == session).ToList();
+            var firstSession = received().Where(e => e.Session == session).ToList();
             var distinct = firstSession.Select(e => e.Seq).Distinct().ToList();
             Assert.Equal(Enumerable.Range(1, (int)mustArrive).Select(i => (long)i), distinct.Order()); // none lost
             Assert.Equal(distinct.Order(), distinct); // first arrivals in seq order
             Assert.True(deliveredBeforeKill < frames.Count, "killed before the replay was through");
             Assert.Equal(frames.Take((int)mustArrive).Select(f => f.Frame.StartsWith('a') ? f.Frame : "a" + f.Frame), DistinctBy(firstSession).Select(e => e.Frame));
+            if (transport == "ServiceBus")
+            {
+                Assert.Equal(firstSession.Count, distinct.Count); // the broker dropped resends by MessageId
+            }
         }
         finally
         {

@@ -1,5 +1,6 @@
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Outbox;
+using CloudTelephony.ServiceBus;
 
 namespace CloudTelephony.Relay.Configuration;
 
@@ -15,7 +16,22 @@ public sealed class RelayOptions
     /// <summary>Name of this relay in heartbeats and logs (<c>Relay:RelayId</c>); defaults to the machine name.</summary>
     public string RelayId { get; set; } = Environment.MachineName;
 
-    /// <summary>Where and how frames are forwarded (<c>Relay:Forwarder</c>).</summary>
+    /// <summary>Transport value: frames go to Azure Service Bus (or another AMQP 1.0 broker) over AMQP.</summary>
+    public const string ServiceBusTransport = "ServiceBus";
+
+    /// <summary>Transport value: frames are POSTed to the functions app's <c>/api/frames</c>.</summary>
+    public const string HttpTransport = "Http";
+
+    /// <summary>
+    /// How frames leave the relay (<c>Relay:Transport</c>): <c>Http</c> (default, single box: POST to the functions app)
+    /// or <c>ServiceBus</c> (AMQP 1.0 to the <c>Relay:ServiceBus</c> queue). Both drain the same outbox.
+    /// </summary>
+    public string Transport { get; set; } = HttpTransport;
+
+    /// <summary>Service Bus namespace, queue and credentials (<c>Relay:ServiceBus</c>), used when <see cref="Transport"/> is <c>ServiceBus</c>.</summary>
+    public ServiceBusOptions ServiceBus { get; set; } = new();
+
+    /// <summary>Batching and retry pacing of the forwarder, and the HTTP target (<c>Relay:Forwarder</c>).</summary>
     public ForwarderOptions Forwarder { get; set; } = new();
 
     /// <summary>The durable outbox between connectors and forwarder (<c>Relay:Outbox</c>).</summary>

@@ -27,11 +27,24 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
         }
 
         var f = o.Forwarder;
-        if (string.IsNullOrWhiteSpace(f.Url))
+        var http = string.Equals(o.Transport, RelayOptions.HttpTransport, StringComparison.OrdinalIgnoreCase);
+        var bus = string.Equals(o.Transport, RelayOptions.ServiceBusTransport, StringComparison.OrdinalIgnoreCase);
+        if (!http && !bus)
+        {
+            errors.Add($"{s}:Transport '{o.Transport}' is unknown (expected {RelayOptions.ServiceBusTransport} or {RelayOptions.HttpTransport})");
+        }
+
+        if (bus)
+        {
+            errors.AddRange(o.ServiceBus.Check($"{s}:ServiceBus"));
+        }
+
+        // the HTTP target is checked only when it is used
+        if (http && string.IsNullOrWhiteSpace(f.Url))
         {
             errors.Add($"{s}:Forwarder:Url is missing");
         }
-        else if (!Uri.TryCreate(f.Url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        else if (http && (!Uri.TryCreate(f.Url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
         {
             errors.Add($"{s}:Forwarder:Url '{f.Url}' is not an absolute http(s) URL");
         }

@@ -17,7 +17,7 @@ public static class RelayServices
 {
     /// <summary>
     /// Registers options (section <c>Relay</c>, validated on start), the status board, the durable outbox, the
-    /// connectors and the HTTP forwarder with its resilience handler.
+    /// connectors and the forwarder chosen by <c>Relay:Transport</c> (HTTP with its resilience handler, or Service Bus).
     /// </summary>
     public static IServiceCollection AddRelay(this IServiceCollection services, IConfiguration configuration)
     {
@@ -30,8 +30,16 @@ public static class RelayServices
             sp.GetRequiredService<RelayStatus>()));
         services.AddSingleton<IFrameSink>(sp => sp.GetRequiredService<SqliteOutbox>());
         services.AddSingleton<IFrameSource>(sp => sp.GetRequiredService<SqliteOutbox>());
-        services.AddHttpForwarderClient();
-        services.AddHostedService<HttpForwarder>();
+        var transport = configuration.GetSection(RelayOptions.SectionName)[nameof(RelayOptions.Transport)];
+        if (string.Equals(transport, RelayOptions.ServiceBusTransport, StringComparison.OrdinalIgnoreCase))
+        {
+            services.AddHostedService<ServiceBusForwarder>();
+        }
+        else
+        {
+            services.AddHttpForwarderClient();
+            services.AddHostedService<HttpForwarder>();
+        }
         services.AddHostedService<ConnectorsService>();
         return services;
     }

@@ -315,6 +315,9 @@ public sealed class BrokerQueue : IMessageProcessor, IMessageSource
     /// <inheritdoc />
     public int Credit { get; set; } = 300;
 
+    /// <summary>Time the broker takes per incoming message (a slow broker, so a backlog builds up in tests).</summary>
+    public TimeSpan Delay { get; set; }
+
     /// <summary>Every message accepted and stored, in arrival order (duplicates not included).</summary>
     public IReadOnlyList<StoredMessage> Accepted
     {
@@ -339,6 +342,11 @@ public sealed class BrokerQueue : IMessageProcessor, IMessageSource
     /// <inheritdoc />
     public void Process(MessageContext messageContext)
     {
+        if (Delay > TimeSpan.Zero)
+        {
+            Thread.Sleep(Delay);
+        }
+
         var m = messageContext.Message;
         var connection = (ListenerConnection)messageContext.Link.Session.Connection;
         if (!_broker.IsAuthorized(connection, Name, out var why))
