@@ -62,6 +62,7 @@ public static class FunctionsApp
         app.UseStatusCodePages();
         app.MapHealthEndpoints();
         app.MapIngestEndpoints();
+        app.MapIngestFramesEndpoint();
         app.MapCallEndpoints();
         app.MapCallsCsvEndpoint();
         app.MapTimerEndpoints();

@@ -1,0 +1,204 @@
+using System.Text;
+using System.Text.Json;
+using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Ingest;
+using Npgsql;
+
+namespace CloudTelephony.Functions.Api;
+
+/// <summary>
+/// <c>IngestFrames</c>: the serviceBusTrigger on <c>pbx-frames</c> (sessions, cardinality many). The Functions host POSTs
+/// <c>{"Data":{"msg":...},"Metadata":{...}}</c> to <c>/IngestFrames</c> (protocols/functions-custom-handler.md §4.1–4.2).
+/// </summary>
+/// <remarks>
+/// <para><c>Data.msg</c> is parsed defensively: an envelope object, a string holding envelope JSON (possibly base64 of
+/// it), or an array of either (batch). Metadata is only used for logging (MessageId / SessionId / DeliveryCount, single
+/// or <c>...Array</c>).</para>
+/// <para>Answers: <b>200</b> + <see cref="InvocationResponse"/> when every envelope of the batch is stored (a frame that
+/// merely fails to parse is stored with its error). <b>500</b> when the database failed: nothing is committed, the
+/// host abandons the batch, Service Bus redelivers it and finally dead-letters it. <b>400</b> when a message is not an
+/// envelope (poison): the valid envelopes of the batch are still stored (idempotent on pbx, session, seq, so the
+/// redeliveries change nothing), the reason is logged with the MessageId, and the failed invocation makes Service Bus
+/// redeliver until <c>maxDeliveryCount</c> and dead-letter it (reason MaxDeliveryCountExceeded) — a custom handler
+/// cannot dead-letter explicitly, and answering 200 would silently lose the message.</para>
+/// </remarks>
+public static class IngestFramesEndpoint
+{
+    /// <summary>The function name (folder of function.json) and the path the host posts to.</summary>
+    public const string Path = "/IngestFrames";
+
+    /// <summary>Maps <c>POST /IngestFrames</c>.</summary>
+    public static void MapIngestFramesEndpoint(this IEndpointRouteBuilder app)
+        => app.MapPost(Path, IngestAsync).WithName("IngestFrames").ExcludeFromDescription();
+
+    private static async Task<IResult> IngestAsync(
+        HttpRequest request, IngestPipeline pipeline, IngestProgress progress, ILogger<IngestPipeline> logger, CancellationToken ct)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = await JsonDocument.ParseAsync(request.Body, cancellationToken: ct);
+        }
+        catch (JsonException ex)
+        {
+            logger.LogError("IngestFrames: the invocation body is not JSON: {Message}", ex.Message);
+            return Answer(400, [$"invocation body is not JSON: {ex.Message}"]);
+        }
+
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object
+                || !TryGet(doc.RootElement, "Data", out var data) || data.ValueKind != JsonValueKind.Object
+                || !TryGet(data, "msg", out var msg))
+            {
+                logger.LogError("IngestFrames: the invocation has no Data.msg");
+                return Answer(400, ["invocation has no Data.msg"]);
+            }
+
+            var meta = TryGet(doc.RootElement, "Metadata", out var m) && m.ValueKind == JsonValueKind.Object ? m : default;
+            var messages = msg.ValueKind == JsonValueKind.Array ? msg.EnumerateArray().ToList() : [msg];
+            var envelopes = new List<Envelope>(messages.Count);
+            var poison = new List<string>();
+            for (var i = 0; i < messages.Count; i++)
+            {
+                if (TryReadEnvelope(messages[i], out var envelope, out var why) && IngestPipeline.Validate([envelope]) is not { } invalid)
+                {
+                    envelopes.Add(envelope!);
+                }
+                else
+                {
+                    poison.Add($"message {MetaAt(meta, "MessageId", i, messages.Count) ?? $"#{i}"} (session {MetaAt(meta, "SessionId", i, messages.Count) ?? "?"}, "
+                        + $"delivery {MetaAt(meta, "DeliveryCount", i, messages.Count) ?? "?"}) is not an envelope: {why ?? IngestPipeline.Validate([envelope])}");
+                }
+            }
+
+            IngestResult? result = null;
+            if (envelopes.Count > 0)
+            {
+                try
+                {
+                    result = await pipeline.IngestAsync(envelopes, ct);
+                    progress.Add(result);
+                }
+                catch (NpgsqlException ex)
+                {
+                    logger.LogError("IngestFrames: batch of {Count} messages NOT stored ({Message}); failing the invocation so Service Bus redelivers it", messages.Count, ex.Message);
+                    return Answer(500, [$"batch not stored: {ex.Message}"]);
+                }
+            }
+
+            var summary = $"IngestFrames: {messages.Count} messages (session {MetaAt(meta, "SessionId", 0, messages.Count) ?? "?"}), "
+                + $"{result?.Stored ?? 0} frames stored, {result?.ParseErrors ?? 0} parse errors, {result?.Calls ?? 0} calls";
+            if (poison.Count > 0)
+            {
+                foreach (var p in poison)
+                {
+                    logger.LogError("IngestFrames: POISON {Reason}; answering 400 so it is redelivered and dead-lettered", p);
+                }
+
+                return Answer(400, [summary, .. poison]);
+            }
+
+            return Answer(200, [summary]);
+        }
+    }
+
+    private static IResult Answer(int status, IReadOnlyList<string> logs) =>
+        Results.Json(new InvocationResponse([], logs, null), ApiJson.Default.InvocationResponse, statusCode: status);
+
+    /// <summary>Reads one message value: an envelope object, a string holding its JSON (or base64 of it).</summary>
+    public static bool TryReadEnvelope(JsonElement value, out Envelope? envelope, out string? why)
+    {
+        envelope = null;
+        why = null;
+        try
+        {
+            switch (value.ValueKind)
+            {
+                case JsonValueKind.Object:
+                    envelope = value.Deserialize(ContractsJson.Default.Envelope);
+                    break;
+                case JsonValueKind.String:
+                    var text = value.GetString()!;
+                    if (!LooksLikeJson(text) && TryBase64(text, out var decoded))
+                    {
+                        text = decoded;
+                    }
+
+                    using (var inner = JsonDocument.Parse(text))
+                    {
+                        return TryReadEnvelope(inner.RootElement, out envelope, out why);
+                    }
+
+                default:
+                    why = $"a JSON {value.ValueKind.ToString().ToLowerInvariant()}, not an object";
+                    return false;
+            }
+        }
+        catch (JsonException ex)
+        {
+            why = ex.Message;
+            return false;
+        }
+
+        why = envelope is null ? "null" : null;
+        return envelope is not null;
+    }
+
+    private static bool LooksLikeJson(string s)
+    {
+        var t = s.TrimStart();
+        return t.Length > 0 && t[0] is '{' or '[' or '"';
+    }
+
+    private static bool TryBase64(string s, out string text)
+    {
+        var buffer = new byte[s.Length];
+        if (Convert.TryFromBase64String(s, buffer, out var n))
+        {
+            text = Encoding.UTF8.GetString(buffer, 0, n);
+            return LooksLikeJson(text);
+        }
+
+        text = s;
+        return false;
+    }
+
+    private static bool TryGet(JsonElement e, string name, out JsonElement value)
+    {
+        foreach (var p in e.EnumerateObject())
+        {
+            if (p.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                value = p.Value;
+                return true;
+            }
+        }
+
+        value = default;
+        return false;
+    }
+
+    /// <summary>Metadata value of message <paramref name="i"/>: <c>{key}Array[i]</c> for batches, else <c>{key}</c>.</summary>
+    private static string? MetaAt(JsonElement meta, string key, int i, int count)
+    {
+        if (meta.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        if (TryGet(meta, key + "Array", out var arr) && arr.ValueKind == JsonValueKind.Array && i < arr.GetArrayLength())
+        {
+            return Text(arr[i]);
+        }
+
+        return count == 1 || i == 0 ? (TryGet(meta, key, out var v) ? Text(v) : null) : null;
+    }
+
+    private static string? Text(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.String => e.GetString(),
+        JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => e.GetRawText(),
+        _ => null,
+    };
+}
