@@ -2,6 +2,8 @@
 # ./ct bench [core|ingest] — benchmarks, figures printed (never asserted).
 #   core:   BenchmarkDotNet, parse + correlate per protocol on the real captures (per-frame Mean; frames/s = 1 s / Mean)
 #   ingest: end to end, HTTP → functions → PostgreSQL, the CTIP capture repeated to 1,000,000 frames
+#   relay:  appends → SQLite outbox → Service Bus forwarder → AMQP test broker (child process);
+#           args: [seconds=15] [pbxes=4] [synchronous=Full]; frames/s, append→accept p50/p99, RSS
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 what=${1:-all}
@@ -14,4 +16,9 @@ fi
 if [ "$what" = all ] || [ "$what" = ingest ]; then
   export CT_POSTGRES=${CT_POSTGRES:-$("$root/infra/local/postgres.sh" start | tail -n 1)}
   dotnet "$bin" ingest "${@:2}"
+fi
+if [ "$what" = relay ]; then
+  relay_project="$root/tests/benchmarks/CloudTelephony.Relay.Benchmarks"
+  dotnet build "$relay_project" -c Release -nologo -v q -clp:ErrorsOnly
+  dotnet "$relay_project/bin/Release/net10.0/CloudTelephony.Relay.Benchmarks.dll" "${@:2}"
 fi

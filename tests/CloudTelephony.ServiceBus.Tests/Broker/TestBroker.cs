@@ -25,14 +25,19 @@ public sealed class TestBroker : IAsyncDisposable
     private int _putTokens;
     private int _refusedTokens;
 
-    /// <summary>Creates a broker on a free loopback port (not started).</summary>
-    public TestBroker(string namespaceHost = "127.0.0.1")
+    /// <summary>Creates a broker on <paramref name="port"/> (0: a free loopback port); not started.</summary>
+    public TestBroker(string namespaceHost = "127.0.0.1", int port = 0)
     {
         Namespace = namespaceHost;
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        Port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        if (port == 0)
+        {
+            using var probe = new TcpListener(IPAddress.Loopback, 0);
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+        }
+
+        Port = port;
     }
 
     /// <summary>The host name tokens must be issued for (the audience's host).</summary>
