@@ -136,6 +136,8 @@ public sealed class HttpForwarderTests
 
         await forwarder.StartAsync(CancellationToken.None);
         await Eventually.WaitAsync(() => server.Stored.Sum(b => b.Length) >= sent.Count, "all frames stored");
+        // the outbox acknowledges with a commit: wait for it before stopping (a stop cancels a pending acknowledgement)
+        await Eventually.WaitAsync(() => forwarder.Delivered >= sent.Count, "all frames acknowledged");
         await forwarder.StopAsync(CancellationToken.None);
 
         Assert.All(server.Stored, b => Assert.InRange(b.Length, 1, 100));
