@@ -56,6 +56,7 @@ public static class FunctionsApp
         builder.Services.AddHostedService<CallSweeper>();
         builder.Services.AddSingleton<CallQueries>();
         builder.Services.AddSingleton<HealthQueries>();
+        builder.Services.AddSingleton<HeartbeatStore>();
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -63,6 +64,7 @@ public static class FunctionsApp
         app.MapHealthEndpoints();
         app.MapIngestEndpoints();
         app.MapIngestFramesEndpoint();
+        app.MapHeartbeatEndpoint();
         app.MapCallEndpoints();
         app.MapCallsCsvEndpoint();
         app.MapTimerEndpoints();

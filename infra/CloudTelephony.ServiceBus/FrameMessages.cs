@@ -26,6 +26,17 @@ public static class FrameMessages
         };
     }
 
+    /// <summary>A relay heartbeat as a message: Subject <c>heartbeat</c>, SessionId <c>relay:&lt;id&gt;</c>, JSON body.</summary>
+    public static Message ToMessage(RelayHeartbeat heartbeat)
+    {
+        ArgumentNullException.ThrowIfNull(heartbeat);
+        return new Message
+        {
+            Properties = new Properties { MessageId = heartbeat.MessageId, GroupId = heartbeat.SessionId, ContentType = ContentType, Subject = RelayHeartbeat.KindValue },
+            BodySection = new Data { Binary = JsonSerializer.SerializeToUtf8Bytes(heartbeat, ContractsJson.Default.RelayHeartbeat) },
+        };
+    }
+
     /// <summary>The body of <paramref name="message"/> as bytes: a Data section, or an AmqpValue string/binary; null for anything else.</summary>
     public static byte[]? BodyBytes(Message message)
     {

@@ -17,6 +17,7 @@ public sealed class QueueSender : IAsyncDisposable
     private readonly ServiceBusOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _gate = new(1, 1);
     private ServiceBusConnection? _connection;
     private SenderLink? _link;
 
@@ -37,21 +38,44 @@ public sealed class QueueSender : IAsyncDisposable
     /// <see cref="ServiceBusException"/> when one was rejected (with its condition), or the transport's exception when
     /// the connection failed; in both cases the connection is dropped and rebuilt on the next call.
     /// </summary>
-    public async Task SendAsync(IReadOnlyList<Envelope> batch, CancellationToken cancellationToken)
+    public Task SendAsync(IReadOnlyList<Envelope> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        if (batch.Count == 0)
+        return SendMessagesAsync([.. batch.Select(FrameMessages.ToMessage)], cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="messages"/> in order, all in flight at once, and waits until every one was accepted (see
+    /// <see cref="SendAsync"/>). Calls are serialized: the forwarder and the heartbeat share one connection.
+    /// </summary>
+    public async Task SendMessagesAsync(IReadOnlyList<Message> messages, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        if (messages.Count == 0)
         {
             return;
         }
 
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await SendLockedAsync(messages, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task SendLockedAsync(IReadOnlyList<Message> batch, CancellationToken cancellationToken)
+    {
         try
         {
             var link = await EnsureLinkAsync(cancellationToken).ConfigureAwait(false);
             var sends = new Task[batch.Count];
             for (var i = 0; i < batch.Count; i++)
             {
-                sends[i] = link.SendAsync(FrameMessages.ToMessage(batch[i]));
+                sends[i] = link.SendAsync(batch[i]);
             }
 
             var all = Task.WhenAll(sends);
@@ -66,10 +90,9 @@ public sealed class QueueSender : IAsyncDisposable
                 {
                     if (sends[i].Exception?.InnerException is { } ex)
                     {
-                        var e = batch[i];
                         throw new ServiceBusException(
                             ServiceBusConnection.ConditionOf(ex) ?? ex.GetType().Name,
-                            $"message {e.MessageId} not accepted by {_connection?.Host}/{_options.Queue}: {ex.Message}",
+                            $"message {batch[i].Properties?.MessageId} not accepted by {_connection?.Host}/{_options.Queue}: {ex.Message}",
                             ex);
                     }
                 }
@@ -128,5 +151,9 @@ public sealed class QueueSender : IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync() => await ResetAsync().ConfigureAwait(false);
+    public async ValueTask DisposeAsync()
+    {
+        await ResetAsync().ConfigureAwait(false);
+        _gate.Dispose();
+    }
 }

@@ -11,6 +11,7 @@ namespace CloudTelephony.Relay.Tests;
 public sealed class ServiceBusForwarderTests : IAsyncLifetime
 {
     private readonly TestBroker _broker = new();
+    private readonly List<QueueSender> _senders = [];
 
     public Task InitializeAsync()
     {
@@ -20,7 +21,15 @@ public sealed class ServiceBusForwarderTests : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    public async Task DisposeAsync() => await _broker.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        foreach (var s in _senders)
+        {
+            await s.DisposeAsync();
+        }
+
+        await _broker.DisposeAsync();
+    }
 
     private (ServiceBusForwarder Forwarder, ListLoggerProvider Logs) Create(TempOutbox box, string key = "a2V5LW9uZQ==")
     {
@@ -31,7 +40,9 @@ public sealed class ServiceBusForwarderTests : IAsyncLifetime
             Forwarder = new ForwarderOptions { BatchSize = 100, LingerMilliseconds = 1, RetryDelaySeconds = 0.05, MaxRetryDelaySeconds = 0.2, RejectedRetryDelaySeconds = 0.2 },
             ServiceBus = new ServiceBusOptions { Endpoint = _broker.Endpoint, Queue = Routes.FramesQueue, SasKeyName = "relay-send", SasKey = key, OperationTimeoutSeconds = 3 },
         };
-        return (new ServiceBusForwarder(box.Outbox, Options.Create(options), logs.For<ServiceBusForwarder>()), logs);
+        var sender = new QueueSender(options.ServiceBus);
+        _senders.Add(sender);
+        return (new ServiceBusForwarder(box.Outbox, sender, Options.Create(options), logs.For<ServiceBusForwarder>()), logs);
     }
 
     private static List<Envelope> Frames(string pbx, int count) =>

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using CloudTelephony.Contracts;
 using CloudTelephony.Functions.Ingest;
+using CloudTelephony.Storage;
 using Npgsql;
 
 namespace CloudTelephony.Functions.Api;
@@ -32,7 +33,7 @@ public static class IngestFramesEndpoint
         => app.MapPost(Path, IngestAsync).WithName("IngestFrames").ExcludeFromDescription();
 
     private static async Task<IResult> IngestAsync(
-        HttpRequest request, IngestPipeline pipeline, IngestProgress progress, ILogger<IngestPipeline> logger, CancellationToken ct)
+        HttpRequest request, IngestPipeline pipeline, IngestProgress progress, HeartbeatStore heartbeats, TimeProvider clock, ILogger<IngestPipeline> logger, CancellationToken ct)
     {
         JsonDocument doc;
         try
@@ -58,12 +59,17 @@ public static class IngestFramesEndpoint
             var meta = TryGet(doc.RootElement, "Metadata", out var m) && m.ValueKind == JsonValueKind.Object ? m : default;
             var messages = msg.ValueKind == JsonValueKind.Array ? msg.EnumerateArray().ToList() : [msg];
             var envelopes = new List<Envelope>(messages.Count);
+            var beats = new List<RelayHeartbeat>();
             var poison = new List<string>();
             for (var i = 0; i < messages.Count; i++)
             {
-                if (TryReadEnvelope(messages[i], out var envelope, out var why) && IngestPipeline.Validate([envelope]) is not { } invalid)
+                if (TryReadMessage(messages[i], out var envelope, out var heartbeat, out var why) && heartbeat is not null)
                 {
-                    envelopes.Add(envelope!);
+                    beats.Add(heartbeat);
+                }
+                else if (envelope is not null && IngestPipeline.Validate([envelope]) is null)
+                {
+                    envelopes.Add(envelope);
                 }
                 else
                 {
@@ -87,8 +93,21 @@ public static class IngestFramesEndpoint
                 }
             }
 
+            if (beats.Count > 0)
+            {
+                try
+                {
+                    await heartbeats.SaveAsync(beats, clock.GetUtcNow(), ct);
+                }
+                catch (NpgsqlException ex)
+                {
+                    logger.LogError("IngestFrames: {Count} heartbeats NOT stored ({Message}); failing the invocation", beats.Count, ex.Message);
+                    return Answer(500, [$"heartbeats not stored: {ex.Message}"]);
+                }
+            }
+
             var summary = $"IngestFrames: {messages.Count} messages (session {MetaAt(meta, "SessionId", 0, messages.Count) ?? "?"}), "
-                + $"{result?.Stored ?? 0} frames stored, {result?.ParseErrors ?? 0} parse errors, {result?.Calls ?? 0} calls";
+                + $"{result?.Stored ?? 0} frames stored, {result?.ParseErrors ?? 0} parse errors, {result?.Calls ?? 0} calls, {beats.Count} heartbeats";
             if (poison.Count > 0)
             {
                 foreach (var p in poison)
@@ -106,16 +125,27 @@ public static class IngestFramesEndpoint
     private static IResult Answer(int status, IReadOnlyList<string> logs) =>
         Results.Json(new InvocationResponse([], logs, null), ApiJson.Default.InvocationResponse, statusCode: status);
 
-    /// <summary>Reads one message value: an envelope object, a string holding its JSON (or base64 of it).</summary>
-    public static bool TryReadEnvelope(JsonElement value, out Envelope? envelope, out string? why)
+    /// <summary>
+    /// Reads one message value: an envelope or a relay heartbeat (<c>"kind":"heartbeat"</c>) as an object, or a string
+    /// holding its JSON (or base64 of it). False with <paramref name="why"/> when it is neither.
+    /// </summary>
+    public static bool TryReadMessage(JsonElement value, out Envelope? envelope, out RelayHeartbeat? heartbeat, out string? why)
     {
         envelope = null;
+        heartbeat = null;
         why = null;
         try
         {
             switch (value.ValueKind)
             {
                 case JsonValueKind.Object:
+                    if (TryGet(value, "kind", out var kind) && kind.ValueKind == JsonValueKind.String && kind.GetString() == RelayHeartbeat.KindValue)
+                    {
+                        heartbeat = value.Deserialize(ContractsJson.Default.RelayHeartbeat);
+                        why = heartbeat is { RelayId.Length: > 0 } ? null : "heartbeat without relayId";
+                        return why is null;
+                    }
+
                     envelope = value.Deserialize(ContractsJson.Default.Envelope);
                     break;
                 case JsonValueKind.String:
@@ -127,7 +157,7 @@ public static class IngestFramesEndpoint
 
                     using (var inner = JsonDocument.Parse(text))
                     {
-                        return TryReadEnvelope(inner.RootElement, out envelope, out why);
+                        return TryReadMessage(inner.RootElement, out envelope, out heartbeat, out why);
                     }
 
                 default:

@@ -34,6 +34,9 @@ public sealed class RelayOptions
     /// <summary>Batching and retry pacing of the forwarder, and the HTTP target (<c>Relay:Forwarder</c>).</summary>
     public ForwarderOptions Forwarder { get; set; } = new();
 
+    /// <summary>Seconds between two heartbeats sent through the transport (<c>Relay:HeartbeatSeconds</c>, default 60; 0 = off).</summary>
+    public double HeartbeatSeconds { get; set; } = 60;
+
     /// <summary>The durable outbox between connectors and forwarder (<c>Relay:Outbox</c>).</summary>
     public OutboxOptions Outbox { get; set; } = new();
 

@@ -50,6 +50,11 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
         }
 
         Positive(errors, $"{s}:Forwarder:BatchSize", f.BatchSize);
+        if (!(o.HeartbeatSeconds >= 0) || double.IsInfinity(o.HeartbeatSeconds))
+        {
+            errors.Add($"{s}:HeartbeatSeconds must be 0 (off) or a positive number (got {o.HeartbeatSeconds})");
+        }
+
         Positive(errors, $"{s}:Outbox:MaxFrames", o.Outbox.MaxFrames);
         Positive(errors, $"{s}:Outbox:MaxGroupCommit", o.Outbox.MaxGroupCommit);
         if (o.Outbox.Synchronous?.Trim().ToUpperInvariant() is not (null or "" or "FULL" or "NORMAL" or "EXTRA"))

@@ -31,16 +31,18 @@ public sealed class ServiceBusForwarder : BackgroundService
     };
 
     private readonly IFrameSource _source;
+    private readonly QueueSender _sender;
     private readonly ForwarderOptions _options;
     private readonly ServiceBusOptions _bus;
     private readonly ILogger _logger;
     private long _total;
     private long _sinceProgress;
 
-    /// <summary>Creates the forwarder from <c>Relay:Forwarder</c> (batching, backoff) and <c>Relay:ServiceBus</c> (namespace, queue, auth).</summary>
-    public ServiceBusForwarder(IFrameSource source, IOptions<RelayOptions> options, ILogger<ServiceBusForwarder> logger)
+    /// <summary>Creates the forwarder: batching and backoff from <c>Relay:Forwarder</c>; <paramref name="sender"/> holds the namespace connection (shared with the heartbeat).</summary>
+    public ServiceBusForwarder(IFrameSource source, QueueSender sender, IOptions<RelayOptions> options, ILogger<ServiceBusForwarder> logger)
     {
         _source = source;
+        _sender = sender;
         _options = options.Value.Forwarder;
         _bus = options.Value.ServiceBus;
         _logger = logger;
@@ -55,7 +57,7 @@ public sealed class ServiceBusForwarder : BackgroundService
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await using var sender = new QueueSender(_bus, _logger);
+        var sender = _sender;
         var pipeline = BuildPipeline();
         var linger = TimeSpan.FromMilliseconds(_options.LingerMilliseconds);
         var progress = Stopwatch.StartNew();

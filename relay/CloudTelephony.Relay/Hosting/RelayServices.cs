@@ -3,6 +3,7 @@ using CloudTelephony.Relay.Forwarding;
 using CloudTelephony.Relay.Outbox;
 using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Status;
+using CloudTelephony.ServiceBus;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
@@ -33,6 +34,10 @@ public static class RelayServices
         var transport = configuration.GetSection(RelayOptions.SectionName)[nameof(RelayOptions.Transport)];
         if (string.Equals(transport, RelayOptions.ServiceBusTransport, StringComparison.OrdinalIgnoreCase))
         {
+            // one connection per namespace: the forwarder and the heartbeat share this sender
+            services.AddSingleton(sp => new QueueSender(
+                sp.GetRequiredService<IOptions<RelayOptions>>().Value.ServiceBus,
+                sp.GetRequiredService<ILogger<QueueSender>>()));
             services.AddHostedService<ServiceBusForwarder>();
         }
         else
@@ -40,6 +45,8 @@ public static class RelayServices
             services.AddHttpForwarderClient();
             services.AddHostedService<HttpForwarder>();
         }
+
+        services.AddHostedService<HeartbeatService>();
         services.AddHostedService<ConnectorsService>();
         return services;
     }

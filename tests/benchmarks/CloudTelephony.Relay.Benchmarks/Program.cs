@@ -57,7 +57,8 @@ static async Task RunAsync(string name, double seconds, int pbxes, string synchr
         Forwarder = new ForwarderOptions { BatchSize = 500, LingerMilliseconds = 1 },
         ServiceBus = new ServiceBusOptions { Endpoint = $"amqp://127.0.0.1:{port}", SasKeyName = "bench", SasKey = "YmVuY2gta2V5" },
     };
-    var forwarder = new ServiceBusForwarder(source, Options.Create(options), NullLogger<ServiceBusForwarder>.Instance);
+    await using var sender = new QueueSender(options.ServiceBus);
+    var forwarder = new ServiceBusForwarder(source, sender, Options.Create(options), NullLogger<ServiceBusForwarder>.Instance);
     await forwarder.StartAsync(CancellationToken.None);
     var session = Guid.NewGuid().ToString("N")[..8];
     using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
