@@ -253,6 +253,23 @@ public sealed class SenderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Amqp_over_websockets()
+    {
+        await _broker.DisposeAsync();
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            _broker.WebSocketPort = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        _broker.Start();
+        await using var sender = new QueueSender(Options(o => o.Endpoint = _broker.WebSocketEndpoint));
+        await sender.SendAsync(Envelopes("p", 25), CancellationToken.None);
+        Assert.Equal(25, _broker.Queue(Queue).Accepted.Count);
+        Assert.Equal(1, _broker.PutTokens);
+    }
+
+    [Fact]
     public async Task Receiver_gets_what_was_sent_and_settles_it()
     {
         await using (var sender = new QueueSender(Options()))

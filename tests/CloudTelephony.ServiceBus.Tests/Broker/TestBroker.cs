@@ -49,6 +49,12 @@ public sealed class TestBroker : IAsyncDisposable
     /// <summary><c>amqp://127.0.0.1:{Port}</c>.</summary>
     public string Endpoint => $"amqp://127.0.0.1:{Port}";
 
+    /// <summary>A second listener for AMQP over WebSockets on this port (0 = none); see <see cref="WebSocketEndpoint"/>.</summary>
+    public int WebSocketPort { get; set; }
+
+    /// <summary><c>ws://127.0.0.1:{WebSocketPort}/$servicebus/websocket/</c> (the Service Bus path).</summary>
+    public string WebSocketEndpoint => $"ws://127.0.0.1:{WebSocketPort}/$servicebus/websocket/";
+
     /// <summary>SAS key names and keys the <c>$cbs</c> node accepts.</summary>
     public Dictionary<string, string> SasKeys { get; } = new(StringComparer.Ordinal);
 
@@ -89,12 +95,14 @@ public sealed class TestBroker : IAsyncDisposable
             return;
         }
 
-        var host = new ContainerHost(new Address(Endpoint));
-        var listener = host.Listeners[0];
-        listener.SASL.EnableAnonymousMechanism = true;
-        if (Plain is { } p)
+        var host = new ContainerHost(WebSocketPort == 0 ? [Endpoint] : [Endpoint, WebSocketEndpoint]);
+        foreach (var listener in host.Listeners)
         {
-            listener.SASL.EnablePlainMechanism(p.User, p.Password);
+            listener.SASL.EnableAnonymousMechanism = true;
+            if (Plain is { } p)
+            {
+                listener.SASL.EnablePlainMechanism(p.User, p.Password);
+            }
         }
 
         host.RegisterRequestProcessor("$cbs", new CbsNode(this));
