@@ -57,6 +57,20 @@ public static class FunctionsApp
         builder.Services.AddSingleton<CallQueries>();
         builder.Services.AddSingleton<HealthQueries>();
         builder.Services.AddSingleton<HeartbeatStore>();
+        var bus = builder.Configuration.GetSection("ServiceBus").Get<CloudTelephony.ServiceBus.ServiceBusOptions>();
+        if (bus is { Endpoint.Length: > 0 } && builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 })
+        {
+            // standalone: consume the frames queue ourselves (under the Functions host the IngestFrames trigger does it)
+            var problems = bus.Check("ServiceBus");
+            if (problems.Count > 0)
+            {
+                throw new ConfigException(string.Join("; ", problems));
+            }
+
+            builder.Services.AddSingleton(bus);
+            builder.Services.AddSingleton<QueueIngestService>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<QueueIngestService>());
+        }
 
         var app = builder.Build();
         app.UseExceptionHandler();

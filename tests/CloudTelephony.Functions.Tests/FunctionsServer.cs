@@ -6,13 +6,15 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 namespace CloudTelephony.Functions.Tests;
 
 /// <summary>The real functions app on Kestrel (127.0.0.1, a free port) over a fresh PostgreSQL database.</summary>
-public sealed class FunctionsServer(double sweepSeconds = 0) : IAsyncLifetime
+public sealed class FunctionsServer(double sweepSeconds = 0, params string[] extraArgs) : IAsyncLifetime
 {
     private WebApplication _app = null!;
 
     public PostgresDatabase Db { get; } = new();
 
     public HttpClient Http { get; private set; } = null!;
+
+    public IServiceProvider Services => _app.Services;
 
     public string BaseUrl { get; private set; } = "";
 
@@ -25,6 +27,7 @@ public sealed class FunctionsServer(double sweepSeconds = 0) : IAsyncLifetime
         [
             "--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning",
             $"--Ingest:SweepSeconds={sweepSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}", "--Ingest:IdleSeconds=0.5",
+            .. extraArgs,
         ];
         _app = FunctionsApp.Build(args, Db.ConnectionString);
         await _app.StartAsync();

@@ -48,15 +48,33 @@ public static class IngestFramesEndpoint
 
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object
-                || !TryGet(doc.RootElement, "Data", out var data) || data.ValueKind != JsonValueKind.Object
+            var (status, logs) = await HandleAsync(doc.RootElement, pipeline, progress, heartbeats, clock, logger, ct);
+            return Answer(status, logs);
+        }
+    }
+
+    /// <summary>
+    /// Handles one invocation payload (<c>{"Data":{"msg":...},"Metadata":{...}}</c>): the same code serves the Functions
+    /// host and the standalone queue consumer. Returns the HTTP status (200, 400 poison, 500 storage) and log lines.
+    /// </summary>
+    public static async Task<(int Status, IReadOnlyList<string> Logs)> HandleAsync(
+        JsonElement root, IngestPipeline pipeline, IngestProgress progress, HeartbeatStore heartbeats, TimeProvider clock, ILogger logger, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        ArgumentNullException.ThrowIfNull(progress);
+        ArgumentNullException.ThrowIfNull(heartbeats);
+        ArgumentNullException.ThrowIfNull(clock);
+        ArgumentNullException.ThrowIfNull(logger);
+        {
+            if (root.ValueKind != JsonValueKind.Object
+                || !TryGet(root, "Data", out var data) || data.ValueKind != JsonValueKind.Object
                 || !TryGet(data, "msg", out var msg))
             {
                 logger.LogError("IngestFrames: the invocation has no Data.msg");
-                return Answer(400, ["invocation has no Data.msg"]);
+                return (400, ["invocation has no Data.msg"]);
             }
 
-            var meta = TryGet(doc.RootElement, "Metadata", out var m) && m.ValueKind == JsonValueKind.Object ? m : default;
+            var meta = TryGet(root, "Metadata", out var m) && m.ValueKind == JsonValueKind.Object ? m : default;
             var messages = msg.ValueKind == JsonValueKind.Array ? msg.EnumerateArray().ToList() : [msg];
             var envelopes = new List<Envelope>(messages.Count);
             var beats = new List<RelayHeartbeat>();
@@ -89,7 +107,7 @@ public static class IngestFramesEndpoint
                 catch (NpgsqlException ex)
                 {
                     logger.LogError("IngestFrames: batch of {Count} messages NOT stored ({Message}); failing the invocation so Service Bus redelivers it", messages.Count, ex.Message);
-                    return Answer(500, [$"batch not stored: {ex.Message}"]);
+                    return (500, [$"batch not stored: {ex.Message}"]);
                 }
             }
 
@@ -102,7 +120,7 @@ public static class IngestFramesEndpoint
                 catch (NpgsqlException ex)
                 {
                     logger.LogError("IngestFrames: {Count} heartbeats NOT stored ({Message}); failing the invocation", beats.Count, ex.Message);
-                    return Answer(500, [$"heartbeats not stored: {ex.Message}"]);
+                    return (500, [$"heartbeats not stored: {ex.Message}"]);
                 }
             }
 
@@ -115,10 +133,10 @@ public static class IngestFramesEndpoint
                     logger.LogError("IngestFrames: POISON {Reason}; answering 400 so it is redelivered and dead-lettered", p);
                 }
 
-                return Answer(400, [summary, .. poison]);
+                return (400, [summary, .. poison]);
             }
 
-            return Answer(200, [summary]);
+            return (200, [summary]);
         }
     }
 
