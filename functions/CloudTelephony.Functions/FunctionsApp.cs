@@ -80,6 +80,21 @@ public static class FunctionsApp
         builder.Services.AddRouting(builder.Configuration);
         builder.Services.AddSms(builder.Configuration, sweepInProcess: builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 });
         builder.Services.AddFrameArchive(builder.Configuration);
+        builder.Services.AddSingleton<HeartbeatStore>();
+        var bus = builder.Configuration.GetSection("ServiceBus").Get<CloudTelephony.ServiceBus.ServiceBusOptions>();
+        if (bus is { Endpoint.Length: > 0 } && builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 })
+        {
+            // standalone: consume the frames queue ourselves (under the Functions host the IngestFrames trigger does it)
+            var problems = bus.Check("ServiceBus");
+            if (problems.Count > 0)
+            {
+                throw new ConfigException(string.Join("; ", problems));
+            }
+
+            builder.Services.AddSingleton(bus);
+            builder.Services.AddSingleton<QueueIngestService>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<QueueIngestService>());
+        }
         configure?.Invoke(builder.Services);
 
         var app = builder.Build();
@@ -89,6 +104,8 @@ public static class FunctionsApp
         app.UseRateLimiter();
         app.MapHealthEndpoints();
         app.MapIngestEndpoints();
+        app.MapIngestFramesEndpoint();
+        app.MapHeartbeatEndpoint();
         app.MapCallEndpoints();
         app.MapCallsCsvEndpoint();
         app.MapTimerEndpoints();

@@ -14,4 +14,5 @@ namespace CloudTelephony.Contracts;
 [JsonSerializable(typeof(Envelope))]
 [JsonSerializable(typeof(Envelope[]))]
 [JsonSerializable(typeof(List<Envelope>))]
+[JsonSerializable(typeof(RelayHeartbeat))]
 public sealed partial class ContractsJson : JsonSerializerContext;

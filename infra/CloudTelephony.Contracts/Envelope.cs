@@ -55,4 +55,7 @@ public static class Routes
 
     /// <summary>HTTP ingest route on the functions app: POST a JSON array of <see cref="Envelope"/>.</summary>
     public const string IngestPath = "/api/frames";
+
+    /// <summary>HTTP route on the functions app for a relay's <see cref="RelayHeartbeat"/> (HTTP transport).</summary>
+    public const string HeartbeatPath = "/api/heartbeat";
 }

@@ -237,6 +237,9 @@ public static class RelayCli
         }
 
         ConfigureLogging(builder.Logging);
+        // no-ops unless started by systemd (Type=notify: READY=1 after start, journald log format) or the Windows SCM
+        builder.Services.AddSystemd();
+        builder.Services.AddWindowsService(o => o.ServiceName = "CloudTelephonyRelay");
         builder.Services.AddRelay(builder.Configuration);
         using var host = builder.Build();
         try

@@ -16,6 +16,8 @@ public sealed class FunctionsServer(double sweepSeconds = 0, params string[] ext
 
     public HttpClient Http { get; private set; } = null!;
 
+    public IServiceProvider Services => _app.Services;
+
     public string BaseUrl { get; private set; } = "";
 
     public async Task InitializeAsync()

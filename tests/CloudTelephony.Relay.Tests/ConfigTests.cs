@@ -28,6 +28,13 @@ public sealed class ConfigTests : IDisposable
         { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ctip", "Host": "pbx", "Port": 70000 } ] } }""", "Relay:Pbxes:0:Port 70000 is out of range" },
         { """{ "Relay": { "Pbxes": [ { "Id": "office", "Protocol": "ctip", "Host": "pbx", "Port": "abc" } ] } }""", "bad configuration" },
         { $$"""{ "Relay": { "Forwarder": { "Url": "" }, "Pbxes": [ {{GoodPbx}} ] } }""", "Relay:Forwarder:Url is missing" },
+        { $$"""{ "Relay": { "Transport": "Carrier pigeon", "Pbxes": [ {{GoodPbx}} ] } }""", "Relay:Transport 'Carrier pigeon' is unknown (expected ServiceBus or Http)" },
+        { $$"""{ "Relay": { "Transport": "ServiceBus", "Pbxes": [ {{GoodPbx}} ] } }""", "Relay:ServiceBus:Endpoint is missing" },
+        { $$"""{ "Relay": { "Transport": "ServiceBus", "ServiceBus": { "Endpoint": "https://ns.servicebus.windows.net" }, "Pbxes": [ {{GoodPbx}} ] } }""", "Relay:ServiceBus:Endpoint 'https://ns.servicebus.windows.net' is not an amqp://" },
+        { $$"""{ "Relay": { "Transport": "ServiceBus", "ServiceBus": { "Endpoint": "amqps://ns.servicebus.windows.net" }, "Pbxes": [ {{GoodPbx}} ] } }""", "Relay:ServiceBus:SasKeyName and Relay:ServiceBus:SasKey are required unless Relay:ServiceBus:UseEntraId is true" },
+        { $$"""{ "Relay": { "Transport": "ServiceBus", "ServiceBus": { "Endpoint": "amqps://ns.servicebus.windows.net", "UseEntraId": true, "SaslPlain": true }, "Pbxes": [ {{GoodPbx}} ] } }""", "exclude each other" },
+        { $$"""{ "Relay": { "Outbox": { "MaxFrames": 0 }, "Pbxes": [ {{GoodPbx}} ] } }""", "Relay:Outbox:MaxFrames must be a positive number" },
+        { $$"""{ "Relay": { "Outbox": { "Synchronous": "Off" }, "Pbxes": [ {{GoodPbx}} ] } }""", "Relay:Outbox:Synchronous 'Off' is not Full, Normal or Extra" },
     };
 
     [Theory]
@@ -103,7 +110,7 @@ public sealed class ConfigTests : IDisposable
         Assert.Empty(RelayOptionsValidator.Check(options));
         Assert.Equal("http://127.0.0.1:7071", options.Forwarder.Url);
         Assert.Equal(500, options.Forwarder.BatchSize);
-        Assert.Equal(100_000, options.Forwarder.MaxBufferedFrames);
+        Assert.Equal(1_000_000, options.Outbox.MaxFrames);
     }
 
     [Fact]

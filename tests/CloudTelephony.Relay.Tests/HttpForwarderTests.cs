@@ -86,7 +86,7 @@ public sealed class HttpForwarderTests
         }
     }
 
-    private static (HttpForwarder Forwarder, ChannelFrameBuffer Buffer, ServiceProvider Services, ListLoggerProvider Logs) Create(string url, int batchSize)
+    private static (HttpForwarder Forwarder, TempOutbox Buffer, ServiceProvider Services, ListLoggerProvider Logs) Create(string url, int batchSize)
     {
         var logs = new ListLoggerProvider();
         var options = new RelayOptions
@@ -106,9 +106,9 @@ public sealed class HttpForwarderTests
             .AddSingleton(Options.Create(options))
             .AddHttpForwarderClient()
             .BuildServiceProvider();
-        var buffer = new ChannelFrameBuffer(10_000);
+        var buffer = new TempOutbox(10_000);
         var forwarder = new HttpForwarder(
-            buffer,
+            buffer.Outbox,
             services.GetRequiredService<IHttpClientFactory>(),
             Options.Create(options),
             services.GetRequiredService<ILogger<HttpForwarder>>());
@@ -127,14 +127,17 @@ public sealed class HttpForwarderTests
         await server.StartAsync();
         var (forwarder, buffer, services, logs) = Create(server.BaseUrl, batchSize: 100);
         await using var _ = services;
+        await using var ___ = buffer;
         var sent = Envelopes(1234);
         foreach (var e in sent)
         {
-            await buffer.AppendAsync(e, CancellationToken.None);
+            await buffer.Outbox.AppendAsync(e, CancellationToken.None);
         }
 
         await forwarder.StartAsync(CancellationToken.None);
         await Eventually.WaitAsync(() => server.Stored.Sum(b => b.Length) >= sent.Count, "all frames stored");
+        // the outbox acknowledges with a commit: wait for it before stopping (a stop cancels a pending acknowledgement)
+        await Eventually.WaitAsync(() => forwarder.Delivered >= sent.Count, "all frames acknowledged");
         await forwarder.StopAsync(CancellationToken.None);
 
         Assert.All(server.Stored, b => Assert.InRange(b.Length, 1, 100));
@@ -152,11 +155,12 @@ public sealed class HttpForwarderTests
         await server.StartAsync();
         var (forwarder, buffer, services, _) = Create(server.BaseUrl, batchSize: 500);
         await using var __ = services;
+        await using var ___ = buffer;
         await forwarder.StartAsync(CancellationToken.None);
         var sent = Envelopes(50);
         foreach (var e in sent)
         {
-            await buffer.AppendAsync(e, CancellationToken.None);
+            await buffer.Outbox.AppendAsync(e, CancellationToken.None);
         }
 
         await Eventually.WaitAsync(() => server.Stored.Sum(b => b.Length) >= sent.Count, "all frames stored");
@@ -173,10 +177,11 @@ public sealed class HttpForwarderTests
         await server.StartAsync();
         var (forwarder, buffer, services, logs) = Create(server.BaseUrl, batchSize: 500);
         await using var __ = services;
+        await using var ___ = buffer;
         var sent = Envelopes(10);
         foreach (var e in sent)
         {
-            await buffer.AppendAsync(e, CancellationToken.None);
+            await buffer.Outbox.AppendAsync(e, CancellationToken.None);
         }
 
         await forwarder.StartAsync(CancellationToken.None);

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using CloudTelephony.Contracts;
+using CloudTelephony.Relay.Outbox;
 using CloudTelephony.Relay.Sink;
+using CloudTelephony.Relay.Status;
 using CloudTelephony.Tests;
 using Microsoft.Extensions.Logging;
 
@@ -89,5 +91,47 @@ public static class Captures
     {
         var t0 = new DateTimeOffset(2025, 9, 2, 13, 44, 19, TimeSpan.Zero);
         return frames.Select((f, i) => new CapturedFrame(t0 + (gap * i), f.Frame)).ToList();
+    }
+}
+
+/// <summary>A <see cref="SqliteOutbox"/> in a fresh temporary folder, deleted on dispose.</summary>
+public sealed class TempOutbox : IAsyncDisposable
+{
+    public TempOutbox(int maxFrames = 100_000, RelayStatus? status = null, ListLoggerProvider? logs = null, string? dir = null)
+    {
+        Dir = dir ?? Directory.CreateTempSubdirectory("ct-outbox-").FullName;
+        Options = new OutboxOptions { Path = System.IO.Path.Combine(Dir, "outbox.db"), MaxFrames = maxFrames };
+        Status = status ?? new RelayStatus();
+        Logs = logs ?? new ListLoggerProvider();
+        Outbox = new SqliteOutbox(Options, Logs.For<SqliteOutbox>(), Status);
+    }
+
+    public string Dir { get; }
+
+    public OutboxOptions Options { get; }
+
+    public RelayStatus Status { get; }
+
+    public ListLoggerProvider Logs { get; }
+
+    public SqliteOutbox Outbox { get; private set; }
+
+    /// <summary>Closes the database and opens it again, as a restarted relay would.</summary>
+    public async Task ReopenAsync()
+    {
+        await Outbox.DisposeAsync();
+        Outbox = new SqliteOutbox(Options, Logs.For<SqliteOutbox>(), Status);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Outbox.DisposeAsync();
+        try
+        {
+            Directory.Delete(Dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
     }
 }

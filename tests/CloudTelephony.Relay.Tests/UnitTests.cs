@@ -1,6 +1,5 @@
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Ctip;
-using CloudTelephony.Relay.Sink;
 
 namespace CloudTelephony.Relay.Tests;
 
@@ -63,45 +62,4 @@ public sealed class UnitTests
 
     [Fact]
     public void Durations_reject_garbage() => Assert.False(RelayCli.TryParseDuration("soon", out _));
-
-    private static Envelope E(long seq) => new("p", Protocols.Ctip, "s", seq, DateTimeOffset.UnixEpoch, "aREL 101_ 1");
-
-    [Fact]
-    public async Task Full_buffer_makes_the_writer_wait_and_drops_nothing()
-    {
-        var buffer = new ChannelFrameBuffer(2);
-        await buffer.AppendAsync(E(1), CancellationToken.None);
-        await buffer.AppendAsync(E(2), CancellationToken.None);
-        var third = buffer.AppendAsync(E(3), CancellationToken.None).AsTask();
-        Assert.False(third.IsCompleted);
-        Assert.Equal(1, buffer.FullWaits);
-
-        var first = await buffer.ReadBatchAsync(2, TimeSpan.Zero, CancellationToken.None);
-        await third.WaitAsync(TimeSpan.FromSeconds(5));
-        Assert.Equal([1L, 2L], first.Select(e => e.Seq));
-
-        // not acknowledged: the same batch again
-        Assert.Same(first, await buffer.ReadBatchAsync(2, TimeSpan.Zero, CancellationToken.None));
-        await buffer.AcknowledgeAsync(first, CancellationToken.None);
-        var second = await buffer.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None);
-        Assert.Equal([3L], second.Select(e => e.Seq));
-    }
-
-    [Fact]
-    public async Task Batches_are_cut_at_the_batch_size()
-    {
-        var buffer = new ChannelFrameBuffer(100);
-        for (var i = 1; i <= 7; i++)
-        {
-            await buffer.AppendAsync(E(i), CancellationToken.None);
-        }
-
-        var a = await buffer.ReadBatchAsync(3, TimeSpan.FromMilliseconds(1), CancellationToken.None);
-        await buffer.AcknowledgeAsync(a, CancellationToken.None);
-        var b = await buffer.ReadBatchAsync(3, TimeSpan.FromMilliseconds(1), CancellationToken.None);
-        await buffer.AcknowledgeAsync(b, CancellationToken.None);
-        var c = await buffer.ReadBatchAsync(3, TimeSpan.FromMilliseconds(1), CancellationToken.None);
-        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L], a.Concat(b).Concat(c).Select(e => e.Seq));
-        Assert.Single(c);
-    }
 }

@@ -13,12 +13,32 @@ public static class HealthEndpoints
         app.MapGet("/api/health", CheckAsync).WithName("Health");
     }
 
-    private static async Task<IResult> CheckAsync(HealthQueries health, TimeProvider clock, CancellationToken ct)
+    /// <summary>A relay whose last heartbeat is older than this is reported unhealthy.</summary>
+    public static readonly TimeSpan RelaySilenceLimit = TimeSpan.FromMinutes(5);
+
+    /// <remarks>
+    /// HTTP 503 only when the database is unreachable: the handler's own readiness (and <c>./ct run</c>) depends on this
+    /// endpoint. A silent relay or a full outbox makes <c>status</c> <c>unhealthy</c> with the reasons in
+    /// <c>problems</c>, answered with 200 — monitoring should read the body's status.
+    /// </remarks>
+    private static async Task<IResult> CheckAsync(HealthQueries health, HeartbeatStore heartbeats, TimeProvider clock, CancellationToken ct)
     {
         try
         {
             var pbxes = await health.PbxStreamsAsync(ct);
-            return Results.Ok(new HealthDto("healthy", "reachable", pbxes, clock.GetUtcNow()));
+            var now = clock.GetUtcNow();
+            var relays = (await heartbeats.RelaysAsync(ct))
+                .Select(r => new RelayHealthDto(r, Math.Round((now - r.LastSeenAt).TotalSeconds, 1), now - r.LastSeenAt <= RelaySilenceLimit && !r.OutboxAtCap))
+                .ToList();
+            var problems = new List<string>();
+            foreach (var r in relays.Where(r => !r.Healthy))
+            {
+                problems.Add(r.Relay.OutboxAtCap && r.SilentSeconds <= RelaySilenceLimit.TotalSeconds
+                    ? $"relay {r.Relay.RelayId}: outbox full ({r.Relay.OutboxDepth} frames)"
+                    : $"relay {r.Relay.RelayId}: no heartbeat for {r.SilentSeconds:0} s");
+            }
+
+            return Results.Ok(new HealthDto(problems.Count == 0 ? "healthy" : "unhealthy", "reachable", pbxes, now, relays, problems));
         }
         catch (NpgsqlException ex)
         {

@@ -1,4 +1,6 @@
 using CloudTelephony.Contracts;
+using CloudTelephony.Relay.Outbox;
+using CloudTelephony.ServiceBus;
 
 namespace CloudTelephony.Relay.Configuration;
 
@@ -14,8 +16,29 @@ public sealed class RelayOptions
     /// <summary>Name of this relay in heartbeats and logs (<c>Relay:RelayId</c>); defaults to the machine name.</summary>
     public string RelayId { get; set; } = Environment.MachineName;
 
-    /// <summary>Where and how frames are forwarded (<c>Relay:Forwarder</c>).</summary>
+    /// <summary>Transport value: frames go to Azure Service Bus (or another AMQP 1.0 broker) over AMQP.</summary>
+    public const string ServiceBusTransport = "ServiceBus";
+
+    /// <summary>Transport value: frames are POSTed to the functions app's <c>/api/frames</c>.</summary>
+    public const string HttpTransport = "Http";
+
+    /// <summary>
+    /// How frames leave the relay (<c>Relay:Transport</c>): <c>Http</c> (default, single box: POST to the functions app)
+    /// or <c>ServiceBus</c> (AMQP 1.0 to the <c>Relay:ServiceBus</c> queue). Both drain the same outbox.
+    /// </summary>
+    public string Transport { get; set; } = HttpTransport;
+
+    /// <summary>Service Bus namespace, queue and credentials (<c>Relay:ServiceBus</c>), used when <see cref="Transport"/> is <c>ServiceBus</c>.</summary>
+    public ServiceBusOptions ServiceBus { get; set; } = new();
+
+    /// <summary>Batching and retry pacing of the forwarder, and the HTTP target (<c>Relay:Forwarder</c>).</summary>
     public ForwarderOptions Forwarder { get; set; } = new();
+
+    /// <summary>Seconds between two heartbeats sent through the transport (<c>Relay:HeartbeatSeconds</c>, default 60; 0 = off).</summary>
+    public double HeartbeatSeconds { get; set; } = 60;
+
+    /// <summary>The durable outbox between connectors and forwarder (<c>Relay:Outbox</c>).</summary>
+    public OutboxOptions Outbox { get; set; } = new();
 
     /// <summary>The PBXes this relay connects to (<c>Relay:Pbxes:0</c>, <c>Relay:Pbxes:1</c> ...); at least one.</summary>
     public List<PbxOptions> Pbxes { get; set; } = [];
@@ -54,9 +77,6 @@ public sealed class ForwarderOptions
 
     /// <summary>Most envelopes in one POST (default 500).</summary>
     public int BatchSize { get; set; } = 500;
-
-    /// <summary>Capacity of the in-memory frame buffer between connectors and forwarder (default 100 000); when full, connectors wait.</summary>
-    public int MaxBufferedFrames { get; set; } = 100_000;
 
     /// <summary>How long a batch waits for more frames after the first one arrived, in milliseconds (default 50).</summary>
     public int LingerMilliseconds { get; set; } = 50;

@@ -28,17 +28,49 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
         }
 
         var f = o.Forwarder;
-        if (string.IsNullOrWhiteSpace(f.Url))
+        var http = string.Equals(o.Transport, RelayOptions.HttpTransport, StringComparison.OrdinalIgnoreCase);
+        var bus = string.Equals(o.Transport, RelayOptions.ServiceBusTransport, StringComparison.OrdinalIgnoreCase);
+        if (!http && !bus)
+        {
+            errors.Add($"{s}:Transport '{o.Transport}' is unknown (expected {RelayOptions.ServiceBusTransport} or {RelayOptions.HttpTransport})");
+        }
+
+        if (bus)
+        {
+            errors.AddRange(o.ServiceBus.Check($"{s}:ServiceBus"));
+        }
+
+        // the HTTP target is checked only when it is used
+        if (http && string.IsNullOrWhiteSpace(f.Url))
         {
             errors.Add($"{s}:Forwarder:Url is missing");
         }
-        else if (!Uri.TryCreate(f.Url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        else if (http && (!Uri.TryCreate(f.Url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
         {
             errors.Add($"{s}:Forwarder:Url '{f.Url}' is not an absolute http(s) URL");
         }
 
         Positive(errors, $"{s}:Forwarder:BatchSize", f.BatchSize);
-        Positive(errors, $"{s}:Forwarder:MaxBufferedFrames", f.MaxBufferedFrames);
+        if (!(o.HeartbeatSeconds >= 0) || double.IsInfinity(o.HeartbeatSeconds))
+        {
+            errors.Add($"{s}:HeartbeatSeconds must be 0 (off) or a positive number (got {o.HeartbeatSeconds})");
+        }
+
+        Positive(errors, $"{s}:Outbox:MaxFrames", o.Outbox.MaxFrames);
+        Positive(errors, $"{s}:Outbox:MaxGroupCommit", o.Outbox.MaxGroupCommit);
+        if (o.Outbox.Synchronous?.Trim().ToUpperInvariant() is not (null or "" or "FULL" or "NORMAL" or "EXTRA"))
+        {
+            errors.Add($"{s}:Outbox:Synchronous '{o.Outbox.Synchronous}' is not Full, Normal or Extra");
+        }
+
+        try
+        {
+            _ = o.Outbox.ResolvePath();
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            errors.Add($"{s}:Outbox:Path '{o.Outbox.Path}' is not a usable path: {ex.Message}");
+        }
         if (f.LingerMilliseconds < 0)
         {
             errors.Add($"{s}:Forwarder:LingerMilliseconds must not be negative");

@@ -1,9 +1,11 @@
 using CloudTelephony.Relay.Configuration;
 using CloudTelephony.Relay.Forwarding;
+using CloudTelephony.Relay.Outbox;
 using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Status;
 using CloudTelephony.Relay.Telemetry;
 using CloudTelephony.Telemetry;
+using CloudTelephony.ServiceBus;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
@@ -20,21 +22,36 @@ public static class RelayServices
     public const string ServiceName = "cloudtelephony-relay";
 
     /// <summary>
-    /// Registers options (section <c>Relay</c>, validated on start), the status board, the frame buffer, the
-    /// connectors and the HTTP forwarder with its resilience handler.
+    /// Registers options (section <c>Relay</c>, validated on start), the status board, the durable outbox, the
+    /// connectors and the forwarder chosen by <c>Relay:Transport</c> (HTTP with its resilience handler, or Service Bus).
     /// </summary>
     public static IServiceCollection AddRelay(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<RelayOptions>().Bind(configuration.GetSection(RelayOptions.SectionName)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<RelayOptions>, RelayOptionsValidator>();
         services.AddSingleton<RelayStatus>();
-        services.AddSingleton(sp => new ChannelFrameBuffer(
-            sp.GetRequiredService<IOptions<RelayOptions>>().Value.Forwarder.MaxBufferedFrames,
-            sp.GetRequiredService<ILogger<ChannelFrameBuffer>>()));
-        services.AddSingleton<IFrameSink>(sp => sp.GetRequiredService<ChannelFrameBuffer>());
-        services.AddSingleton<IFrameSource>(sp => sp.GetRequiredService<ChannelFrameBuffer>());
-        services.AddHttpForwarderClient();
-        services.AddHostedService<HttpForwarder>();
+        services.AddSingleton(sp => new SqliteOutbox(
+            sp.GetRequiredService<IOptions<RelayOptions>>().Value.Outbox,
+            sp.GetRequiredService<ILogger<SqliteOutbox>>(),
+            sp.GetRequiredService<RelayStatus>()));
+        services.AddSingleton<IFrameSink>(sp => sp.GetRequiredService<SqliteOutbox>());
+        services.AddSingleton<IFrameSource>(sp => sp.GetRequiredService<SqliteOutbox>());
+        var transport = configuration.GetSection(RelayOptions.SectionName)[nameof(RelayOptions.Transport)];
+        if (string.Equals(transport, RelayOptions.ServiceBusTransport, StringComparison.OrdinalIgnoreCase))
+        {
+            // one connection per namespace: the forwarder and the heartbeat share this sender
+            services.AddSingleton(sp => new QueueSender(
+                sp.GetRequiredService<IOptions<RelayOptions>>().Value.ServiceBus,
+                sp.GetRequiredService<ILogger<QueueSender>>()));
+            services.AddHostedService<ServiceBusForwarder>();
+        }
+        else
+        {
+            services.AddHttpForwarderClient();
+            services.AddHostedService<HttpForwarder>();
+        }
+
+        services.AddHostedService<HeartbeatService>();
         services.AddHostedService<ConnectorsService>();
         services.AddHostedService<RelayConnectionGauge>();
         // OpenTelemetry: Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set, console only with

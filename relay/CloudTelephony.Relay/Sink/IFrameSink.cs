@@ -7,9 +7,8 @@ namespace CloudTelephony.Relay.Sink;
 /// buffer is full it waits (backpressure onto the PBX socket) — frames are never dropped.
 /// </summary>
 /// <remarks>
-/// Today this is <see cref="ChannelFrameBuffer"/>, an in-memory bounded buffer (frames in it are lost if the process
-/// dies). A later issue replaces it with the durable SQLite outbox (DESIGN.md "Reliability rules"): append = a row
-/// committed to the WAL before the call returns. Connectors and forwarders only see these two interfaces.
+/// Implemented by <see cref="Outbox.SqliteOutbox"/>, the durable SQLite outbox (DESIGN.md "Reliability rules"): append =
+/// a row committed to the WAL before the call returns. Connectors and forwarders only see these two interfaces.
 /// </remarks>
 public interface IFrameSink
 {

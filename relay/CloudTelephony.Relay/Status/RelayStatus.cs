@@ -62,9 +62,25 @@ public sealed record PbxStatus(
     };
 }
 
+/// <summary>A snapshot of the durable outbox, for logs, tests and heartbeats.</summary>
+/// <param name="Depth">Frames in the outbox (committed or being committed) and not yet acknowledged by the broker.</param>
+/// <param name="Capacity">The cap (<c>Relay:Outbox:MaxFrames</c>).</param>
+/// <param name="AtCap">True while the outbox is full: the alarm is raised and connectors wait.</param>
+/// <param name="OldestPendingAt">When the oldest pending frame was received (UTC), or null when empty or unknown.</param>
+/// <param name="Forwarded">Frames acknowledged by the forwarder since start.</param>
+public sealed record OutboxStatus(long Depth, long Capacity, bool AtCap, DateTimeOffset? OldestPendingAt, long Forwarded);
+
 /// <summary>In-memory status of every PBX connection of this relay; thread-safe, updated by the connectors.</summary>
 public sealed class RelayStatus
 {
+    private OutboxStatus _outbox = new(0, 0, false, null, 0);
+
+    /// <summary>The outbox as last reported by it.</summary>
+    public OutboxStatus Outbox => Volatile.Read(ref _outbox);
+
+    /// <summary>Called by the outbox whenever its depth or alarm changes.</summary>
+    public void SetOutbox(OutboxStatus status) => Volatile.Write(ref _outbox, status);
+
     private readonly ConcurrentDictionary<string, PbxStatus> _pbxes = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
 
