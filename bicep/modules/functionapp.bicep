@@ -73,10 +73,10 @@ var commonSettings = {
   AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
   AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
   AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
-  // function.json serviceBusTrigger bindings use "connection": "ServiceBus".
-  ServiceBus__fullyQualifiedNamespace: serviceBusNamespace
-  ServiceBus__credential: 'managedidentity'
-  ServiceBus__clientId: identityClientId
+  // function.json serviceBusTrigger bindings (IngestFrames, SmsDispatch) use "connection": "ServiceBusConnection".
+  ServiceBusConnection__fullyQualifiedNamespace: serviceBusNamespace
+  ServiceBusConnection__credential: 'managedidentity'
+  ServiceBusConnection__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   // Read through the Key Vault reference identity below; the secret value never appears in the template.
   ConnectionStrings__Postgres: '@Microsoft.KeyVault(SecretUri=${postgresSecretUri})'
