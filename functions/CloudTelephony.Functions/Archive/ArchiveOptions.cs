@@ -1,3 +1,4 @@
+using Azure.Identity;
 using Azure.Storage.Blobs;
 
 namespace CloudTelephony.Functions.Archive;
@@ -12,18 +13,17 @@ public sealed class ArchiveOptions
 
     /// <summary>
     /// Storage connection string (Azurite locally: see <c>infra/local/azurite.sh</c>); falls back to env <c>CT_BLOB</c>.
-    /// Only connection strings are supported (Azure.Identity is not a dependency of this repository yet).
+    /// Takes precedence over <see cref="BlobServiceUri"/>.
     /// </summary>
     public string? BlobConnectionString { get; set; }
 
     /// <summary>
     /// Blob service endpoint for identity-based access (what <c>bicep/modules/functionapp.bicep</c> sets, with
-    /// <c>Archive__ClientId</c>). Not supported yet: it needs Azure.Identity, which Directory.Packages.props does not
-    /// carry; configuring only this fails with a message saying so.
+    /// <c>Archive__ClientId</c>): the container is reached with <c>DefaultAzureCredential</c> (managed identity in Azure).
     /// </summary>
     public string? BlobServiceUri { get; set; }
 
-    /// <summary>Client id of the user-assigned managed identity for <see cref="BlobServiceUri"/> (not used yet).</summary>
+    /// <summary>Client id of the user-assigned managed identity for <see cref="BlobServiceUri"/>; null = system-assigned / default chain.</summary>
     public string? ClientId { get; set; }
 
     /// <summary>Reads section <c>Archive</c>, with <c>CT_BLOB</c> as the connection string fallback.</summary>
@@ -39,21 +39,22 @@ public sealed class ArchiveOptions
     }
 
     /// <summary>The archive container client.</summary>
-    /// <exception cref="ConfigException">No connection string configured.</exception>
+    /// <exception cref="ConfigException">Neither a connection string nor a valid service endpoint is configured.</exception>
     public BlobContainerClient CreateContainerClient()
     {
-        if (string.IsNullOrEmpty(BlobConnectionString) && !string.IsNullOrEmpty(BlobServiceUri))
+        if (!string.IsNullOrEmpty(BlobConnectionString))
         {
-            throw new ConfigException(
-                "the frame archive is configured with Archive__BlobServiceUri (managed identity), which this build does not support yet "
-                + "(Azure.Identity is not referenced): set Archive__BlobConnectionString to a storage connection string");
+            return new BlobContainerClient(BlobConnectionString, Container);
         }
 
-        if (string.IsNullOrEmpty(BlobConnectionString))
+        if (Uri.TryCreate(BlobServiceUri, UriKind.Absolute, out var service))
         {
-            throw new ConfigException("the frame archive has no storage configured: set Archive__BlobConnectionString (or CT_BLOB) to a storage connection string");
+            var credential = new DefaultAzureCredential(new DefaultAzureCredentialOptions { ManagedIdentityClientId = ClientId });
+            return new BlobServiceClient(service, credential).GetBlobContainerClient(Container);
         }
 
-        return new BlobContainerClient(BlobConnectionString, Container);
+        throw new ConfigException(
+            "the frame archive has no storage configured: set Archive__BlobConnectionString (or CT_BLOB), "
+            + "or Archive__BlobServiceUri (+ Archive__ClientId) for managed identity");
     }
 }
