@@ -10,6 +10,8 @@ using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
 
+using CloudTelephony.Relay.Framing;
+
 namespace CloudTelephony.Relay.Ami;
 
 /// <summary>
@@ -372,7 +374,7 @@ public sealed class AmiConnector
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var at = CtipConnector.TruncateToMilliseconds(_time.GetUtcNow());
-                while (AmiFraming.TryReadLine(ref buffer, out var raw))
+                while (LineFraming.TryReadLine(ref buffer, out var raw))
                 {
                     if (raw.Length == 0)
                     {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 
+
 namespace CloudTelephony.Relay.Ami;
 
 /// <summary>
@@ -12,25 +13,6 @@ public static class AmiFraming
     /// <summary>The banner's prefix, e.g. <c>Asterisk Call Manager/7.0.3</c>.</summary>
     public const string BannerPrefix = "Asterisk Call Manager/";
 
-    /// <summary>Cuts one line ending in LF (a preceding CR is removed) off the front of <paramref name="buffer"/>.</summary>
-    public static bool TryReadLine(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> line)
-    {
-        var lf = buffer.PositionOf((byte)'\n');
-        if (lf is null)
-        {
-            line = default;
-            return false;
-        }
-
-        line = buffer.Slice(0, lf.Value);
-        if (line.Length > 0 && line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r')
-        {
-            line = line.Slice(0, line.Length - 1);
-        }
-
-        buffer = buffer.Slice(buffer.GetPosition(1, lf.Value));
-        return true;
-    }
 
     /// <summary>Decodes one line as UTF-8 (invalid sequences become U+FFFD).</summary>
     public static string Decode(in ReadOnlySequence<byte> line) => Encoding.UTF8.GetString(line);

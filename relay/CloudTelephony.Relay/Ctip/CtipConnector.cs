@@ -13,6 +13,8 @@ using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
 
+using CloudTelephony.Relay.Framing;
+
 namespace CloudTelephony.Relay.Ctip;
 
 /// <summary>
@@ -351,7 +353,7 @@ public sealed class CtipConnector
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var at = TruncateToMilliseconds(_time.GetUtcNow());
-                while (TryReadLine(ref buffer, out var line))
+                while (LineFraming.TryReadLine(ref buffer, out var line))
                 {
                     var text = Encoding.Latin1.GetString(line);
                     if (text.Length > 0)
@@ -395,25 +397,6 @@ public sealed class CtipConnector
         }
     }
 
-    /// <summary>Cuts one line ending in LF (a preceding CR is removed) off the front of <paramref name="buffer"/>.</summary>
-    private static bool TryReadLine(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> line)
-    {
-        var lf = buffer.PositionOf((byte)'\n');
-        if (lf is null)
-        {
-            line = default;
-            return false;
-        }
-
-        line = buffer.Slice(0, lf.Value);
-        if (line.Length > 0 && line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r')
-        {
-            line = line.Slice(0, line.Length - 1);
-        }
-
-        buffer = buffer.Slice(buffer.GetPosition(1, lf.Value));
-        return true;
-    }
 
     /// <summary>A new session id: <c>yyyyMMddTHHmmssZ-</c> and 6 random hex digits, e.g. <c>20250902T134419Z-3fa9c1</c>.</summary>
     public static string NewSessionId(DateTimeOffset now) =>

@@ -9,6 +9,8 @@ using CloudTelephony.Relay.Ami;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
+using CloudTelephony.Relay.Framing;
+
 namespace CloudTelephony.Relay.Simulator;
 
 /// <summary>Settings of an <see cref="AmiSimulator"/>.</summary>
@@ -241,7 +243,7 @@ public sealed class AmiSimulator : IAsyncDisposable
             {
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                 var buffer = result.Buffer;
-                while (AmiFraming.TryReadLine(ref buffer, out var raw))
+                while (LineFraming.TryReadLine(ref buffer, out var raw))
                 {
                     if (raw.Length > 0)
                     {

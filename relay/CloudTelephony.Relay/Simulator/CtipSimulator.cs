@@ -8,6 +8,8 @@ using CloudTelephony.Contracts;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
+using CloudTelephony.Relay.Framing;
+
 namespace CloudTelephony.Relay.Simulator;
 
 /// <summary>Settings of a <see cref="CtipSimulator"/>.</summary>
@@ -223,7 +225,7 @@ public sealed class CtipSimulator : IAsyncDisposable
                 {
                     var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                     var buffer = result.Buffer;
-                    while (TryReadLine(ref buffer, out var line))
+                    while (LineFraming.TryReadLine(ref buffer, out var line))
                     {
                         await HandleAsync(Encoding.Latin1.GetString(line), ct).ConfigureAwait(false);
                     }
@@ -384,22 +386,4 @@ public sealed class CtipSimulator : IAsyncDisposable
         return scaled > maxGap ? maxGap : scaled;
     }
 
-    private static bool TryReadLine(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> line)
-    {
-        var lf = buffer.PositionOf((byte)'\n');
-        if (lf is null)
-        {
-            line = default;
-            return false;
-        }
-
-        line = buffer.Slice(0, lf.Value);
-        if (line.Length > 0 && line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r')
-        {
-            line = line.Slice(0, line.Length - 1);
-        }
-
-        buffer = buffer.Slice(buffer.GetPosition(1, lf.Value));
-        return true;
-    }
 }

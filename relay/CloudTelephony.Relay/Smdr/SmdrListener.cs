@@ -12,6 +12,8 @@ using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Status;
 using Microsoft.Extensions.Logging;
 
+using CloudTelephony.Relay.Framing;
+
 namespace CloudTelephony.Relay.Smdr;
 
 /// <summary>
@@ -341,13 +343,7 @@ public sealed class SmdrListener : IAsyncDisposable
             return false;
         }
 
-        line = buffer.Slice(0, lf.Value);
-        if (line.Length > 0 && line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r')
-        {
-            line = line.Slice(0, line.Length - 1);
-        }
-
-        buffer = buffer.Slice(buffer.GetPosition(1, lf.Value));
+        line = LineFraming.TakeLine(ref buffer, lf.Value);
         return true;
     }
 
