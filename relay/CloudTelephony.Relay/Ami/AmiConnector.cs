@@ -9,7 +9,6 @@ using CloudTelephony.Relay.Status;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
-
 using CloudTelephony.Relay.Framing;
 
 namespace CloudTelephony.Relay.Ami;

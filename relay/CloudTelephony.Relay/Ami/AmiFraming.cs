@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Text;
 
-
 namespace CloudTelephony.Relay.Ami;
 
 /// <summary>

@@ -12,7 +12,6 @@ using CloudTelephony.Relay.Telemetry;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
-
 using CloudTelephony.Relay.Framing;
 
 namespace CloudTelephony.Relay.Ctip;

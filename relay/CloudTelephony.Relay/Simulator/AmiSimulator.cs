@@ -8,7 +8,6 @@ using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Ami;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-
 using CloudTelephony.Relay.Framing;
 
 namespace CloudTelephony.Relay.Simulator;

@@ -7,7 +7,6 @@ using System.Text;
 using CloudTelephony.Contracts;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-
 using CloudTelephony.Relay.Framing;
 
 namespace CloudTelephony.Relay.Simulator;

@@ -11,7 +11,6 @@ using CloudTelephony.Relay.Ctip;
 using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Status;
 using Microsoft.Extensions.Logging;
-
 using CloudTelephony.Relay.Framing;
 
 namespace CloudTelephony.Relay.Smdr;
