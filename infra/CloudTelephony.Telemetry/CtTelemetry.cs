@@ -42,11 +42,35 @@ public static class CtTelemetry
 
         /// <summary>Histogram: time to ingest one batch, ms.</summary>
         public const string IngestBatchDuration = "ct.ingest.batch.duration";
+
+        /// <summary>Observable gauge: frames waiting in the relay's outbox.</summary>
+        public const string RelayOutboxDepth = "ct.relay.outbox.depth";
+
+        /// <summary>Observable gauge: age of the oldest frame waiting in the relay's outbox, seconds (0 when empty).</summary>
+        public const string RelayOutboxOldestAge = "ct.relay.outbox.oldest_age";
+
+        /// <summary>Histogram: Smart Redirect answer time in the app, ms (tag outcome).</summary>
+        public const string RoutingDuration = "ct.routing.duration";
+
+        /// <summary>Counter: Smart Redirect answers by outcome (routed, name, unknown, off, timeout, error).</summary>
+        public const string RoutingAnswers = "ct.routing.answers";
+
+        /// <summary>Counter: SMS the provider accepted (tag provider).</summary>
+        public const string SmsSent = "ct.sms.sent";
+
+        /// <summary>Counter: SMS that ended in ERROR (tag provider).</summary>
+        public const string SmsFailed = "ct.sms.failed";
     }
 
     /// <summary>Tag names.</summary>
     public static class Tags
     {
+        /// <summary>Smart Redirect outcome.</summary>
+        public const string Outcome = "outcome";
+
+        /// <summary>SMS provider name.</summary>
+        public const string Provider = "provider";
+
         /// <summary>PBX id.</summary>
         public const string Pbx = "pbx";
 

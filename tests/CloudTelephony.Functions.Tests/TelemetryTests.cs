@@ -126,3 +126,38 @@ public sealed class IngestTelemetryTests : IAsyncLifetime
         Assert.Equal(before, measurements.Count(m => m.Instrument != CtTelemetry.Instruments.IngestBatchDuration));
     }
 }
+
+/// <summary>Smart Redirect and SMS instruments: names and tags the alerts and the workbook query.</summary>
+public sealed class AppTelemetryTests
+{
+    [Fact]
+    public void Routing_answers_and_sms_outcomes_are_measured_with_their_tags()
+    {
+        var seen = new ConcurrentBag<(string Instrument, double Value, string? Tag)>();
+        using var meters = new MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == CtTelemetry.Name && instrument.Name is CtTelemetry.Instruments.RoutingDuration
+                        or CtTelemetry.Instruments.RoutingAnswers or CtTelemetry.Instruments.SmsSent or CtTelemetry.Instruments.SmsFailed)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        meters.SetMeasurementEventCallback<double>((i, v, tags, _) => seen.Add((i.Name, v, Tag(tags))));
+        meters.SetMeasurementEventCallback<long>((i, v, tags, _) => seen.Add((i.Name, v, Tag(tags))));
+        meters.Start();
+
+        AppTelemetry.RoutingAnswered("routed", 4.5);
+        AppTelemetry.SmsFinished(sent: true, "smsapi");
+        AppTelemetry.SmsFinished(sent: false, "webhook");
+
+        Assert.Contains((CtTelemetry.Instruments.RoutingDuration, 4.5, "routed"), seen);
+        Assert.Contains((CtTelemetry.Instruments.RoutingAnswers, 1.0, "routed"), seen);
+        Assert.Contains((CtTelemetry.Instruments.SmsSent, 1.0, "smsapi"), seen);
+        Assert.Contains((CtTelemetry.Instruments.SmsFailed, 1.0, "webhook"), seen);
+    }
+
+    private static string? Tag(ReadOnlySpan<KeyValuePair<string, object?>> tags) => tags.Length > 0 ? tags[0].Value as string : null;
+}

@@ -71,4 +71,34 @@ public sealed class TelemetryTests
         Assert.Equal(2, seen.Where(m => m.Instrument == CtTelemetry.Instruments.RelayFramesForwarded).Sum(m => m.Value));
         Assert.All(seen, m => Assert.Equal(Protocols.Ctip, m.Tags[CtTelemetry.Tags.Protocol]));
     }
+
+    [Fact]
+    public void The_outbox_gauges_report_depth_and_the_oldest_frames_age()
+    {
+        var seen = new ConcurrentDictionary<string, double>();
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var factory = services.GetRequiredService<IMeterFactory>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                // only this test's meter (from its own factory), so parallel tests cannot interfere
+                if (instrument.Meter.Scope == factory && instrument.Name is CtTelemetry.Instruments.RelayOutboxDepth or CtTelemetry.Instruments.RelayOutboxOldestAge)
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((i, v, _, _) => seen[i.Name] = v);
+        listener.SetMeasurementEventCallback<double>((i, v, _, _) => seen[i.Name] = v);
+        listener.Start();
+        var status = new RelayStatus();
+        status.SetOutbox(new OutboxStatus(Depth: 42, Capacity: 1000, AtCap: false, OldestPendingAt: DateTimeOffset.UtcNow.AddSeconds(-30), Forwarded: 7));
+
+        _ = new RelayConnectionGauge(factory, status, Options.Create(new RelayOptions()));
+        listener.RecordObservableInstruments();
+
+        Assert.Equal(42, seen[CtTelemetry.Instruments.RelayOutboxDepth]);
+        Assert.InRange(seen[CtTelemetry.Instruments.RelayOutboxOldestAge], 29, 120);
+    }
 }

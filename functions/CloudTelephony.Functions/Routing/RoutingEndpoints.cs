@@ -63,6 +63,7 @@ public static class RoutingEndpoints
         var d = await lookup.DecideAsync(token.EnterpriseId, query, http.RequestAborted);
         log.TryAdd(new RoutingDecision(token.EnterpriseId, clock.GetUtcNow(), query.UniqueId, query.Phone, d.PhoneE164, query.TrunkId,
             query.LoadDialPlan, d.Mode, d.Strategy, d.Outcome, d.Reason, d.Name, d.DialPlan, d.LatencyMs));
+        AppTelemetry.RoutingAnswered(d.Outcome, d.LatencyMs);
         return Results.Json(new CustomerDataResponse(d.Name, d.DialPlan), RoutingJson.Default.CustomerDataResponse);
     }
 

@@ -79,6 +79,7 @@ public sealed class SmsDispatcher(NpgsqlDataSource db, ISmsProvider provider, Sm
         {
             case SmsSendKind.Sent:
                 await FinishAsync(id, "SENT", attempts, now, result, ct);
+                AppTelemetry.SmsFinished(sent: true, provider.Name);
                 logger.LogInformation("sms {Id} sent via {Provider} as {MessageId} after {Attempts} attempt(s)", id, provider.Name, result.MessageId, attempts);
                 return DispatchOutcome.Sent;
             case SmsSendKind.Transient when attempts < options.MaxAttempts:
@@ -90,6 +91,7 @@ public sealed class SmsDispatcher(NpgsqlDataSource db, ISmsProvider provider, Sm
                 return DispatchOutcome.Retry;
             default:
                 await FinishAsync(id, "ERROR", attempts, now, result, ct);
+                AppTelemetry.SmsFinished(sent: false, provider.Name);
                 logger.LogWarning("sms {Id} failed for good after {Attempts} attempt(s): {Code} {Reason}", id, attempts, result.Code, result.Reason);
                 return DispatchOutcome.Failed;
         }

@@ -55,7 +55,7 @@ public static class RelayTelemetry
 
 /// <summary>
 /// The heartbeat gauge <c>ct.relay.pbx.connected</c>: per configured PBX, 1 while logged in, else 0, tagged with the
-/// connection state. Observed at every export, so silence in Application Insights means the relay itself is gone
+/// connection state; and the outbox gauges <c>ct.relay.outbox.depth</c> and <c>ct.relay.outbox.oldest_age</c>. Observed at every export, so silence in Application Insights means the relay itself is gone
 /// (alert "relay-heartbeat-missing"). Lives on a meter from <see cref="IMeterFactory"/> so it ends with its host.
 /// </summary>
 public sealed class RelayConnectionGauge : IHostedService
@@ -77,6 +77,14 @@ public sealed class RelayConnectionGauge : IHostedService
             }),
             "{connection}",
             "1 while the relay is logged in to the PBX, else 0");
+        var meter = meters.Create(CtTelemetry.Name);
+        meter.CreateObservableGauge(
+            CtTelemetry.Instruments.RelayOutboxDepth, () => status.Outbox.Depth, "{frame}", "Frames waiting in the outbox");
+        meter.CreateObservableGauge(
+            CtTelemetry.Instruments.RelayOutboxOldestAge,
+            () => status.Outbox.OldestPendingAt is { } oldest ? Math.Max(0, (DateTimeOffset.UtcNow - oldest).TotalSeconds) : 0,
+            "s",
+            "Age of the oldest frame waiting in the outbox");
     }
 
     /// <inheritdoc />
