@@ -50,6 +50,9 @@ public sealed class SmdrCorrelator : ICallCorrelator
     private readonly CorrelatorOptions _options;
     private readonly Dictionary<string, long> _watermarks = new(StringComparer.Ordinal);
     private readonly Dictionary<long, OpenCall> _open = [];
+    private readonly SmdrStringCache _strings = new();
+    private readonly List<string> _extensions = new(4);
+    private readonly List<CallParticipant> _legs = new(4);
     private long _order;
     private DateTimeOffset? _clock;
     private DateTimeOffset _nextDeadline = DateTimeOffset.MaxValue;
@@ -110,7 +113,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
         {
             foreach (var r in call.Records ?? [])
             {
-                var parsed = SmdrParser.Parse(r.Frame, options.TimeZone);
+                var parsed = SmdrParser.ParseCore(r.Frame, options.TimeZone, c._strings);
                 if (parsed.Record is null)
                 {
                     throw new FormatException($"SMDR correlator state holds a record that does not parse ({r.Session}:{r.Seq}): {parsed.Error}");
@@ -134,7 +137,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
 
         watermark = frame.Seq;
         var text = frame.Text ?? "";
-        var parsed = SmdrParser.Parse(text, _options.TimeZone);
+        var parsed = SmdrParser.ParseCore(text, _options.TimeZone, _strings);
         if (parsed.Record is not { } record)
         {
             return FrameOutcome.Failed(parsed.Error!);
@@ -291,9 +294,12 @@ public sealed class SmdrCorrelator : ICallCorrelator
         var origin = OriginDevice(first, direction);
         var caller = CallerNumber(first.Caller);
 
-        var extensions = new List<string>(2);
+        var extensions = _extensions;
+        extensions.Clear();
         List<CallTransfer>? transfers = null;
-        var legs = new List<CallParticipant>(segments.Length + 1) { null! }; // [0] = caller, set at the end
+        var legs = _legs;
+        legs.Clear();
+        legs.Add(null!); // [0] = caller, set at the end
         var events = new CallEvent[segments.Length];
         var index = 0;
         string? trunk = null;
@@ -318,8 +324,8 @@ public sealed class SmdrCorrelator : ICallCorrelator
                 end = segEnd;
             }
 
-            AddExtension(extensions, r.Party1Device);
-            AddExtension(extensions, r.Party2Device);
+            AddExtension(r.Party1Device);
+            AddExtension(r.Party2Device);
             trunk ??= IsTrunk(r.Party1Device) ? r.Party1Device : IsTrunk(r.Party2Device) ? r.Party2Device : null;
 
             var connected = r.ConnectedSeconds > 0;
@@ -392,7 +398,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
             Caller = caller,
             Called = first.DialledNumber ?? first.CalledNumber,
             AnsweredBy = answeredBy,
-            Extensions = extensions,
+            Extensions = extensions.Count == 0 ? [] : extensions.ToArray(),
             StartedAt = start,
             AnsweredAt = answeredAt,
             EndedAt = end,
@@ -400,7 +406,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
             TalkSeconds = talk,
             Transfers = transfers ?? (IReadOnlyList<CallTransfer>)[],
             Trunk = trunk,
-            Participants = legs,
+            Participants = legs.ToArray(),
             Events = events,
         };
     }
@@ -449,7 +455,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
         return IsTrunk(first.Party2Device) ? first.Party2Device : IsTrunk(first.Party1Device) ? first.Party1Device : null;
     }
 
-    private static string TargetOf(SmdrRecord r, string? origin)
+    private string TargetOf(SmdrRecord r, string? origin)
     {
         string? trunkParty = null;
         foreach (var device in (ReadOnlySpan<string?>)[r.Party1Device, r.Party2Device])
@@ -479,7 +485,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
     }
 
     /// <summary>Who handed the call on: the non-trunk party of the previous segment that is gone now, else the previous target.</summary>
-    private static string FromOf(SmdrRecord prev, SmdrRecord next, string prevTarget)
+    private string FromOf(SmdrRecord prev, SmdrRecord next, string prevTarget)
     {
         foreach (var device in (ReadOnlySpan<string?>)[prev.Party1Device, prev.Party2Device])
         {
@@ -492,23 +498,23 @@ public sealed class SmdrCorrelator : ICallCorrelator
         return prevTarget;
     }
 
-    private static string? AnsweringExtension(SmdrRecord r, string? origin)
+    private string? AnsweringExtension(SmdrRecord r, string? origin)
     {
         if (IsExtension(r.Party1Device) && r.Party1Device != origin)
         {
-            return r.Party1Device![1..];
+            return Endpoint(r.Party1Device);
         }
 
         if (IsExtension(r.Party2Device) && r.Party2Device != origin)
         {
-            return r.Party2Device![1..];
+            return Endpoint(r.Party2Device);
         }
 
         return null;
     }
 
     /// <summary>Caller field to a number: empty or anonymous → null (withheld); SIP <c>number@ip</c> → <c>number</c>.</summary>
-    private static string? CallerNumber(string? caller)
+    private string? CallerNumber(string? caller)
     {
         if (caller is null)
         {
@@ -527,11 +533,12 @@ public sealed class SmdrCorrelator : ICallCorrelator
             return null;
         }
 
-        return s.Length == caller.Length ? caller : s.ToString();
+        return s.Length == caller.Length ? caller : _strings.Get(s);
     }
 
-    private static void AddExtension(List<string> extensions, string? device)
+    private void AddExtension(string? device)
     {
+        var extensions = _extensions;
         if (!IsExtension(device))
         {
             return;
@@ -546,14 +553,14 @@ public sealed class SmdrCorrelator : ICallCorrelator
             }
         }
 
-        extensions.Add(ext.ToString());
+        extensions.Add(_strings.Get(ext));
     }
 
     private static string Detail(SmdrRecord r)
         => $"{r.Party1Device} {r.Party1Name} / {r.Party2Device} {r.Party2Name}; ring {r.RingSeconds}s connected {r.ConnectedSeconds}s hold {r.HoldSeconds}s park {r.ParkSeconds}s; called {r.CalledNumber}; continuation {(r.Continuation ? 1 : 0)}";
 
     /// <summary><c>E218</c> → <c>218</c>; any other device as sent.</summary>
-    private static string? Endpoint(string? device) => IsExtension(device) ? device![1..] : device;
+    private string? Endpoint(string? device) => IsExtension(device) ? _strings.Get(device.AsSpan(1)) : device;
 
     private static bool IsExtension(string? device) => device is { Length: > 1 } && device[0] == 'E';
 

@@ -49,7 +49,10 @@ public static class SmdrParser
     /// <param name="timeZone">The PBX's time zone for <see cref="SmdrRecord.CallStart"/> and <see cref="SmdrRecord.RecordTime"/>;
     /// null means UTC. Local times that fall into a DST gap or overlap take the zone's standard offset.</param>
     /// <returns>The record, or an error that names the offending field.</returns>
-    public static SmdrParseResult Parse(ReadOnlySpan<char> line, TimeZoneInfo? timeZone = null)
+    public static SmdrParseResult Parse(ReadOnlySpan<char> line, TimeZoneInfo? timeZone = null) => ParseCore(line, timeZone, null);
+
+    /// <summary>Parses one record, taking its text fields from <paramref name="strings"/> when given.</summary>
+    internal static SmdrParseResult ParseCore(ReadOnlySpan<char> line, TimeZoneInfo? timeZone, SmdrStringCache? strings)
     {
         while (line.Length > 0 && (line[^1] == '\r' || line[^1] == '\n'))
         {
@@ -65,7 +68,7 @@ public static class SmdrParser
         var n = line.Split(f, ',');
         if (n < MinFields)
         {
-            return Fail($"expected at least {MinFields} comma-separated fields, got {n} (truncated record?)");
+            return Fail(TooFewFields[n]);
         }
 
         var fieldCount = n <= MaxFields ? n : line.Count(',') + 1;
@@ -184,43 +187,47 @@ public static class SmdrParser
             CallStart = startUtc,
             ConnectedSeconds = connected,
             RingSeconds = ring,
-            Caller = Text(line, f, n, 3),
+            Caller = Text(strings, line, f, n, 3),
             Direction = direction,
-            CalledNumber = Text(line, f, n, 5),
-            DialledNumber = Text(line, f, n, 6),
-            Account = Text(line, f, n, 7),
+            CalledNumber = Text(strings, line, f, n, 5),
+            DialledNumber = Text(strings, line, f, n, 6),
+            Account = Text(strings, line, f, n, 7),
             IsInternal = isInternal,
             CallId = callId,
             Continuation = continuation,
-            Party1Device = Text(line, f, n, 11),
-            Party1Name = Text(line, f, n, 12),
-            Party2Device = Text(line, f, n, 13),
-            Party2Name = Text(line, f, n, 14),
+            Party1Device = Text(strings, line, f, n, 11),
+            Party1Name = Text(strings, line, f, n, 12),
+            Party2Device = Text(strings, line, f, n, 13),
+            Party2Name = Text(strings, line, f, n, 14),
             HoldSeconds = hold,
             ParkSeconds = park,
             AuthValid = authValid,
-            AuthCode = Text(line, f, n, 18),
-            UserCharged = Text(line, f, n, 19),
+            AuthCode = Text(strings, line, f, n, 18),
+            UserCharged = Text(strings, line, f, n, 19),
             CallCharge = callCharge,
-            Currency = Text(line, f, n, 21),
+            Currency = Text(strings, line, f, n, 21),
             AmountAtLastUserChange = amountAtLast,
             CallUnits = callUnits,
             UnitsAtLastUserChange = unitsAtLast,
             CostPerUnit = costPerUnit,
             MarkUp = markUp,
-            ExternalTargetingCause = Text(line, f, n, 27),
-            ExternalTargeterId = Text(line, f, n, 28),
-            ExternalTargetedNumber = Text(line, f, n, 29),
-            CallingPartyServerIp = Text(line, f, n, 30),
-            CallerExtensionCallId = Text(line, f, n, 31),
-            CalledPartyServerIp = Text(line, f, n, 32),
-            CalledExtensionCallId = Text(line, f, n, 33),
+            ExternalTargetingCause = Text(strings, line, f, n, 27),
+            ExternalTargeterId = Text(strings, line, f, n, 28),
+            ExternalTargetedNumber = Text(strings, line, f, n, 29),
+            CallingPartyServerIp = Text(strings, line, f, n, 30),
+            CallerExtensionCallId = Text(strings, line, f, n, 31),
+            CalledPartyServerIp = Text(strings, line, f, n, 32),
+            CalledExtensionCallId = Text(strings, line, f, n, 33),
             RecordTime = recordTime,
-            CallerConsentDirective = Text(line, f, n, 35),
-            CallingNumberVerification = Text(line, f, n, 36),
+            CallerConsentDirective = Text(strings, line, f, n, 35),
+            CallingNumberVerification = Text(strings, line, f, n, 36),
         };
         return new SmdrParseResult(record, null);
     }
+
+    /// <summary>The "too few fields" error for each field count below <see cref="MinFields"/>, built once.</summary>
+    private static readonly string[] TooFewFields = [.. Enumerable.Range(0, MinFields)
+        .Select(n => $"expected at least {MinFields} comma-separated fields, got {n} (truncated record?)")];
 
     private static SmdrParseResult Fail(string error) => new(null, error);
 
@@ -232,7 +239,7 @@ public static class SmdrParser
     private static string Shorten(ReadOnlySpan<char> value) => value.Length <= 40 ? value.ToString() : string.Concat(value[..40], "…");
 
     /// <summary>Field <paramref name="i"/> (0-based) as a string, or null when empty or absent.</summary>
-    private static string? Text(ReadOnlySpan<char> line, ReadOnlySpan<Range> f, int n, int i)
+    private static string? Text(SmdrStringCache? strings, ReadOnlySpan<char> line, ReadOnlySpan<Range> f, int n, int i)
     {
         if (i >= n)
         {
@@ -240,7 +247,7 @@ public static class SmdrParser
         }
 
         var s = line[f[i]];
-        return s.IsEmpty ? null : s.ToString();
+        return s.IsEmpty ? null : strings is null ? s.ToString() : strings.Get(s);
     }
 
     private static bool TryDecimal(ReadOnlySpan<char> line, ReadOnlySpan<Range> f, int i, out decimal? value, out string? error)
