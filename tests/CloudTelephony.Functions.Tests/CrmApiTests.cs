@@ -266,6 +266,8 @@ public sealed class OpenApiTests(SeededCallsServer seeded) : IClassFixture<Seede
         Assert.Equal("Token", schemes.GetProperty("Token").GetProperty("name").GetString());
         Assert.Equal("bearer", schemes.GetProperty("Bearer").GetProperty("scheme").GetString());
         Assert.False(paths.TryGetProperty("/SmsDispatch", out _));
+        var contactSchema = doc.RootElement.GetProperty("components").GetProperty("schemas").GetProperty("ContactRequest");
+        Assert.Equal("Jan Kowalski", contactSchema.GetProperty("examples")[0].GetProperty("name").GetString());
 
         // Every route the app maps under /api is in the document, and every route has a function.json folder.
         var functions = Directory.GetFiles(AppContext.BaseDirectory, "function.json", SearchOption.AllDirectories)

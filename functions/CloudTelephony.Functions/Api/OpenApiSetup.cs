@@ -1,4 +1,5 @@
 using CloudTelephony.Functions.Routing;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
 
@@ -19,6 +20,15 @@ public static class OpenApiSetup
 
     /// <summary>Security scheme: <c>Authorization: Bearer</c>.</summary>
     public const string BearerScheme = "Bearer";
+
+    /// <summary>Example values of request and answer bodies, shown in the document.</summary>
+    private static readonly Dictionary<Type, string> Examples = new()
+    {
+        [typeof(ContactRequest)] = """{"name":"Jan Kowalski","company":"ACME","devices":[{"number":"693 109 180","label":"mobile"}]}""",
+        [typeof(ContactDeviceRequest)] = """{"number":"+48 693 109 180","label":"office"}""",
+        [typeof(SmsSendRequest)] = """{"to":"600 100 200","text":"Dzień dobry, oddzwonimy."}""",
+        [typeof(SmsAcceptedDto)] = """{"id":42,"to":"+48600100200","status":"NEW"}""",
+    };
 
     /// <summary>Registers the document and its transformers.</summary>
     public static IServiceCollection AddCrmOpenApi(this IServiceCollection services)
@@ -48,6 +58,15 @@ public static class OpenApiSetup
                     Scheme = "bearer",
                     Description = "The same API token as 'Authorization: Bearer <token>'.",
                 };
+                return Task.CompletedTask;
+            });
+            o.AddSchemaTransformer((schema, context, _) =>
+            {
+                if (Examples.TryGetValue(context.JsonTypeInfo.Type, out var example))
+                {
+                    schema.Examples = [JsonNode.Parse(example)!];
+                }
+
                 return Task.CompletedTask;
             });
             o.AddOperationTransformer((op, context, _) =>
