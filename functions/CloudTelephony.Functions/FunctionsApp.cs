@@ -27,7 +27,7 @@ public static class FunctionsApp
     /// <summary>Builds the app.</summary>
     /// <param name="args">ASP.NET Core arguments (e.g. <c>--urls http://127.0.0.1:0</c>).</param>
     /// <param name="connectionString">PostgreSQL connection string; null = from configuration.</param>
-    /// <param name="configure">Last-moment service changes (tests replace the clock or a seam such as <see cref="IEnterpriseResolver"/>).</param>
+    /// <param name="configure">Last-moment service changes (tests replace the clock or the SMS provider).</param>
     /// <exception cref="ConfigException">No database configured, or incomplete SMS provider settings.</exception>
     public static WebApplication Build(string[] args, string? connectionString = null, Action<IServiceCollection>? configure = null)
     {
@@ -76,6 +76,8 @@ public static class FunctionsApp
         builder.Services.AddSingleton(sweep);
         builder.Services.AddHostedService<CallSweeper>();
         builder.Services.AddSingleton<CallQueries>();
+        builder.Services.AddSingleton<ContactStore>();
+        builder.Services.AddCrmOpenApi();
         builder.Services.AddSingleton<HealthQueries>();
         builder.Services.AddRouting(builder.Configuration);
         builder.Services.AddSms(builder.Configuration, sweepInProcess: builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 });
@@ -112,6 +114,8 @@ public static class FunctionsApp
         app.MapRoutingEndpoints();
         app.MapSmsEndpoints();
         app.MapArchiveEndpoints();
+        app.MapContactEndpoints();
+        app.MapOpenApi(OpenApiSetup.Path).WithName("OpenApi").ExcludeFromDescription();
         return app;
     }
 }

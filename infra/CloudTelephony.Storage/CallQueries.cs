@@ -11,7 +11,12 @@ namespace CloudTelephony.Storage;
 /// <param name="Extension">Calls on which this extension rang or answered.</param>
 /// <param name="From">Started at or after.</param>
 /// <param name="To">Started before.</param>
-/// <param name="Query">Substring of the caller or called number, or of the caller's name (any case).</param>
+/// <param name="Query">Substring of the caller or called number, of the caller's name or of the name of the enterprise's
+/// contact with the call's remote number (any case).</param>
+/// <param name="EnterpriseId">Only calls of this enterprise's PBXes; null = every enterprise (operator commands only —
+/// the API always sets it from the token).</param>
+/// <param name="QueryE164">The query as an E.164 number (normalised with the enterprise's region), also matched against
+/// the call's remote number; null when the query is not a number.</param>
 public sealed record CallFilter(
     string? Pbx = null,
     string? Direction = null,
@@ -19,12 +24,15 @@ public sealed record CallFilter(
     string? Extension = null,
     DateTimeOffset? From = null,
     DateTimeOffset? To = null,
-    string? Query = null);
+    string? Query = null,
+    long? EnterpriseId = null,
+    string? QueryE164 = null);
 
 /// <summary>A stored call, as listed.</summary>
 /// <param name="Id">Database id (use with <c>GET /api/calls/{id}</c>).</param>
 /// <param name="Call">The call record (participants and events empty in lists).</param>
-public sealed record StoredCall(long Id, Call Call);
+/// <param name="ContactName">Name of the enterprise's contact with the call's remote number (the oldest contact wins), or null.</param>
+public sealed record StoredCall(long Id, Call Call, string? ContactName = null);
 
 /// <summary>A page of calls with the total that match the filter.</summary>
 public sealed record CallPage(IReadOnlyList<StoredCall> Items, long Total, int Page, int PageSize);
@@ -34,8 +42,23 @@ public sealed record CallPage(IReadOnlyList<StoredCall> Items, long Total, int P
 /// <param name="Frame">The frame text verbatim (null if the frame row is gone, e.g. archived).</param>
 public sealed record StoredCallEvent(CallEvent Event, string? Frame);
 
-/// <summary>One call with its legs and its events (each with its raw frame).</summary>
-public sealed record CallDetail(long Id, Call Call, IReadOnlyList<StoredCallEvent> Events);
+/// <summary>An SMS sent (or queued) about a call.</summary>
+/// <param name="Id">The sms id (<c>GET /api/sms/{id}</c>).</param>
+/// <param name="To">Recipient, E.164.</param>
+/// <param name="Text">Message text.</param>
+/// <param name="Status"><c>NEW</c>, <c>SENDING</c>, <c>SENT</c> or <c>ERROR</c>.</param>
+/// <param name="Attempts">Provider requests made.</param>
+/// <param name="LastError">Reason of the last failure.</param>
+/// <param name="OriginRuleId">The rule that created it, or null.</param>
+/// <param name="OriginUser">The API user that created it, or null.</param>
+/// <param name="CreatedAt">When it was queued.</param>
+/// <param name="SentAt">When the provider accepted it.</param>
+public sealed record CallSms(
+    long Id, string To, string Text, string Status, int Attempts, string? LastError, long? OriginRuleId, string? OriginUser,
+    DateTimeOffset CreatedAt, DateTimeOffset? SentAt);
+
+/// <summary>One call with its legs, its events (each with its raw frame) and the SMS sent about it.</summary>
+public sealed record CallDetail(long Id, Call Call, IReadOnlyList<StoredCallEvent> Events, string? ContactName = null, IReadOnlyList<CallSms>? Sms = null);
 
 /// <summary>Calls counted by direction and status.</summary>
 public sealed record CallCount(string Direction, string Status, long Count);
@@ -46,30 +69,44 @@ public sealed class CallQueries(NpgsqlDataSource db)
     private const string Columns = """
         c.id, c.pbx, c.call_key, c.direction, c.status, c.missed_reason, c.caller, c.called, c.answered_by, c.extensions,
         c.trunk, c.started_at, c.answered_at, c.ended_at, c.ring_seconds, c.talk_seconds, c.transfers::text, c.ivr_digits,
-        c.caller_name
+        c.caller_name,
+        (SELECT k.name FROM ct.contact_devices d JOIN ct.contacts k ON k.id = d.contact_id
+          WHERE d.enterprise_id = p.enterprise_id AND d.number_e164 = c.remote_e164 ORDER BY k.id LIMIT 1)
         """;
 
+    private const string From = " FROM ct.calls c JOIN ct.pbxes p ON p.id = c.pbx ";
+
+    private const string Newest = " ORDER BY c.started_at DESC, c.id DESC";
+
+    private const string Oldest = " ORDER BY c.started_at, c.id";
+
     private const string Where = """
-        WHERE (@pbx::text IS NULL OR c.pbx = @pbx)
+        WHERE (@enterprise::bigint IS NULL OR p.enterprise_id = @enterprise)
+          AND (@pbx::text IS NULL OR c.pbx = @pbx)
           AND (@direction::text IS NULL OR c.direction = @direction)
           AND (@status::text IS NULL OR c.status = @status)
           AND (@ext::text IS NULL OR c.answered_by = @ext OR @ext = ANY(c.extensions))
           AND (@from::timestamptz IS NULL OR c.started_at >= @from)
           AND (@to::timestamptz IS NULL OR c.started_at < @to)
           AND (@q::text IS NULL OR strpos(c.caller, @q) > 0 OR strpos(c.called, @q) > 0
-               OR strpos(lower(c.caller_name), lower(@q)) > 0)
+               OR strpos(lower(c.caller_name), lower(@q)) > 0
+               OR (@q_e164::text IS NOT NULL AND c.remote_e164 = @q_e164)
+               OR EXISTS (SELECT 1 FROM ct.contact_devices d JOIN ct.contacts k ON k.id = d.contact_id
+                           WHERE d.enterprise_id = p.enterprise_id AND d.number_e164 = c.remote_e164
+                             AND strpos(lower(k.name), lower(@q)) > 0))
         """;
 
-    /// <summary>Calls matching <paramref name="filter"/>, newest first.</summary>
+    /// <summary>Calls matching <paramref name="filter"/>, newest first (or oldest first).</summary>
     /// <param name="filter">Filters.</param>
     /// <param name="page">1-based page number.</param>
     /// <param name="pageSize">Rows per page (1–1000).</param>
     /// <param name="ct">Cancellation.</param>
-    public async Task<CallPage> ListAsync(CallFilter filter, int page, int pageSize, CancellationToken ct)
+    /// <param name="oldestFirst">Sort by start time ascending instead of descending.</param>
+    public async Task<CallPage> ListAsync(CallFilter filter, int page, int pageSize, CancellationToken ct, bool oldestFirst = false)
     {
-        const string sql = "SELECT " + Columns + ", count(*) OVER () FROM ct.calls c " + Where +
-                           " ORDER BY c.started_at DESC, c.id DESC LIMIT @limit OFFSET @offset";
-        await using var cmd = db.CreateCommand(sql);
+        const string select = "SELECT " + Columns + ", count(*) OVER ()" + From + Where;
+        const string paging = " LIMIT @limit OFFSET @offset";
+        await using var cmd = db.CreateCommand(oldestFirst ? select + Oldest + paging : select + Newest + paging);
         AddFilter(cmd, filter);
         cmd.Parameters.AddWithValue("limit", pageSize);
         cmd.Parameters.AddWithValue("offset", (long)(page - 1) * pageSize);
@@ -79,7 +116,7 @@ public sealed class CallQueries(NpgsqlDataSource db)
         while (await reader.ReadAsync(ct))
         {
             items.Add(ReadCall(reader));
-            total = reader.GetInt64(19);
+            total = reader.GetInt64(20);
         }
 
         if (items.Count == 0 && page > 1)
@@ -92,9 +129,11 @@ public sealed class CallQueries(NpgsqlDataSource db)
 
     /// <summary>Every call matching <paramref name="filter"/>, newest first, read as a stream (for exports: no paging,
     /// constant memory).</summary>
-    public async IAsyncEnumerable<StoredCall> StreamAsync(CallFilter filter, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    public async IAsyncEnumerable<StoredCall> StreamAsync(
+        CallFilter filter, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct, bool oldestFirst = false)
     {
-        await using var cmd = db.CreateCommand("SELECT " + Columns + " FROM ct.calls c " + Where + " ORDER BY c.started_at DESC, c.id DESC");
+        const string select = "SELECT " + Columns + From + Where;
+        await using var cmd = db.CreateCommand(oldestFirst ? select + Oldest : select + Newest);
         AddFilter(cmd, filter);
         await using var reader = await cmd.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, ct);
         while (await reader.ReadAsync(ct))
@@ -106,7 +145,7 @@ public sealed class CallQueries(NpgsqlDataSource db)
     /// <summary>How many calls match <paramref name="filter"/>.</summary>
     public async Task<long> CountAsync(CallFilter filter, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand("SELECT count(*) FROM ct.calls c " + Where);
+        await using var cmd = db.CreateCommand("SELECT count(*)" + From + Where);
         AddFilter(cmd, filter);
         return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
@@ -115,7 +154,7 @@ public sealed class CallQueries(NpgsqlDataSource db)
     public async Task<IReadOnlyList<CallCount>> SummaryAsync(CallFilter filter, CancellationToken ct)
     {
         await using var cmd = db.CreateCommand(
-            "SELECT c.direction, c.status, count(*) FROM ct.calls c " + Where + " GROUP BY 1, 2 ORDER BY 1, 2");
+            "SELECT c.direction, c.status, count(*)" + From + Where + " GROUP BY 1, 2 ORDER BY 1, 2");
         AddFilter(cmd, filter);
         var rows = new List<CallCount>();
         await using var reader = await cmd.ExecuteReaderAsync(ct);
@@ -127,20 +166,35 @@ public sealed class CallQueries(NpgsqlDataSource db)
         return rows;
     }
 
-    /// <summary>One call with its participants and events (with raw frames), or null when there is no such id.</summary>
-    public async Task<CallDetail?> GetAsync(long id, CancellationToken ct)
+    /// <summary>
+    /// One call with its participants, events (with raw frames) and SMS, or null when there is no such id — or it belongs
+    /// to another enterprise than <paramref name="enterpriseId"/> (null = any enterprise).
+    /// </summary>
+    public async Task<CallDetail?> GetAsync(long id, CancellationToken ct, long? enterpriseId = null)
     {
-        const string sql = "SELECT " + Columns + " FROM ct.calls c WHERE c.id = @id;" + """
+        const string visible = " EXISTS (SELECT 1 FROM ct.calls v JOIN ct.pbxes vp ON vp.id = v.pbx" +
+                               " WHERE v.id = @id AND (@enterprise::bigint IS NULL OR vp.enterprise_id = @enterprise))\n";
+        const string sql = "SELECT " + Columns + From + "WHERE c.id = @id AND (@enterprise::bigint IS NULL OR p.enterprise_id = @enterprise);" + """
             SELECT endpoint, role, rang_at, answered_at, ended_at, outcome
-              FROM ct.call_participants WHERE call_id = @id ORDER BY ordinal;
+              FROM ct.call_participants WHERE call_id = @id AND
+            """ + visible + """
+             ORDER BY ordinal;
             SELECT e.at, e.kind, e.endpoint, e.detail, e.session, e.seq, f.text
               FROM ct.call_events e
               JOIN ct.calls c ON c.id = e.call_id
               LEFT JOIN ct.frames f ON f.pbx = c.pbx AND f.session = e.session AND f.seq = e.seq
-             WHERE e.call_id = @id ORDER BY e.ordinal;
+             WHERE e.call_id = @id AND
+            """ + visible + """
+             ORDER BY e.ordinal;
+            SELECT s.id, s.to_number, s.text, s.status, s.attempts, s.last_error, s.origin_rule_id, s.origin_user, s.created_at, s.sent_at
+              FROM ct.sms_out s JOIN ct.calls c ON c.id = s.call_id JOIN ct.pbxes p ON p.id = c.pbx
+             WHERE s.call_id = @id AND s.enterprise_id = p.enterprise_id AND
+            """ + visible + """
+             ORDER BY s.id;
             """;
         await using var cmd = db.CreateCommand(sql);
         cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.Add(new NpgsqlParameter("enterprise", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)enterpriseId ?? DBNull.Value });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct))
         {
@@ -164,12 +218,23 @@ public sealed class CallQueries(NpgsqlDataSource db)
             events.Add(new StoredCallEvent(e, Text(reader, 6)));
         }
 
+        await reader.NextResultAsync(ct);
+        var sms = new List<CallSms>();
+        while (await reader.ReadAsync(ct))
+        {
+            sms.Add(new CallSms(
+                reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), Text(reader, 5),
+                reader.IsDBNull(6) ? null : reader.GetInt64(6), Text(reader, 7), Time(reader, 8)!.Value, Time(reader, 9)));
+        }
+
         var call = stored.Call with { Participants = legs, Events = events.Select(e => e.Event).ToList() };
-        return new CallDetail(id, call, events);
+        return new CallDetail(id, call, events, stored.ContactName, sms);
     }
 
     private static void AddFilter(NpgsqlCommand cmd, CallFilter f)
     {
+        cmd.Parameters.Add(new NpgsqlParameter("enterprise", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)f.EnterpriseId ?? DBNull.Value });
+        cmd.Parameters.Add(new NpgsqlParameter("q_e164", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)f.QueryE164 ?? DBNull.Value });
         cmd.Parameters.AddWithValue("pbx", (object?)f.Pbx ?? DBNull.Value);
         cmd.Parameters.AddWithValue("direction", (object?)f.Direction ?? DBNull.Value);
         cmd.Parameters.AddWithValue("status", (object?)f.Status ?? DBNull.Value);
@@ -199,7 +264,7 @@ public sealed class CallQueries(NpgsqlDataSource db)
         Transfers = JsonSerializer.Deserialize(r.GetString(16), StorageJson.Default.ListCallTransfer) ?? [],
         IvrDigits = Text(r, 17),
         CallerName = Text(r, 18),
-    });
+    }, Text(r, 19));
 
     private static string? Text(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Json;
 using CloudTelephony.Contracts;
 using CloudTelephony.Functions.Api;
@@ -21,12 +22,15 @@ public sealed class EndToEndTests : IAsyncLifetime
 {
     private const string Pbx = "slican-e2e";
     private readonly FunctionsServer _server = new(sweepSeconds: 0.5);
+    private HttpClient _crm = null!;
     private CtipSimulator _simulator = null!;
     private IHost _relay = null!;
 
     public async Task InitializeAsync()
     {
         await _server.InitializeAsync();
+        // Like ./ct run: the PBX is filed under its enterprise before its first frame, and the API is read with a crm token.
+        _crm = _server.Client(await _server.CreateTokenAsync("e2e", "crm", Pbx));
         var capture = CaptureFile.Read(TestPaths.Sample("slican-ncp-2025-09-02_04.tsv"), Protocols.Ctip).ToList();
         _simulator = new CtipSimulator(new CtipSimulatorOptions
         {
@@ -56,6 +60,7 @@ public sealed class EndToEndTests : IAsyncLifetime
         await _relay.StopAsync();
         _relay.Dispose();
         await _simulator.DisposeAsync();
+        _crm?.Dispose();
         await _server.DisposeAsync();
     }
 
@@ -81,7 +86,8 @@ public sealed class EndToEndTests : IAsyncLifetime
         Assert.Equal(1, await _server.Db.ScalarAsync("SELECT count(DISTINCT session) FROM ct.frames"));
         Assert.Equal(855, await _server.Db.ScalarAsync("SELECT max(seq) FROM ct.frames"));
 
-        var calls = (await _server.Http.GetFromJsonAsync($"/api/calls?pbx={Pbx}&pageSize=1000", ApiJson.Default.CallPageDto))!.Items;
+        var calls = (await _crm.GetFromJsonAsync($"/api/calls?pbx={Pbx}&pageSize=1000", ApiJson.Default.CallPageDto))!.Items;
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _server.Http.GetAsync($"/api/calls/summary?pbx={Pbx}")).StatusCode);
 
         // 1. 888922230 → DID 618315335, only 105 rang and answered.
         var first = Assert.Single(calls, c => c.Caller == "888922230" && c.Called == "618315335" && c.Extensions.SequenceEqual(["105"]) && c.AnsweredBy == "105");

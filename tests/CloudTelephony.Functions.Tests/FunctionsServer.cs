@@ -45,6 +45,16 @@ public sealed class FunctionsServer(double sweepSeconds = 0, params string[] ext
         await Db.DisposeAsync();
     }
 
+    /// <summary>
+    /// Creates (or reuses) an enterprise with <paramref name="pbxes"/> filed under it and returns a new token of
+    /// <paramref name="scope"/> for it.
+    /// </summary>
+    public async Task<string> CreateTokenAsync(string enterpriseName, string scope, params string[] pbxes)
+        => (await Db.CreateTokenAsync(enterpriseName, scope, pbxes)).Token;
+
+    /// <summary>A client of this server that sends <paramref name="token"/> as a bearer token (the caller disposes it).</summary>
+    public HttpClient Client(string token) => TestTokens.Client(BaseUrl, token);
+
     public Task<HttpResponseMessage> PostFramesAsync(IEnumerable<Envelope> batch)
         => Http.PostAsJsonAsync(Routes.IngestPath, batch.ToArray(), ContractsJson.Default.EnvelopeArray);
 }

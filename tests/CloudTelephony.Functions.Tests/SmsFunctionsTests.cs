@@ -148,19 +148,19 @@ public sealed class SmsFunctionsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Post_sms_with_a_text_too_long_or_a_body_that_is_not_json_answers_400()
+    public async Task Post_sms_with_a_text_too_long_or_a_body_that_is_not_json_answers_400_and_without_a_token_401()
     {
         var tooLong = await _server.Http.PostAsync("/api/sms", Json($$"""{"to":"+48600100200","text":"{{new string('a', 919)}}"}"""));
         var notJson = await _server.Http.PostAsync("/api/sms", Json("to=600100200"));
-        using var unknownEnterprise = new HttpRequestMessage(HttpMethod.Post, "/api/sms") { Content = Json("""{"to":"600100200","text":"x"}""") };
-        unknownEnterprise.Headers.Add("X-Enterprise-Id", "999");
-        var enterprise = await _server.Http.SendAsync(unknownEnterprise);
+        using var noToken = new HttpRequestMessage(HttpMethod.Post, "/api/sms") { Content = Json("""{"to":"600100200","text":"x"}""") };
+        using var anonymous = new HttpClient { BaseAddress = _server.Http.BaseAddress };
+        var unauthorised = await anonymous.SendAsync(noToken);
 
         Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
         Assert.Contains("at most 918", await tooLong.Content.ReadAsStringAsync());
         Assert.Equal(HttpStatusCode.BadRequest, notJson.StatusCode);
-        Assert.Equal(HttpStatusCode.BadRequest, enterprise.StatusCode);
-        Assert.Contains("X-Enterprise-Id", await enterprise.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Unauthorized, unauthorised.StatusCode);
+        Assert.Equal("application/problem+json", unauthorised.Content.Headers.ContentType?.MediaType);
         Assert.Equal(0, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.sms_out"));
     }
 }

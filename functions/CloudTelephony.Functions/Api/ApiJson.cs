@@ -27,12 +27,17 @@ public sealed record CallDto(
     double RingSeconds,
     double TalkSeconds,
     IReadOnlyList<CallTransfer> Transfers,
-    string? IvrDigits)
+    string? IvrDigits,
+    string? ContactName)
 {
     /// <summary>Projects a stored call.</summary>
-    public static CallDto From(long id, Call c) => new(
-        id, c.Pbx, c.CallKey, c.Direction, c.Status, c.MissedReason, c.Caller, c.CallerName, c.Called, c.AnsweredBy, c.Extensions, c.Trunk,
-        c.StartedAt, c.AnsweredAt, c.EndedAt, c.RingSeconds, c.TalkSeconds, c.Transfers, c.IvrDigits);
+    public static CallDto From(StoredCall s)
+    {
+        var c = s.Call;
+        return new(
+            s.Id, c.Pbx, c.CallKey, c.Direction, c.Status, c.MissedReason, c.Caller, c.CallerName, c.Called, c.AnsweredBy, c.Extensions, c.Trunk,
+            c.StartedAt, c.AnsweredAt, c.EndedAt, c.RingSeconds, c.TalkSeconds, c.Transfers, c.IvrDigits, s.ContactName);
+    }
 }
 
 /// <summary><c>GET /api/calls</c> answer.</summary>
@@ -41,8 +46,29 @@ public sealed record CallPageDto(IReadOnlyList<CallDto> Items, long Total, int P
 /// <summary>An event of a call with its raw frame.</summary>
 public sealed record CallEventDto(DateTimeOffset At, string Kind, string? Endpoint, string? Detail, string Session, long Seq, string? Frame);
 
-/// <summary><c>GET /api/calls/{id}</c> answer.</summary>
-public sealed record CallDetailDto(CallDto Call, IReadOnlyList<CallParticipant> Participants, IReadOnlyList<CallEventDto> Events);
+/// <summary><c>GET /api/calls/{id}</c> answer: the call, its legs, its events (each with its raw frame) and its SMS history.</summary>
+public sealed record CallDetailDto(CallDto Call, IReadOnlyList<CallParticipant> Participants, IReadOnlyList<CallEventDto> Events, IReadOnlyList<CallSms> Sms);
+
+/// <summary>A number of a contact in a request: any common format, normalised to E.164 with the enterprise's region.</summary>
+/// <param name="Number">E.g. <c>+48 693 109 180</c>, <c>0048693109180</c>, <c>693109180</c>.</param>
+/// <param name="Label">Optional label (mobile, office, …).</param>
+public sealed record ContactDeviceRequest(string? Number, string? Label);
+
+/// <summary><c>POST /api/contacts</c> and <c>PUT /api/contacts/{id}</c> body.</summary>
+/// <param name="Name">Required, at most 200 characters.</param>
+/// <param name="Company">Optional, at most 200 characters.</param>
+/// <param name="Devices">Numbers; on PUT, null keeps the stored numbers and a list replaces them.</param>
+public sealed record ContactRequest(string? Name, string? Company, IReadOnlyList<ContactDeviceRequest>? Devices);
+
+/// <summary>A contact as the API shows it.</summary>
+public sealed record ContactDto(long Id, string Name, string? Company, IReadOnlyList<ContactDevice> Devices, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+{
+    /// <summary>Projects a stored contact.</summary>
+    public static ContactDto From(Contact c) => new(c.Id, c.Name, c.Company, c.Devices, c.CreatedAt, c.UpdatedAt);
+}
+
+/// <summary><c>GET /api/contacts</c> answer.</summary>
+public sealed record ContactPageDto(IReadOnlyList<ContactDto> Items, long Total, int Page, int PageSize);
 
 /// <summary><c>GET /api/calls/summary</c> answer: counts by direction and status.</summary>
 public sealed record CallSummaryDto(long Total, IReadOnlyList<CallCount> Counts);
@@ -109,6 +135,11 @@ public sealed record CallLine(
 [JsonSerializable(typeof(SmsSendRequest))]
 [JsonSerializable(typeof(SmsAcceptedDto))]
 [JsonSerializable(typeof(SmsDto))]
+[JsonSerializable(typeof(ContactRequest))]
+[JsonSerializable(typeof(ContactDeviceRequest))]
+[JsonSerializable(typeof(ContactDto))]
+[JsonSerializable(typeof(ContactDevice))]
+[JsonSerializable(typeof(ContactPageDto))]
 [JsonSerializable(typeof(CloudTelephony.Functions.Sms.SmsSweepResult))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]

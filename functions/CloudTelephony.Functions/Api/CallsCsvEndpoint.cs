@@ -1,8 +1,11 @@
+using System.ComponentModel;
 using System.Globalization;
 using System.Text;
+using CloudTelephony.Functions.Routing;
 using CloudTelephony.Storage;
 using CsvHelper;
 using CsvHelper.Configuration;
+using Microsoft.AspNetCore.Mvc;
 
 namespace CloudTelephony.Functions.Api;
 
@@ -17,22 +20,37 @@ public static class CallsCsvEndpoint
 
     /// <summary>Maps the endpoint.</summary>
     public static void MapCallsCsvEndpoint(this IEndpointRouteBuilder app)
-        => app.MapGet("/api/calls.csv", ExportAsync).WithName("CallsCsv");
+        => app.MapGet("/api/calls.csv", ExportAsync).WithName("CallsCsv").RequireToken("crm").WithTags("Calls")
+            .WithSummary("Export calls as CSV")
+            .WithDescription("Every call of the token's enterprise matching the same filters as GET /api/calls (no paging), streamed as RFC 4180 CSV.")
+            .Produces(StatusCodes.Status200OK, contentType: "text/csv").ProducesValidationProblem().ProducesCrmAuthProblems();
 
-    private static async Task ExportAsync(HttpContext http, CallQueries queries, CancellationToken ct)
+    private static async Task ExportAsync(
+        HttpContext http,
+        [AsParameters] CallQuery query,
+        [FromQuery(Name = "bom"), Description("true: start with a UTF-8 byte-order mark (for Excel).")] string? bom,
+        [FromQuery(Name = "sort"), Description("By start time: desc (default) or asc.")] string? sort,
+        CallQueries queries,
+        CancellationToken ct)
     {
-        if (!CallEndpoints.TryReadFilter(http.Request.Query, out var filter, out var errors))
+        var (filter, errors) = await CallEndpoints.ReadFilterAsync(http, query, ct);
+        if (sort is not (null or "" or "asc" or "desc"))
+        {
+            errors["sort"] = ["must be one of desc, asc"];
+        }
+
+        if (errors.Count > 0)
         {
             await Results.ValidationProblem(errors).ExecuteAsync(http);
             return;
         }
 
-        var bom = http.Request.Query["bom"].ToString() is "true" or "1";
+        var withBom = bom is "true" or "1";
         http.Response.ContentType = "text/csv; charset=utf-8";
         http.Response.Headers.ContentDisposition = "attachment; filename=\"calls.csv\"";
-        await using var writer = new StreamWriter(http.Response.Body, new UTF8Encoding(bom), bufferSize: 16 * 1024);
+        await using var writer = new StreamWriter(http.Response.Body, new UTF8Encoding(withBom), bufferSize: 16 * 1024);
         await using var csv = new CsvWriter(writer, Csv);
-        await WriteAsync(csv, queries.StreamAsync(filter, ct), ct);
+        await WriteAsync(csv, queries.StreamAsync(filter, ct, oldestFirst: sort == "asc"), ct);
     }
 
     /// <summary>Writes the header and one row per call.</summary>
@@ -41,7 +59,7 @@ public static class CallsCsvEndpoint
         string[] header =
         [
             "id", "pbx", "callKey", "direction", "status", "missedReason", "caller", "callerName", "called", "answeredBy",
-            "extensions", "trunk", "startedAt", "answeredAt", "endedAt", "ringSeconds", "talkSeconds", "transfers", "ivrDigits",
+            "extensions", "trunk", "startedAt", "answeredAt", "endedAt", "ringSeconds", "talkSeconds", "transfers", "ivrDigits", "contactName",
         ];
         foreach (var h in header)
         {
@@ -49,7 +67,7 @@ public static class CallsCsvEndpoint
         }
 
         await csv.NextRecordAsync();
-        await foreach (var (id, c) in calls.WithCancellation(ct))
+        await foreach (var (id, c, contactName) in calls.WithCancellation(ct))
         {
             csv.WriteField(id);
             csv.WriteField(c.Pbx);
@@ -70,6 +88,7 @@ public static class CallsCsvEndpoint
             csv.WriteField(c.TalkSeconds);
             csv.WriteField(string.Join("; ", c.Transfers.Select(t => $"{t.From}->{t.To}{(t.Answered ? "" : " (unanswered)")}")));
             csv.WriteField(c.IvrDigits);
+            csv.WriteField(contactName);
             await csv.NextRecordAsync();
         }
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using CloudTelephony.Functions.Routing;
 using CloudTelephony.Functions.Sms;
 using Npgsql;
 
@@ -48,29 +49,30 @@ public static class SmsEndpoints
     /// <summary>Maps the endpoints.</summary>
     public static void MapSmsEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/sms", SendAsync).WithName("SmsSend");
-        app.MapGet("/api/sms/{id:long}", GetAsync).WithName("SmsById");
+        app.MapPost("/api/sms", SendAsync).WithName("SmsSend").RequireToken("crm").WithTags("SMS")
+            .WithSummary("Queue an SMS")
+            .WithDescription("Body {\"to\": \"600 100 200\", \"text\": \"Dzień dobry\"} → 202 {id, to, status: NEW} with a Location. Header X-User-Id is recorded as the author.")
+            .Accepts<SmsSendRequest>("application/json")
+            .Produces<SmsAcceptedDto>(StatusCodes.Status202Accepted).ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable).ProducesCrmAuthProblems();
+        app.MapGet("/api/sms/{id:long}", GetAsync).WithName("SmsById").RequireToken("crm").WithTags("SMS")
+            .WithSummary("One queued SMS")
+            .WithDescription("Status, attempts, last error with the provider's code, provider message id and origin. 404 for an unknown id or an SMS of another enterprise.")
+            .Produces<SmsDto>().ProducesProblem(StatusCodes.Status404NotFound).ProducesCrmAuthProblems();
         app.MapPost("/SmsDispatch", DispatchAsync).WithName("SmsDispatch").ExcludeFromDescription();
         app.MapPost("/SmsSweep", SweepAsync).WithName("SmsSweep").ExcludeFromDescription();
     }
 
     /// <summary>
-    /// Queues an SMS: 202 + <see cref="SmsAcceptedDto"/> and a Location; 400 problem details naming the field for a bad
-    /// body, number or text (or a bad enterprise header); 503 when the database failed.
+    /// Queues an SMS for the token's enterprise: 202 + <see cref="SmsAcceptedDto"/> and a Location; 400 problem details
+    /// naming the field for a bad body, number or text; 503 when the database failed.
     /// </summary>
     private static async Task<IResult> SendAsync(
-        HttpContext context, IEnterpriseResolver enterprises, NpgsqlDataSource db, SmsOptions options, SmsQueue queue, TimeProvider clock, CancellationToken ct)
+        HttpContext context, NpgsqlDataSource db, SmsOptions options, SmsQueue queue, TimeProvider clock, CancellationToken ct)
     {
         try
         {
-            var enterprise = await enterprises.ResolveAsync(context, ct);
-            if (enterprise.EnterpriseId is not { } enterpriseId)
-            {
-                return enterprise.Status == 400
-                    ? Results.ValidationProblem(new Dictionary<string, string[]> { [enterprise.Field ?? "enterprise"] = [enterprise.Problem ?? "unknown enterprise"] })
-                    : Results.Problem(statusCode: enterprise.Status, title: enterprise.Problem);
-            }
-
+            var enterpriseId = context.ApiToken().EnterpriseId;
             SmsSendRequest? body;
             try
             {
@@ -138,14 +140,9 @@ public static class SmsEndpoints
         }
     }
 
-    private static async Task<IResult> GetAsync(long id, HttpContext context, IEnterpriseResolver enterprises, NpgsqlDataSource db, CancellationToken ct)
+    private static async Task<IResult> GetAsync(long id, HttpContext context, NpgsqlDataSource db, CancellationToken ct)
     {
-        var enterprise = await enterprises.ResolveAsync(context, ct);
-        if (enterprise.EnterpriseId is not { } enterpriseId)
-        {
-            return Results.Problem(statusCode: enterprise.Status, title: enterprise.Problem, detail: enterprise.Field);
-        }
-
+        var enterpriseId = context.ApiToken().EnterpriseId;
         const string sql = """
             SELECT id, to_number, text, status, attempts, next_attempt_at, last_error, provider, provider_code, provider_message_id,
                    origin_rule_id, origin_user, call_id, created_at, sent_at

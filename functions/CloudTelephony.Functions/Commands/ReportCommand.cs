@@ -32,7 +32,7 @@ public static class ReportCommand
         {
             var page = await queries.ListAsync(filter, 1, limit, ct);
             output.WriteLine($"{"started (UTC)",-23} {"direction",-9} {"status",-9} {"caller",-13} {"called",-13} {"answered",-8} {"ring s",7} {"talk s",7}  extensions");
-            foreach (var (id, c) in page.Items.Reverse())
+            foreach (var (id, c, _) in page.Items.Reverse())
             {
                 output.WriteLine(string.Create(inv,
                     $"{c.StartedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss.fff} {Name(c.Direction),-9} {Name(c.Status),-9} {c.Caller ?? "-",-13} {c.Called ?? "-",-13} {c.AnsweredBy ?? "-",-8} {c.RingSeconds,7:F1} {c.TalkSeconds,7:F1}  {string.Join(",", c.Extensions)}{(c.Transfers.Count > 0 ? $"  transfers: {string.Join(", ", c.Transfers.Select(t => $"{t.From}->{t.To}{(t.Answered ? "" : " (unanswered)")}"))}" : "")}  #{id}"));

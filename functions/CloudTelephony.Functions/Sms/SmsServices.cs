@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Polly;
 
 namespace CloudTelephony.Functions.Sms;
@@ -25,7 +24,6 @@ public static class SmsServices
         services.AddSingleton<SmsRules>();
         services.AddSingleton(new SmsQueue { Enabled = options.DispatchInProcess });
         services.AddSingleton(new SmsWorkerMode(sweepInProcess));
-        services.TryAddSingleton<IEnterpriseResolver, HeaderEnterpriseResolver>();
         services.AddHostedService<SmsWorker>();
         return services;
     }

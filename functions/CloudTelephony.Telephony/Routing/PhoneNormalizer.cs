@@ -16,7 +16,15 @@ public static class PhoneNormalizer
     /// </summary>
     /// <param name="raw">The number as written.</param>
     /// <param name="defaultRegion">ISO 3166 region (<c>PL</c>) for national numbers without a country code.</param>
-    public static string? ToE164(string? raw, string defaultRegion)
+    public static string? ToE164(string? raw, string defaultRegion) => Normalize(raw, defaultRegion)?.E164;
+
+    /// <summary>
+    /// The number in E.164 with what libphonenumber knows of it, or null when it is empty, an extension-length number, or
+    /// not a possible number of any region (see <see cref="ToE164"/>).
+    /// </summary>
+    /// <param name="raw">The number as written.</param>
+    /// <param name="defaultRegion">ISO 3166 region (<c>PL</c>) for national numbers without a country code.</param>
+    public static NormalizedNumber? Normalize(string? raw, string defaultRegion)
     {
         if (string.IsNullOrWhiteSpace(raw))
         {
@@ -39,6 +47,7 @@ public static class PhoneNormalizer
         // (48693109180) and the national number behind an outside-line or trunk zero (0660155133). A valid number wins
         // over one that is only possible.
         PhoneNumber? best = null;
+        var valid = false;
         var candidates = text.StartsWith('+') ? [text] : new[] { text, "+" + digits, digits.TrimStart('0') };
         foreach (var candidate in candidates)
         {
@@ -50,13 +59,20 @@ public static class PhoneNormalizer
             if (Util.IsValidNumber(n))
             {
                 best = n;
+                valid = true;
                 break;
             }
 
             best ??= n;
         }
 
-        return best is null ? null : Util.Format(best, PhoneNumberFormat.E164);
+        if (best is null)
+        {
+            return null;
+        }
+
+        var type = valid ? Util.GetNumberType(best) : PhoneNumberType.UNKNOWN;
+        return new NormalizedNumber(Util.Format(best, PhoneNumberFormat.E164), valid, type is PhoneNumberType.MOBILE or PhoneNumberType.FIXED_LINE_OR_MOBILE);
     }
 
     private static PhoneNumber? Parse(string text, string region)
@@ -72,3 +88,9 @@ public static class PhoneNormalizer
         }
     }
 }
+
+/// <summary>A number normalised by <see cref="PhoneNormalizer.Normalize"/>.</summary>
+/// <param name="E164">E.164 form.</param>
+/// <param name="Valid">libphonenumber knows it as a valid number of its region (not only a possible one).</param>
+/// <param name="Mobile">A valid number that can receive SMS (type MOBILE or FIXED_LINE_OR_MOBILE).</param>
+public sealed record NormalizedNumber(string E164, bool Valid, bool Mobile);
