@@ -17,8 +17,11 @@ namespace CloudTelephony.Functions.Tests;
 /// <summary>Shared plumbing of the AMI and SMDR end-to-end tests: a relay host built from in-memory configuration.</summary>
 internal static class E2e
 {
+    /// <summary>Starts a relay host; each gets its own outbox file (never the shared default beside the test binaries,
+    /// which parallel tests and earlier runs would share).</summary>
     public static async Task<IHost> StartRelayAsync(Dictionary<string, string?> settings)
     {
+        settings.TryAdd("Relay:Outbox:Path", Path.Combine(Path.GetTempPath(), $"ct-e2e-outbox-{Guid.NewGuid():N}.db"));
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Configuration.AddInMemoryCollection(settings);
@@ -46,8 +49,16 @@ internal static class E2e
         return stored;
     }
 
-    public static async Task<IReadOnlyList<CallDto>> CallsAsync(FunctionsServer server, string pbx) =>
-        (await server.Http.GetFromJsonAsync($"/api/calls?pbx={pbx}&pageSize=1000", ApiJson.Default.CallPageDto))!.Items;
+    /// <summary>The PBX's calls through the CRM API, with a crm token of an enterprise the PBX is filed under.</summary>
+    public static async Task<IReadOnlyList<CallDto>> CallsAsync(FunctionsServer server, string pbx)
+    {
+        using var crm = await CrmClientAsync(server, pbx);
+        return (await crm.GetFromJsonAsync($"/api/calls?pbx={pbx}&pageSize=1000", ApiJson.Default.CallPageDto))!.Items;
+    }
+
+    /// <summary>A client with a crm token of enterprise <c>e2e-&lt;pbx&gt;</c>, under which <paramref name="pbx"/> is filed.</summary>
+    public static async Task<HttpClient> CrmClientAsync(FunctionsServer server, string pbx)
+        => server.Client(await server.CreateTokenAsync($"e2e-{pbx}", "crm", pbx));
 
     public static int FreePort()
     {
@@ -203,7 +214,8 @@ public sealed class SmdrEndToEndTests : IAsyncLifetime
         Assert.All(calls.Where(c => c.CallKey is "1008745" or "1008749"), c => Assert.Equal(CallStatus.Missed, c.Status));
         Assert.Equal(CallStatus.Voicemail, Assert.Single(calls, c => c.CallKey == "1008746").Status);
 
-        var csv = await _server.Http.GetStringAsync($"/api/calls.csv?pbx={Pbx}");
+        using var crm = await E2e.CrmClientAsync(_server, Pbx);
+        var csv = await crm.GetStringAsync($"/api/calls.csv?pbx={Pbx}");
         var rows = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(calls.Count + 1, rows.Length); // header + one row per call
         Assert.All(keys, k => Assert.Contains(rows, r => r.Contains($",{k},", StringComparison.Ordinal)));

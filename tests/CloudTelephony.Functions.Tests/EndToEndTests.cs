@@ -38,9 +38,7 @@ public sealed class EndToEndTests : IAsyncLifetime
         });
         await _simulator.StartAsync();
 
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        _relay = await E2e.StartRelayAsync(new Dictionary<string, string?>
         {
             ["Relay:RelayId"] = "e2e",
             ["Relay:Forwarder:Url"] = _server.BaseUrl,
@@ -50,9 +48,6 @@ public sealed class EndToEndTests : IAsyncLifetime
             ["Relay:Pbxes:0:Port"] = _simulator.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Relay:Pbxes:0:Pin"] = "1234",
         });
-        builder.Services.AddRelay(builder.Configuration);
-        _relay = builder.Build();
-        await _relay.StartAsync();
     }
 
     public async Task DisposeAsync()
