@@ -51,8 +51,11 @@ public sealed class SmdrCorrelator : ICallCorrelator
     private readonly Dictionary<string, long> _watermarks = new(StringComparer.Ordinal);
     private readonly Dictionary<long, OpenCall> _open = [];
     private readonly SmdrStringCache _strings = new();
+    private readonly SmdrFields _scratch = new();
     private readonly List<string> _extensions = new(4);
     private readonly List<CallParticipant> _legs = new(4);
+    private string? _lastDevice;
+    private string? _lastEndpoint;
     private long _order;
     private DateTimeOffset? _clock;
     private DateTimeOffset _nextDeadline = DateTimeOffset.MaxValue;
@@ -113,13 +116,14 @@ public sealed class SmdrCorrelator : ICallCorrelator
         {
             foreach (var r in call.Records ?? [])
             {
-                var parsed = SmdrParser.ParseCore(r.Frame, options.TimeZone, c._strings);
-                if (parsed.Record is null)
+                var fields = new SmdrFields();
+                var parsed = SmdrParser.ParseCore(r.Frame, options.TimeZone, c._strings, fields);
+                if (parsed.Error is not null)
                 {
                     throw new FormatException($"SMDR correlator state holds a record that does not parse ({r.Session}:{r.Seq}): {parsed.Error}");
                 }
 
-                c.Add(parsed.Record, r.Session, r.Seq, r.Frame);
+                c.Add(fields, r.Session, r.Seq, r.Frame);
             }
         }
 
@@ -137,10 +141,11 @@ public sealed class SmdrCorrelator : ICallCorrelator
 
         watermark = frame.Seq;
         var text = frame.Text ?? "";
-        var parsed = SmdrParser.ParseCore(text, _options.TimeZone, _strings);
-        if (parsed.Record is not { } record)
+        var record = _scratch; // one-record calls are built from it directly; records of open calls get a copy
+        var parsed = SmdrParser.ParseCore(text, _options.TimeZone, _strings, record);
+        if (parsed.Error is { } error)
         {
-            return FrameOutcome.Failed(parsed.Error!);
+            return FrameOutcome.Failed(error);
         }
 
         var session = frame.Session ?? "";
@@ -159,7 +164,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
             return FrameOutcome.Applied;
         }
 
-        var call = Add(record, session, frame.Seq, text);
+        var call = Add(record.Clone(), session, frame.Seq, text);
         if (!record.Continuation)
         {
             _open.Remove(record.CallId);
@@ -219,7 +224,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
     }
 
     /// <summary>Adds a record to its open call (creating it), moves the clock and the earliest deadline.</summary>
-    private OpenCall Add(SmdrRecord record, string session, long seq, string text)
+    private OpenCall Add(SmdrFields record, string session, long seq, string text)
     {
         ref var call = ref CollectionsMarshal.GetValueRefOrAddDefault(_open, record.CallId, out var exists);
         if (!exists)
@@ -244,7 +249,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
     }
 
     /// <summary>The stream clock is the latest PBX time seen: segment end, or SMDR Record Time when later.</summary>
-    private void MoveClock(SmdrRecord record, DateTimeOffset end)
+    private void MoveClock(SmdrFields record, DateTimeOffset end)
     {
         var seen = record.RecordTime is { } rt && rt > end ? rt : end;
         if (_clock is null || seen > _clock)
@@ -310,7 +315,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
         var talk = 0;
         var cursor = start;
         var end = start;
-        SmdrRecord? prev = null;
+        SmdrFields? prev = null;
         string? prevTarget = null;
 
         foreach (var seg in segments)
@@ -445,7 +450,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
     }
 
     /// <summary>The device the call came from: the trunk for inbound, Party1 otherwise.</summary>
-    private static string? OriginDevice(SmdrRecord first, CallDirection direction)
+    private static string? OriginDevice(SmdrFields first, CallDirection direction)
     {
         if (direction != CallDirection.Inbound)
         {
@@ -455,7 +460,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
         return IsTrunk(first.Party2Device) ? first.Party2Device : IsTrunk(first.Party1Device) ? first.Party1Device : null;
     }
 
-    private string TargetOf(SmdrRecord r, string? origin)
+    private string TargetOf(SmdrFields r, string? origin)
     {
         string? trunkParty = null;
         foreach (var device in (ReadOnlySpan<string?>)[r.Party1Device, r.Party2Device])
@@ -485,7 +490,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
     }
 
     /// <summary>Who handed the call on: the non-trunk party of the previous segment that is gone now, else the previous target.</summary>
-    private string FromOf(SmdrRecord prev, SmdrRecord next, string prevTarget)
+    private string FromOf(SmdrFields prev, SmdrFields next, string prevTarget)
     {
         foreach (var device in (ReadOnlySpan<string?>)[prev.Party1Device, prev.Party2Device])
         {
@@ -498,7 +503,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
         return prevTarget;
     }
 
-    private string? AnsweringExtension(SmdrRecord r, string? origin)
+    private string? AnsweringExtension(SmdrFields r, string? origin)
     {
         if (IsExtension(r.Party1Device) && r.Party1Device != origin)
         {
@@ -553,14 +558,97 @@ public sealed class SmdrCorrelator : ICallCorrelator
             }
         }
 
-        extensions.Add(_strings.Get(ext));
+        extensions.Add(Endpoint(device)!);
     }
 
-    private static string Detail(SmdrRecord r)
-        => $"{r.Party1Device} {r.Party1Name} / {r.Party2Device} {r.Party2Name}; ring {r.RingSeconds}s connected {r.ConnectedSeconds}s hold {r.HoldSeconds}s park {r.ParkSeconds}s; called {r.CalledNumber}; continuation {(r.Continuation ? 1 : 0)}";
+    /// <summary>The <c>record</c> event's detail:
+    /// <c>{Party1Device} {Party1Name} / {Party2Device} {Party2Name}; ring {n}s connected {n}s hold {n}s park {n}s; called {Called Number}; continuation {0|1}</c>,
+    /// written straight into a string of the exact length.</summary>
+    private static string Detail(SmdrFields r)
+    {
+        if ((r.RingSeconds | r.ConnectedSeconds | r.HoldSeconds | r.ParkSeconds) < 0)
+        {
+            // never from the parser (durations are digits only); kept for completeness
+            return $"{r.Party1Device} {r.Party1Name} / {r.Party2Device} {r.Party2Name}; ring {r.RingSeconds}s connected {r.ConnectedSeconds}s hold {r.HoldSeconds}s park {r.ParkSeconds}s; called {r.CalledNumber}; continuation {(r.Continuation ? 1 : 0)}";
+        }
+
+        var length = DetailFixedLength
+            + (r.Party1Device?.Length ?? 0) + (r.Party1Name?.Length ?? 0) + (r.Party2Device?.Length ?? 0) + (r.Party2Name?.Length ?? 0)
+            + (r.CalledNumber?.Length ?? 0)
+            + Digits(r.RingSeconds) + Digits(r.ConnectedSeconds) + Digits(r.HoldSeconds) + Digits(r.ParkSeconds);
+        return string.Create(length, r, static (span, r) =>
+        {
+            var d = span;
+            Put(ref d, r.Party1Device);
+            Put(ref d, " ");
+            Put(ref d, r.Party1Name);
+            Put(ref d, " / ");
+            Put(ref d, r.Party2Device);
+            Put(ref d, " ");
+            Put(ref d, r.Party2Name);
+            Put(ref d, "; ring ");
+            Put(ref d, r.RingSeconds);
+            Put(ref d, "s connected ");
+            Put(ref d, r.ConnectedSeconds);
+            Put(ref d, "s hold ");
+            Put(ref d, r.HoldSeconds);
+            Put(ref d, "s park ");
+            Put(ref d, r.ParkSeconds);
+            Put(ref d, "s; called ");
+            Put(ref d, r.CalledNumber);
+            Put(ref d, "; continuation ");
+            d[0] = r.Continuation ? '1' : '0';
+        });
+    }
+
+    /// <summary>Characters of <see cref="Detail"/> besides the fields and the four durations.</summary>
+    private const int DetailFixedLength = 1 + 3 + 1 + 7 + 12 + 7 + 7 + 10 + 15 + 1;
+
+    private static void Put(ref Span<char> destination, string? value)
+    {
+        if (value is not null)
+        {
+            value.CopyTo(destination);
+            destination = destination[value.Length..];
+        }
+    }
+
+    private static void Put(ref Span<char> destination, int value)
+    {
+        value.TryFormat(destination, out var written, default, System.Globalization.CultureInfo.InvariantCulture);
+        destination = destination[written..];
+    }
+
+    /// <summary>Decimal digits of a non-negative <paramref name="value"/>.</summary>
+    private static int Digits(int value)
+    {
+        var n = 1;
+        while (value >= 10)
+        {
+            value /= 10;
+            n++;
+        }
+
+        return n;
+    }
 
     /// <summary><c>E218</c> → <c>218</c>; any other device as sent.</summary>
-    private string? Endpoint(string? device) => IsExtension(device) ? _strings.Get(device.AsSpan(1)) : device;
+    private string? Endpoint(string? device)
+    {
+        if (!IsExtension(device))
+        {
+            return device;
+        }
+
+        // devices come from the string cache, so the same extension is usually the very same string as last time
+        if (!ReferenceEquals(device, _lastDevice))
+        {
+            _lastEndpoint = _strings.Get(device.AsSpan(1));
+            _lastDevice = device;
+        }
+
+        return _lastEndpoint;
+    }
 
     private static bool IsExtension(string? device) => device is { Length: > 1 } && device[0] == 'E';
 
@@ -574,7 +662,7 @@ public sealed class SmdrCorrelator : ICallCorrelator
     private static DateTimeOffset AddTime(DateTimeOffset t, TimeSpan span)
         => span.Ticks > 0 && DateTimeOffset.MaxValue.UtcTicks - t.UtcTicks < span.Ticks ? DateTimeOffset.MaxValue : t + span;
 
-    private readonly record struct Segment(SmdrRecord Record, string Session, long Seq, string Text);
+    private readonly record struct Segment(SmdrFields Record, string Session, long Seq, string Text);
 
     private sealed class OpenCall(long callId, long order)
     {

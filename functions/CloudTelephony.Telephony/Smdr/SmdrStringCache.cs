@@ -22,8 +22,14 @@ internal sealed class SmdrStringCache
             return value.ToString();
         }
 
-        var hash = (uint)string.GetHashCode(value);
-        ref var slot = ref _slots[(int)((hash ^ (hash >> 15)) & (Size - 1))];
+        // FNV-1a: cheaper than the randomized string hash for these short values; a collision only costs a miss.
+        var hash = 2166136261u;
+        foreach (var c in value)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        ref var slot = ref _slots[(int)((hash ^ (hash >> 16)) & (Size - 1))];
         if (slot is { } s && value.SequenceEqual(s))
         {
             return s;
