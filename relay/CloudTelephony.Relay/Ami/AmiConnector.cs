@@ -7,9 +7,8 @@ using CloudTelephony.Relay.Ctip;
 using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Status;
 using Microsoft.Extensions.Logging;
-using Polly;
-using Polly.Retry;
 using CloudTelephony.Relay.Framing;
+using CloudTelephony.Relay.Hosting;
 
 namespace CloudTelephony.Relay.Ami;
 
@@ -18,8 +17,8 @@ namespace CloudTelephony.Relay.Ami;
 /// <c>Action: Login</c>, <c>Action: Events</c> with the configured mask, then forward every message block that is
 /// not the answer to one of our own actions (matched by ActionID) into the <see cref="IFrameSink"/>, exactly as
 /// received (inner lines joined with CR LF, no trailing empty line). <c>Action: Ping</c> keeps the link checked.
-/// Reconnects with a Polly pipeline like <see cref="CtipConnector"/>: exponential backoff with jitter for broken
-/// connections, a long one for refused logins.
+/// Reconnects through <see cref="ReconnectLoop"/>, like <see cref="CtipConnector"/>: exponential backoff with jitter
+/// for broken connections, a long one for refused logins.
 /// </summary>
 public sealed class AmiConnector
 {
@@ -42,72 +41,9 @@ public sealed class AmiConnector
         _time = time ?? TimeProvider.System;
     }
 
-    /// <summary>Connects and keeps reconnecting until <paramref name="cancellationToken"/> is cancelled.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        var pipeline = BuildReconnectPipeline();
-        try
-        {
-            while (!cancellationToken.IsCancellationRequested)
-            {
-                await pipeline.ExecuteAsync(RunSessionAsync, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-        }
-        finally
-        {
-            _status.SetState(_pbx, PbxConnectionState.Stopped);
-        }
-    }
-
-    private ResiliencePipeline BuildReconnectPipeline()
-    {
-        var refused = new RetryStrategyOptions
-        {
-            Name = "ami-login-refused",
-            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is AmiLoginRefusedException),
-            MaxRetryAttempts = int.MaxValue,
-            DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(RefusedDelay(args.AttemptNumber)),
-            OnRetry = args =>
-            {
-                var reason = args.Outcome.Exception is AmiLoginRefusedException r ? r.Reason : "refused";
-                _status.SetState(_pbx, PbxConnectionState.Refused, reason, _time.GetUtcNow() + args.RetryDelay);
-                _logger.LogError("AMI {Pbx}: login refused: {Reason}; not retrying for {Delay:0.#} s", _pbx, reason, args.RetryDelay.TotalSeconds);
-                return ValueTask.CompletedTask;
-            },
-        };
-        var broken = new RetryStrategyOptions
-        {
-            Name = "ami-reconnect",
-            ShouldHandle = args => ValueTask.FromResult(
-                args.Outcome.Exception is not null and not OperationCanceledException and not AmiLoginRefusedException),
-            MaxRetryAttempts = int.MaxValue,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            Delay = Seconds(_options.ReconnectDelaySeconds),
-            MaxDelay = Seconds(_options.ReconnectMaxDelaySeconds),
-            OnRetry = args =>
-            {
-                var reason = args.Outcome.Exception?.Message ?? "connection ended";
-                _status.SetState(_pbx, PbxConnectionState.BackingOff, reason, _time.GetUtcNow() + args.RetryDelay);
-                _logger.LogWarning("AMI {Pbx}: {Reason}; reconnecting in {Delay:0.#} s", _pbx, reason, args.RetryDelay.TotalSeconds);
-                return ValueTask.CompletedTask;
-            },
-        };
-        return new ResiliencePipelineBuilder { Name = $"ami-{_pbx}" }
-            .AddRetry(refused)
-            .AddRetry(broken)
-            .Build();
-    }
-
-    private TimeSpan RefusedDelay(int attempt)
-    {
-        var first = _options.RefusedDelaySeconds;
-        var seconds = Math.Min(first * Math.Pow(2, Math.Min(attempt, 30)), Math.Max(first, _options.RefusedMaxDelaySeconds));
-        return Seconds(seconds * (1 + (Random.Shared.NextDouble() * 0.1)));
-    }
+    /// <summary>Connects and keeps reconnecting until <paramref name="cancellationToken"/> is cancelled (see <see cref="ReconnectLoop"/>).</summary>
+    public Task RunAsync(CancellationToken cancellationToken)
+        => ReconnectLoop.RunAsync("AMI", _options, _status, _logger, _time, RunSessionAsync, cancellationToken);
 
     private async ValueTask RunSessionAsync(CancellationToken ct)
     {
@@ -469,11 +405,7 @@ public sealed class AmiConnector
 }
 
 /// <summary>The Asterisk refused the login (<c>Response: Error</c>, or no answer in time); reconnecting waits long.</summary>
-public sealed class AmiLoginRefusedException(string reason) : Exception(reason)
-{
-    /// <summary>Why, e.g. <c>Authentication failed (Response: Error, user relay)</c>.</summary>
-    public string Reason { get; } = reason;
-}
+public sealed class AmiLoginRefusedException(string reason) : LoginRefusedException(reason);
 
 /// <summary>The AMI TCP session failed: connect error, closed by the PBX, Ping unanswered, protocol violation.</summary>
 public sealed class AmiConnectionException(string message, Exception? inner = null) : Exception(message, inner);

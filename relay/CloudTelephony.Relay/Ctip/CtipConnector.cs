@@ -10,16 +10,15 @@ using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Status;
 using CloudTelephony.Relay.Telemetry;
 using Microsoft.Extensions.Logging;
-using Polly;
-using Polly.Retry;
 using CloudTelephony.Relay.Framing;
+using CloudTelephony.Relay.Hosting;
 
 namespace CloudTelephony.Relay.Ctip;
 
 /// <summary>
 /// One Slican CTIP connection: connect, <c>aWHO</c>, one <c>aLOGA</c>, then stream every line (minus CR LF, latin-1,
-/// <c>a</c> marker kept, <c>t</c> link tests skipped) into the <see cref="IFrameSink"/> as envelopes. Reconnects with a
-/// Polly pipeline: exponential backoff with jitter for broken connections, a long one for refused logins.
+/// <c>a</c> marker kept, <c>t</c> link tests skipped) into the <see cref="IFrameSink"/> as envelopes. Reconnects through
+/// <see cref="ReconnectLoop"/>: exponential backoff with jitter for broken connections, a long one for refused logins.
 /// </summary>
 public sealed class CtipConnector
 {
@@ -42,87 +41,9 @@ public sealed class CtipConnector
         _time = time ?? TimeProvider.System;
     }
 
-    /// <summary>Connects and keeps reconnecting until <paramref name="cancellationToken"/> is cancelled.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        var pipeline = BuildReconnectPipeline();
-        try
-        {
-            while (!cancellationToken.IsCancellationRequested)
-            {
-                // One execution = connect attempts until a session streamed long enough; it returns when that session
-                // ended, so the next one starts again with the shortest backoff.
-                await pipeline.ExecuteAsync(RunSessionAsync, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-        }
-        finally
-        {
-            _status.SetState(_pbx, PbxConnectionState.Stopped);
-        }
-    }
-
-    private ResiliencePipeline BuildReconnectPipeline()
-    {
-        var refused = new RetryStrategyOptions
-        {
-            Name = "ctip-login-refused",
-            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is CtipLoginRefusedException),
-            MaxRetryAttempts = int.MaxValue,
-
-            // Never shorter than RefusedDelaySeconds (Polly's decorrelated jitter may go below the base delay):
-            // base * 2^attempt, capped, plus up to 10 % jitter.
-            DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(RefusedDelay(args.AttemptNumber)),
-            OnRetry = args =>
-            {
-                var reason = args.Outcome.Exception is CtipLoginRefusedException r ? r.Reason : "refused";
-                _status.SetState(_pbx, PbxConnectionState.Refused, reason, _time.GetUtcNow() + args.RetryDelay);
-                _logger.LogError(
-                    "CTIP {Pbx}: login refused: {Reason}; not retrying for {Delay:0.#} s",
-                    _pbx,
-                    reason,
-                    args.RetryDelay.TotalSeconds);
-                return ValueTask.CompletedTask;
-            },
-        };
-        var broken = new RetryStrategyOptions
-        {
-            Name = "ctip-reconnect",
-            ShouldHandle = args => ValueTask.FromResult(
-                args.Outcome.Exception is not null and not OperationCanceledException and not CtipLoginRefusedException),
-            MaxRetryAttempts = int.MaxValue,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            Delay = Seconds(_options.ReconnectDelaySeconds),
-            MaxDelay = Seconds(_options.ReconnectMaxDelaySeconds),
-            OnRetry = args =>
-            {
-                var reason = args.Outcome.Exception?.Message ?? "connection ended";
-                _status.SetState(_pbx, PbxConnectionState.BackingOff, reason, _time.GetUtcNow() + args.RetryDelay);
-                _logger.LogWarning(
-                    "CTIP {Pbx}: {Reason}; reconnecting in {Delay:0.#} s",
-                    _pbx,
-                    reason,
-                    args.RetryDelay.TotalSeconds);
-                return ValueTask.CompletedTask;
-            },
-        };
-
-        // Outer: refused logins (long waits). Inner: everything else that breaks a connection.
-        return new ResiliencePipelineBuilder { Name = $"ctip-{_pbx}" }
-            .AddRetry(refused)
-            .AddRetry(broken)
-            .Build();
-    }
-
-    private TimeSpan RefusedDelay(int attempt)
-    {
-        var first = _options.RefusedDelaySeconds;
-        var seconds = Math.Min(first * Math.Pow(2, Math.Min(attempt, 30)), Math.Max(first, _options.RefusedMaxDelaySeconds));
-        return Seconds(seconds * (1 + (Random.Shared.NextDouble() * 0.1)));
-    }
+    /// <summary>Connects and keeps reconnecting until <paramref name="cancellationToken"/> is cancelled (see <see cref="ReconnectLoop"/>).</summary>
+    public Task RunAsync(CancellationToken cancellationToken)
+        => ReconnectLoop.RunAsync("CTIP", _options, _status, _logger, _time, RunSessionAsync, cancellationToken);
 
     private async ValueTask RunSessionAsync(CancellationToken ct)
     {

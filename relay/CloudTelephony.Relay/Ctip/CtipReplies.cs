@@ -1,4 +1,5 @@
 using System.Globalization;
+using CloudTelephony.Relay.Hosting;
 
 namespace CloudTelephony.Relay.Ctip;
 
@@ -67,11 +68,7 @@ public static class CtipReplies
 }
 
 /// <summary>The PBX refused the login (NA, NAK, ERROR or no answer in time); reconnecting waits long.</summary>
-public sealed class CtipLoginRefusedException(string reason) : Exception(reason)
-{
-    /// <summary>Why, e.g. <c>wrong key (NA 11)</c>.</summary>
-    public string Reason { get; } = reason;
-}
+public sealed class CtipLoginRefusedException(string reason) : LoginRefusedException(reason);
 
 /// <summary>The TCP session failed: connect error, closed by the PBX, dead link, protocol violation.</summary>
 public sealed class CtipConnectionException(string message, Exception? inner = null) : Exception(message, inner);
