@@ -60,8 +60,8 @@ public sealed class SmsFunctionsTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        Assert.Equal(JsonValueKind.Object, body.RootElement.GetProperty("outputs").ValueKind);
-        Assert.Equal($"sms {id}: sent (delivery 1)", body.RootElement.GetProperty("logs")[0].GetString());
+        Assert.Equal(JsonValueKind.Object, body.RootElement.GetProperty("Outputs").ValueKind);
+        Assert.Equal($"sms {id}: sent (delivery 1)", body.RootElement.GetProperty("Logs")[0].GetString());
         Assert.Equal("SENT", (await SmsKit.RowAsync(_server.Db.DataSource, id)).Status);
         Assert.Single(_fake.Requests);
     }
@@ -106,8 +106,8 @@ public sealed class SmsFunctionsTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        Assert.Equal("sms sweep: 1 due, 1 sent, 0 to retry, 0 failed, 0 stuck", body.RootElement.GetProperty("logs")[0].GetString());
-        Assert.Equal(1, body.RootElement.GetProperty("returnValue").GetProperty("sent").GetInt32());
+        Assert.Equal("sms sweep: 1 due, 1 sent, 0 to retry, 0 failed, 0 stuck", body.RootElement.GetProperty("Logs")[0].GetString());
+        Assert.Equal(1, body.RootElement.GetProperty("ReturnValue").GetProperty("sent").GetInt32());
         Assert.Equal("SENT", (await SmsKit.RowAsync(_server.Db.DataSource, due)).Status);
         Assert.Equal("NEW", (await SmsKit.RowAsync(_server.Db.DataSource, later)).Status);
     }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using CloudTelephony.Contracts;
 using CloudTelephony.Functions.Sms;
 using CloudTelephony.Storage;
@@ -52,6 +53,24 @@ public sealed class SmsRulesTests : IAsyncLifetime
         }
 
         return rows;
+    }
+
+    [Fact]
+    public async Task An_IngestFrames_invocation_hands_the_new_sms_ids_to_its_sms_queue_output_binding()
+    {
+        var rule = await AddRuleAsync("105", null, "missed", "Przepraszamy, oddzwonimy.", 0);
+        var messages = Capture.Ctip().Select(e => JsonSerializer.SerializeToElement(e, ContractsJson.Default.Envelope)).ToArray();
+        var invocation = new Dictionary<string, object> { ["Data"] = new Dictionary<string, object> { ["msg"] = messages }, ["Metadata"] = new Dictionary<string, object>() };
+
+        var response = await _server.Http.PostAsJsonAsync("/IngestFrames", invocation);
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var queued = body.RootElement.GetProperty("Outputs").GetProperty("outSms").EnumerateArray().Select(v => long.Parse(v.GetString()!, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        var rows = await _server.ExecAsync("SELECT count(*) FROM ct.sms_out WHERE origin_rule_id = @rule AND id = ANY(@ids)", ("rule", rule), ("ids", queued.ToArray()));
+        Assert.NotEmpty(queued);
+        Assert.Equal(queued.Count, rows);
+        Assert.Equal((await SmsAsync(rule)).Count, queued.Count);
     }
 
     [Fact]

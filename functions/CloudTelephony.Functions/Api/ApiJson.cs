@@ -132,6 +132,7 @@ public sealed record CallLine(
 [JsonSerializable(typeof(RelayHeartbeat))]
 [JsonSerializable(typeof(CallLine))]
 [JsonSerializable(typeof(InvocationResponse))]
+[JsonSerializable(typeof(string[]))]
 [JsonSerializable(typeof(SmsSendRequest))]
 [JsonSerializable(typeof(SmsAcceptedDto))]
 [JsonSerializable(typeof(SmsDto))]

@@ -43,21 +43,22 @@ public static class IngestFramesEndpoint
         catch (JsonException ex)
         {
             logger.LogError("IngestFrames: the invocation body is not JSON: {Message}", ex.Message);
-            return Answer(400, [$"invocation body is not JSON: {ex.Message}"]);
+            return Answer(400, [$"invocation body is not JSON: {ex.Message}"], []);
         }
 
         using (doc)
         {
-            var (status, logs) = await HandleAsync(doc.RootElement, pipeline, progress, heartbeats, clock, logger, ct);
-            return Answer(status, logs);
+            var (status, logs, sms) = await HandleAsync(doc.RootElement, pipeline, progress, heartbeats, clock, logger, ct);
+            return Answer(status, logs, sms);
         }
     }
 
     /// <summary>
     /// Handles one invocation payload (<c>{"Data":{"msg":...},"Metadata":{...}}</c>): the same code serves the Functions
-    /// host and the standalone queue consumer. Returns the HTTP status (200, 400 poison, 500 storage) and log lines.
+    /// host and the standalone queue consumer. Returns the HTTP status (200, 400 poison, 500 storage), log lines and the
+    /// ids of SMS the batch's rules created (for the <c>outSms</c> output binding to queue <c>sms</c>).
     /// </summary>
-    public static async Task<(int Status, IReadOnlyList<string> Logs)> HandleAsync(
+    public static async Task<(int Status, IReadOnlyList<string> Logs, IReadOnlyList<long> SmsIds)> HandleAsync(
         JsonElement root, IngestPipeline pipeline, IngestProgress progress, HeartbeatStore heartbeats, TimeProvider clock, ILogger logger, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
@@ -71,7 +72,7 @@ public static class IngestFramesEndpoint
                 || !TryGet(data, "msg", out var msg))
             {
                 logger.LogError("IngestFrames: the invocation has no Data.msg");
-                return (400, ["invocation has no Data.msg"]);
+                return (400, ["invocation has no Data.msg"], []);
             }
 
             var meta = TryGet(root, "Metadata", out var m) && m.ValueKind == JsonValueKind.Object ? m : default;
@@ -107,7 +108,7 @@ public static class IngestFramesEndpoint
                 catch (NpgsqlException ex)
                 {
                     logger.LogError("IngestFrames: batch of {Count} messages NOT stored ({Message}); failing the invocation so Service Bus redelivers it", messages.Count, ex.Message);
-                    return (500, [$"batch not stored: {ex.Message}"]);
+                    return (500, [$"batch not stored: {ex.Message}"], []);
                 }
             }
 
@@ -120,7 +121,7 @@ public static class IngestFramesEndpoint
                 catch (NpgsqlException ex)
                 {
                     logger.LogError("IngestFrames: {Count} heartbeats NOT stored ({Message}); failing the invocation", beats.Count, ex.Message);
-                    return (500, [$"heartbeats not stored: {ex.Message}"]);
+                    return (500, [$"heartbeats not stored: {ex.Message}"], []);
                 }
             }
 
@@ -133,15 +134,29 @@ public static class IngestFramesEndpoint
                     logger.LogError("IngestFrames: POISON {Reason}; answering 400 so it is redelivered and dead-lettered", p);
                 }
 
-                return (400, [summary, .. poison]);
+                return (400, [summary, .. poison], []);
             }
 
-            return (200, [summary]);
+            return (200, [summary], result?.SmsIds ?? []);
         }
     }
 
-    private static IResult Answer(int status, IReadOnlyList<string> logs) =>
-        Results.Json(new InvocationResponse([], logs, null), ApiJson.Default.InvocationResponse, statusCode: status);
+    /// <summary>The output binding (function.json) that puts the ids of new SMS on queue <c>sms</c> for SmsDispatch.</summary>
+    public const string SmsOutput = "outSms";
+
+    /// <summary>The invocation answer; new SMS ids go to the <see cref="SmsOutput"/> binding as one message each (the id as
+    /// text). The host processes outputs only on success, and dispatch claims each row once, so the in-process dispatch
+    /// of the same ids is harmless.</summary>
+    private static IResult Answer(int status, IReadOnlyList<string> logs, IReadOnlyList<long> sms)
+    {
+        var outputs = new Dictionary<string, object?>();
+        if (sms.Count > 0)
+        {
+            outputs[SmsOutput] = sms.Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        }
+
+        return Results.Json(new InvocationResponse(outputs, logs, null), ApiJson.Default.InvocationResponse, statusCode: status);
+    }
 
     /// <summary>
     /// Reads one message value: an envelope or a relay heartbeat (<c>"kind":"heartbeat"</c>) as an object, or a string

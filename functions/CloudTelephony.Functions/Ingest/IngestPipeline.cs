@@ -13,7 +13,8 @@ namespace CloudTelephony.Functions.Ingest;
 /// <param name="ParseErrors">Frames stored with a parse error.</param>
 /// <param name="Calls">Calls completed and stored by this batch.</param>
 /// <param name="Milliseconds">Time spent, in milliseconds.</param>
-public sealed record IngestResult(int Frames, int Stored, int ParseErrors, int Calls, double Milliseconds);
+/// <param name="SmsIds">Ids of the SMS rows the batch's SMS rules created (ct.sms_out), to dispatch.</param>
+public sealed record IngestResult(int Frames, int Stored, int ParseErrors, int Calls, double Milliseconds, IReadOnlyList<long> SmsIds);
 
 /// <summary>
 /// Parse → correlate → store for a batch of envelopes, in ONE database transaction (DESIGN.md "Reliability rules"):
@@ -74,7 +75,7 @@ public sealed class IngestPipeline(NpgsqlDataSource db, SmsRules smsRules, SmsQu
 
         await tx.CommitAsync(ct);
         smsQueue.Enqueue(sms);
-        var result = new IngestResult(batch.Count, stored, errors, calls, clock.Elapsed.TotalMilliseconds);
+        var result = new IngestResult(batch.Count, stored, errors, calls, clock.Elapsed.TotalMilliseconds, sms);
         IngestTelemetry.Committed(parts, result.Milliseconds);
         logger.LogDebug("ingested {Frames} frames ({Stored} new, {Errors} parse errors), {Calls} calls in {Ms:F1} ms",
             result.Frames, result.Stored, result.ParseErrors, result.Calls, result.Milliseconds);

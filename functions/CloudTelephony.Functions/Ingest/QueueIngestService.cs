@@ -87,7 +87,7 @@ public sealed class QueueIngestService(
             },
         };
         using var doc = JsonDocument.Parse(payload.ToJsonString());
-        var (status, logs) = await IngestFramesEndpoint.HandleAsync(doc.RootElement, pipeline, progress, heartbeats, clock, logger, ct);
+        var (status, logs, _) = await IngestFramesEndpoint.HandleAsync(doc.RootElement, pipeline, progress, heartbeats, clock, logger, ct);
         for (var i = 0; i < messages.Count; i++)
         {
             var m = messages[i];
