@@ -50,9 +50,24 @@ running() { [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 start() {
   install_azurite
   mkdir -p "$dir/data"
+  if [ -z "${CT_AZURITE_PORT:-}" ] && ! running; then
+    # one started earlier on a fallback port (the default was taken) is this checkout's: reuse it
+    local f
+    for f in "$dir"/azurite-*.pid; do
+      [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null || continue
+      port=${f##*/azurite-}; port=${port%.pid}; pidfile=$f; logfile="$dir/azurite-$port.log"
+      break
+    done
+  fi
   if running; then
     log "already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"
   else
+    if [ -z "${CT_AZURITE_PORT:-}" ]; then
+      # another checkout's Azurite (or anything else) on the default port: take the next free one
+      local tries=0
+      while answers && [ $tries -lt 20 ]; do port=$((port + 1)); tries=$((tries + 1)); done
+      pidfile="$dir/azurite-$port.pid"; logfile="$dir/azurite-$port.log"
+    fi
     if answers; then log "port $port is taken by another program (set CT_AZURITE_PORT to another port)"; exit 1; fi
     log "starting the blob service on 127.0.0.1:$port ($dir/data)"
     nohup "$dir/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" --location "$dir/data" \

@@ -58,8 +58,15 @@ start() {
     as_pg "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
   if as_pg "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
+    [ -s "$dir/ct-port" ] && port=$(cat "$dir/ct-port")
     log "already running on port $port ($dir)"
   else
+    # another checkout's cluster (or anything else) on the default port: take the next free one, unless one was asked for
+    if [ -z "${CT_PG_PORT:-}" ]; then
+      local tries=0
+      while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && [ $tries -lt 20 ]; do port=$((port + 1)); tries=$((tries + 1)); done
+    fi
+    echo "$port" > "$dir/ct-port"
     log "starting on 127.0.0.1:$port ($dir)"
     if ! as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
       -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c max_connections=200" start >/dev/null; then
