@@ -99,15 +99,22 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
-    public void Shipped_appsettings_are_valid()
+    public void Shipped_appsettings_are_valid_once_a_pbx_is_given_and_name_none_of_their_own()
     {
+        // No PBX in the shipped file: an example entry would merge into a user's Relay__Pbxes__0__* settings
+        // (e.g. give an SMDR PBX the CTIP port 5524).
         var options = new RelayOptions();
         new ConfigurationBuilder()
             .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"))
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Relay:Pbxes:0:Id"] = "office-ipo", ["Relay:Pbxes:0:Protocol"] = "smdr", ["Relay:Pbxes:0:AllowedSources:0"] = "192.0.2.7",
+            })
             .Build()
             .GetSection(RelayOptions.SectionName)
             .Bind(options);
         Assert.Empty(RelayOptionsValidator.Check(options));
+        Assert.Equal(9000, Assert.Single(options.Pbxes).EffectivePort);
         Assert.Equal("http://127.0.0.1:7071", options.Forwarder.Url);
         Assert.Equal(500, options.Forwarder.BatchSize);
         Assert.Equal(1_000_000, options.Outbox.MaxFrames);
