@@ -1,3 +1,4 @@
+using CloudTelephony.Relay.Hosting;
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Ctip;
 
@@ -34,8 +35,8 @@ public sealed class UnitTests
     public void Session_ids_are_time_stamped_and_unique()
     {
         var at = new DateTimeOffset(2025, 9, 2, 15, 44, 19, TimeSpan.FromHours(2));
-        var a = CtipConnector.NewSessionId(at);
-        var b = CtipConnector.NewSessionId(at);
+        var a = PbxSessions.NewSessionId(at);
+        var b = PbxSessions.NewSessionId(at);
         Assert.Matches("^20250902T134419Z-[0-9a-f]{6}$", a);
         Assert.NotEqual(a, b);
     }
@@ -43,7 +44,7 @@ public sealed class UnitTests
     [Fact]
     public void Receive_times_are_utc_milliseconds()
     {
-        var t = CtipConnector.TruncateToMilliseconds(new DateTimeOffset(2025, 9, 2, 15, 44, 19, TimeSpan.FromHours(2)).AddTicks(1_234_567));
+        var t = PbxSessions.TruncateToMilliseconds(new DateTimeOffset(2025, 9, 2, 15, 44, 19, TimeSpan.FromHours(2)).AddTicks(1_234_567));
         Assert.Equal(new DateTimeOffset(2025, 9, 2, 13, 44, 19, 123, TimeSpan.Zero), t);
         Assert.Equal(TimeSpan.Zero, t.Offset);
     }

@@ -51,9 +51,9 @@ public sealed class AmiConnector
         var port = _options.EffectivePort;
         _status.SetState(_pbx, PbxConnectionState.Connecting, $"{host}:{port}");
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await ConnectAsync(socket, host, port, ct).ConfigureAwait(false);
+        await PbxSessions.ConnectAsync(socket, _options, (m, e) => new AmiConnectionException(m, e), ct).ConfigureAwait(false);
 
-        var session = CtipConnector.NewSessionId(_time.GetUtcNow());
+        var session = PbxSessions.NewSessionId(_time.GetUtcNow());
         _status.Update(_pbx, s => s with { Session = session, Sessions = s.Sessions + 1 });
         _status.SetState(_pbx, PbxConnectionState.LoggingIn);
 
@@ -104,23 +104,6 @@ public sealed class AmiConnector
         }
     }
 
-    private async Task ConnectAsync(Socket socket, string host, int port, CancellationToken ct)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(Seconds(_options.ConnectTimeoutSeconds));
-        try
-        {
-            await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            throw new AmiConnectionException($"connect to {host}:{port} timed out after {_options.ConnectTimeoutSeconds:0.#} s");
-        }
-        catch (SocketException ex)
-        {
-            throw new AmiConnectionException($"connect to {host}:{port} failed: {ex.Message}", ex);
-        }
-    }
 
     private async Task LoginAsync(Stream stream, ChannelReader<AmiItem> messages, ActionIds actions, Func<AmiItem, ValueTask> forward, string host, int port, CancellationToken ct)
     {
@@ -308,7 +291,7 @@ public sealed class AmiConnector
             {
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                 var buffer = result.Buffer;
-                var at = CtipConnector.TruncateToMilliseconds(_time.GetUtcNow());
+                var at = PbxSessions.TruncateToMilliseconds(_time.GetUtcNow());
                 while (LineFraming.TryReadLine(ref buffer, out var raw))
                 {
                     if (raw.Length == 0)

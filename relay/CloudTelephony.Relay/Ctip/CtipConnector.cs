@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
 using CloudTelephony.Contracts;
@@ -49,9 +48,9 @@ public sealed class CtipConnector
     {
         _status.SetState(_pbx, PbxConnectionState.Connecting, $"{_options.Host}:{_options.EffectivePort}");
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await ConnectAsync(socket, ct).ConfigureAwait(false);
+        await PbxSessions.ConnectAsync(socket, _options, (m, e) => new CtipConnectionException(m, e), ct).ConfigureAwait(false);
 
-        var session = NewSessionId(_time.GetUtcNow());
+        var session = PbxSessions.NewSessionId(_time.GetUtcNow());
         _status.Update(_pbx, s => s with { Session = session, Sessions = s.Sessions + 1 });
         _status.SetState(_pbx, PbxConnectionState.LoggingIn);
 
@@ -94,23 +93,6 @@ public sealed class CtipConnector
         }
     }
 
-    private async Task ConnectAsync(Socket socket, CancellationToken ct)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(Seconds(_options.ConnectTimeoutSeconds));
-        try
-        {
-            await socket.ConnectAsync(_options.Host!, _options.EffectivePort, timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            throw new CtipConnectionException($"connect to {_options.Host}:{_options.EffectivePort} timed out after {_options.ConnectTimeoutSeconds:0.#} s");
-        }
-        catch (SocketException ex)
-        {
-            throw new CtipConnectionException($"connect to {_options.Host}:{_options.EffectivePort} failed: {ex.Message}", ex);
-        }
-    }
 
     private async Task LoginAsync(Stream stream, ChannelReader<ReceivedLine> lines, CancellationToken ct)
     {
@@ -272,7 +254,7 @@ public sealed class CtipConnector
             {
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                 var buffer = result.Buffer;
-                var at = TruncateToMilliseconds(_time.GetUtcNow());
+                var at = PbxSessions.TruncateToMilliseconds(_time.GetUtcNow());
                 while (LineFraming.TryReadLine(ref buffer, out var line))
                 {
                     var text = Encoding.Latin1.GetString(line);
@@ -317,17 +299,6 @@ public sealed class CtipConnector
         }
     }
 
-
-    /// <summary>A new session id: <c>yyyyMMddTHHmmssZ-</c> and 6 random hex digits, e.g. <c>20250902T134419Z-3fa9c1</c>.</summary>
-    public static string NewSessionId(DateTimeOffset now) =>
-        $"{now.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
-
-    /// <summary>Drops sub-millisecond ticks and converts to UTC (envelopes carry milliseconds).</summary>
-    public static DateTimeOffset TruncateToMilliseconds(DateTimeOffset t)
-    {
-        var utc = t.ToUniversalTime();
-        return new DateTimeOffset(utc.Ticks - (utc.Ticks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
-    }
 
     private static TimeSpan Seconds(double s) => TimeSpan.FromSeconds(s);
 

@@ -12,6 +12,7 @@ using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Status;
 using Microsoft.Extensions.Logging;
 using CloudTelephony.Relay.Framing;
+using CloudTelephony.Relay.Hosting;
 
 namespace CloudTelephony.Relay.Smdr;
 
@@ -229,7 +230,7 @@ public sealed class SmdrListener : IAsyncDisposable
         }
 
         var id = Interlocked.Increment(ref _nextConnection);
-        var session = CtipConnector.NewSessionId(_time.GetUtcNow());
+        var session = PbxSessions.NewSessionId(_time.GetUtcNow());
         var run = Task.Run(
             async () =>
             {
@@ -263,7 +264,7 @@ public sealed class SmdrListener : IAsyncDisposable
             {
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                 var buffer = result.Buffer;
-                var at = CtipConnector.TruncateToMilliseconds(_time.GetUtcNow());
+                var at = PbxSessions.TruncateToMilliseconds(_time.GetUtcNow());
                 while (TryReadLine(ref buffer, out var line, out var cut))
                 {
                     if (line.Length == 0)
