@@ -28,6 +28,9 @@ start() {
   else
     log "starting node $RABBITMQ_NODENAME on 127.0.0.1:$RABBITMQ_NODE_PORT"
     rabbitmq-server -detached >&2
+    # await_startup gives up at once while the node has not registered with epmd yet: wait for that first
+    local i
+    for i in $(seq 1 90); do running && break; sleep 1; done
     timeout 90 rabbitmqctl -n "$RABBITMQ_NODENAME" -q await_startup >&2 || { log "did not start (see /var/log/rabbitmq/)"; exit 1; }
   fi
   echo "amqp://127.0.0.1:$RABBITMQ_NODE_PORT"
