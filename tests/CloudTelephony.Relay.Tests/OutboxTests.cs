@@ -97,6 +97,45 @@ public sealed class OutboxTests
     }
 
     [Fact]
+    public async Task The_frames_of_one_append_share_one_commit_in_order()
+    {
+        await using var box = new TempOutbox();
+        await box.Outbox.AppendAsync(E("p", 1), CancellationToken.None);
+        var before = box.Outbox.GroupCommits;
+        var burst = Enumerable.Range(2, 300).Select(i => E("p", i)).ToList();
+
+        await box.Outbox.AppendAsync(burst, CancellationToken.None);
+
+        Assert.Equal(before + 1, box.Outbox.GroupCommits);
+        Assert.Equal(301, box.Outbox.Depth);
+        var all = await box.Outbox.ReadBatchAsync(1000, TimeSpan.Zero, CancellationToken.None);
+        Assert.Equal(Enumerable.Range(1, 301).Select(i => (long)i), all.Select(e => e.Seq));
+    }
+
+    [Fact]
+    public async Task An_append_larger_than_the_room_left_goes_in_parts_and_waits_without_dropping()
+    {
+        await using var box = new TempOutbox(maxFrames: 5);
+        var burst = Enumerable.Range(1, 12).Select(i => E("p", i)).ToList();
+
+        var append = box.Outbox.AppendAsync(burst, CancellationToken.None).AsTask();
+
+        // the first five are committed and readable while the append waits for room for the rest
+        var all = new List<Envelope>();
+        while (all.Count < 12)
+        {
+            var b = await box.Outbox.ReadBatchAsync(3, TimeSpan.Zero, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            all.AddRange(b);
+            await box.Outbox.AcknowledgeAsync(b, CancellationToken.None);
+        }
+
+        await append.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), all.Select(e => e.Seq));
+        Assert.Equal(0, box.Outbox.Depth);
+        Assert.Contains(box.Logs.Lines, l => l.StartsWith("Error: ALARM: outbox full (5 frames", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task At_the_cap_the_alarm_is_raised_and_appenders_wait_without_dropping()
     {
         await using var box = new TempOutbox(maxFrames: 5);

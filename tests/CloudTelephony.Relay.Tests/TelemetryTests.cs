@@ -57,8 +57,8 @@ public sealed class TelemetryTests
         _ = new RelayConnectionGauge(services.GetRequiredService<IMeterFactory>(), status, options);
 
         var envelope = new Envelope(connected, Protocols.Ctip, "s1", 1, DateTimeOffset.UtcNow, "aRING 10");
-        RelayTelemetry.FrameReceived(envelope);
-        RelayTelemetry.FrameReceived(envelope with { Seq = 2 });
+        RelayTelemetry.FramesReceived([envelope]);
+        RelayTelemetry.FramesReceived([envelope with { Seq = 2 }, envelope with { Seq = 3 }]);
         RelayTelemetry.BatchForwarded([envelope, envelope with { Seq = 2 }]);
         listener.RecordObservableInstruments();
 
@@ -67,7 +67,7 @@ public sealed class TelemetryTests
         Assert.Equal("connected", gauge[connected].Tags[CtTelemetry.Tags.State]);
         Assert.Equal(0, gauge[idle].Value);
         Assert.Equal("idle", gauge[idle].Tags[CtTelemetry.Tags.State]);
-        Assert.Equal(2, seen.Where(m => m.Instrument == CtTelemetry.Instruments.RelayFramesReceived).Sum(m => m.Value));
+        Assert.Equal(3, seen.Where(m => m.Instrument == CtTelemetry.Instruments.RelayFramesReceived).Sum(m => m.Value));
         Assert.Equal(2, seen.Where(m => m.Instrument == CtTelemetry.Instruments.RelayFramesForwarded).Sum(m => m.Value));
         Assert.All(seen, m => Assert.Equal(Protocols.Ctip, m.Tags[CtTelemetry.Tags.Protocol]));
     }

@@ -9,6 +9,7 @@ using CloudTelephony.Relay.Status;
 using Microsoft.Extensions.Logging;
 using CloudTelephony.Relay.Framing;
 using CloudTelephony.Relay.Hosting;
+using CloudTelephony.Relay.Telemetry;
 
 namespace CloudTelephony.Relay.Ami;
 
@@ -63,16 +64,28 @@ public sealed class AmiConnector
         var readTask = ReadMessagesAsync(stream, messages.Writer, sessionCts.Token);
         var actions = new ActionIds(session);
         long seq = 0;
-        async ValueTask Forward(AmiItem m)
+        var batch = new List<Envelope>();
+        async ValueTask Forward(IReadOnlyList<AmiItem> items)
         {
-            seq++;
-            await _sink.AppendAsync(new Envelope(_pbx, Protocols.Ami, session, seq, m.ReceivedAt, m.Text), ct).ConfigureAwait(false);
-            _status.Update(_pbx, s => s with { LastFrameAt = m.ReceivedAt, FramesReceived = s.FramesReceived + 1 });
+            // the messages already read share one outbox commit
+            batch.Clear();
+            foreach (var m in items)
+            {
+                seq++;
+                batch.Add(new Envelope(_pbx, Protocols.Ami, session, seq, m.ReceivedAt, m.Text));
+            }
+
+            await _sink.AppendAsync(batch, ct).ConfigureAwait(false);
+            RelayTelemetry.FramesReceived(batch);
+            var (last, count) = (batch[^1].ReceivedAt, batch.Count);
+            _status.Update(_pbx, s => s with { LastFrameAt = last, FramesReceived = s.FramesReceived + count });
         }
+
+        ValueTask ForwardOne(AmiItem m) => Forward([m]);
 
         try
         {
-            await LoginAsync(stream, messages.Reader, actions, Forward, host, port, ct).ConfigureAwait(false);
+            await LoginAsync(stream, messages.Reader, actions, ForwardOne, host, port, ct).ConfigureAwait(false);
             var loggedInAt = _time.GetUtcNow();
             _status.SetState(_pbx, PbxConnectionState.Connected, session);
             _logger.LogInformation("AMI {Pbx}: logged in as {User}, session {Session}, event mask {Mask}, streaming", _pbx, _options.Username, session, _options.EventMask);
@@ -188,8 +201,9 @@ public sealed class AmiConnector
         }
     }
 
-    private async Task StreamAsync(Stream stream, ChannelReader<AmiItem> messages, ActionIds actions, Func<AmiItem, ValueTask> forward, CancellationToken ct)
+    private async Task StreamAsync(Stream stream, ChannelReader<AmiItem> messages, ActionIds actions, Func<IReadOnlyList<AmiItem>, ValueTask> forward, CancellationToken ct)
     {
+        var items = new List<AmiItem>();
         var interval = Seconds(_options.PingIntervalSeconds);
         var pingTimeout = Seconds(_options.PingTimeoutSeconds);
         var nextPing = _time.GetUtcNow() + interval;
@@ -218,25 +232,35 @@ public sealed class AmiConnector
                 continue;
             }
 
+            items.Clear();
             var m = item.Value;
-            if (m.IsBanner)
+            do
             {
-                continue;
-            }
-
-            if (m.ActionId is not null && ActionIds.IsOurs(m.ActionId))
-            {
-                // our own responses (Ping's Pong, late Login/Events answers) are never forwarded
-                if (m.ActionId == pendingPing)
+                if (m.IsBanner)
                 {
-                    pendingPing = null;
-                    nextPing = _time.GetUtcNow() + interval;
+                    continue;
                 }
 
-                continue;
-            }
+                if (m.ActionId is not null && ActionIds.IsOurs(m.ActionId))
+                {
+                    // our own responses (Ping's Pong, late Login/Events answers) are never forwarded
+                    if (m.ActionId == pendingPing)
+                    {
+                        pendingPing = null;
+                        nextPing = _time.GetUtcNow() + interval;
+                    }
 
-            await forward(m).ConfigureAwait(false);
+                    continue;
+                }
+
+                items.Add(m);
+            }
+            while (items.Count < PbxSessions.MaxFramesPerAppend && messages.TryRead(out m));
+
+            if (items.Count > 0)
+            {
+                await forward(items).ConfigureAwait(false);
+            }
         }
     }
 

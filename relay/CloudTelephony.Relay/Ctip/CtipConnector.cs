@@ -166,6 +166,7 @@ public sealed class CtipConnector
         var probing = false; // a WHO probe went out and no data came back yet
         var whoAnswersExpected = 0; // probe answers still to come (not forwarded)
         long seq = 0;
+        var batch = new List<Envelope>();
         while (true)
         {
             var line = await ReadLineAsync(lines, probing ? probeTimeout : idle, ct).ConfigureAwait(false);
@@ -186,22 +187,34 @@ public sealed class CtipConnector
 
             // Any data proves the link alive. After login we send nothing but WHO probes, so an aOK is a probe's answer.
             probing = false;
-            if (whoAnswersExpected > 0 && CtipReplies.IsOk(l.Text))
+            batch.Clear();
+            var next = l;
+            do
             {
-                whoAnswersExpected--;
-                continue;
-            }
+                if (whoAnswersExpected > 0 && CtipReplies.IsOk(next.Text))
+                {
+                    whoAnswersExpected--;
+                    continue;
+                }
 
-            if (l.Text == CtipReplies.LinkTest)
+                if (next.Text == CtipReplies.LinkTest)
+                {
+                    continue;
+                }
+
+                seq++;
+                batch.Add(new Envelope(_pbx, Protocols.Ctip, session, seq, next.ReceivedAt, next.Text));
+            }
+            while (batch.Count < PbxSessions.MaxFramesPerAppend && lines.TryRead(out next));
+
+            if (batch.Count > 0)
             {
-                continue;
+                // every line already read shares one outbox commit
+                await _sink.AppendAsync(batch, ct).ConfigureAwait(false);
+                RelayTelemetry.FramesReceived(batch);
+                var (last, count) = (batch[^1].ReceivedAt, batch.Count);
+                _status.Update(_pbx, s => s with { LastFrameAt = last, FramesReceived = s.FramesReceived + count });
             }
-
-            seq++;
-            var envelope = new Envelope(_pbx, Protocols.Ctip, session, seq, l.ReceivedAt, l.Text);
-            await _sink.AppendAsync(envelope, ct).ConfigureAwait(false);
-            RelayTelemetry.FrameReceived(envelope);
-            _status.Update(_pbx, s => s with { LastFrameAt = l.ReceivedAt, FramesReceived = s.FramesReceived + 1 });
         }
     }
 

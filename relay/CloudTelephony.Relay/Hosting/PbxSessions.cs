@@ -8,6 +8,12 @@ namespace CloudTelephony.Relay.Hosting;
 /// outbound TCP connect with its timeout.</summary>
 public static class PbxSessions
 {
+    /// <summary>
+    /// Most frames a connector hands to the outbox in one append: the lines already read from the socket when the
+    /// first of them is handled share one commit (one fsync), up to this many.
+    /// </summary>
+    public const int MaxFramesPerAppend = 256;
+
     /// <summary>A new session id: <c>yyyyMMddTHHmmssZ-</c> and 6 random hex digits, e.g. <c>20250902T134419Z-3fa9c1</c>.</summary>
     public static string NewSessionId(DateTimeOffset now) =>
         $"{now.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace CloudTelephony.Relay.Outbox;
 
 /// <summary>
-/// The durable outbox (DESIGN.md "Reliability rules"): a SQLite database in WAL mode. <see cref="AppendAsync"/> returns
+/// The durable outbox (DESIGN.md "Reliability rules"): a SQLite database in WAL mode. <see cref="AppendAsync(Envelope, CancellationToken)"/> returns
 /// only after the frame's row is committed; the forwarder peeks batches in append order (<see cref="ReadBatchAsync"/>)
 /// and rows are deleted only when it acknowledges them (<see cref="AcknowledgeAsync"/>, after the broker settled).
 /// After a crash or restart the pending rows are read again from the oldest, so each PBX's frames are resent in order.
@@ -127,20 +127,107 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     public long GroupCommits => Interlocked.Read(ref _groupCommits);
 
     /// <inheritdoc />
-    public async ValueTask AppendAsync(Envelope envelope, CancellationToken cancellationToken)
+    public ValueTask AppendAsync(Envelope envelope, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(envelope);
+        return AppendAsync([envelope], cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Each envelope takes its slot below the cap in order; the envelopes go to the writer as one unit and are
+    /// committed in one transaction (with whatever else is queued then). When the outbox is full part way through, the
+    /// envelopes admitted so far are queued first, so their commit can make room for the rest.</remarks>
+    public async ValueTask AppendAsync(IReadOnlyList<Envelope> envelopes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(envelopes);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        await AdmitAsync(envelope, cancellationToken).ConfigureAwait(false);
-        var op = new WriteOp(envelope, JsonSerializer.SerializeToUtf8Bytes(envelope, ContractsJson.Default.Envelope), 0);
+        WriteOp? first = null;
+        List<WriteOp>? more = null;
+        var frames = new List<Frame>(envelopes.Count);
+        foreach (var e in envelopes)
+        {
+            ArgumentNullException.ThrowIfNull(e, nameof(envelopes));
+            if (!TryAdmit())
+            {
+                if (frames.Count > 0)
+                {
+                    Queue(frames, ref first, ref more);
+                    frames = new List<Frame>(envelopes.Count);
+                }
+
+                await AdmitAsync(e, cancellationToken).ConfigureAwait(false);
+            }
+
+            frames.Add(new Frame(e, JsonSerializer.SerializeToUtf8Bytes(e, ContractsJson.Default.Envelope)));
+        }
+
+        if (frames.Count > 0)
+        {
+            Queue(frames, ref first, ref more);
+        }
+
+        // not cancellable once queued: the frames are being committed either way
+        if (first is not null)
+        {
+            await first.Done.Task.ConfigureAwait(false);
+        }
+
+        foreach (var op in more ?? [])
+        {
+            await op.Done.Task.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Hands admitted <paramref name="frames"/> to the writer as one unit.</summary>
+    private void Queue(List<Frame> frames, ref WriteOp? first, ref List<WriteOp>? more)
+    {
+        var op = new WriteOp([.. frames], 0);
         if (!_writes.Writer.TryWrite(op))
         {
-            Interlocked.Decrement(ref _depth);
+            Release(frames.Count);
             throw new ObjectDisposedException(nameof(SqliteOutbox));
         }
 
-        // not cancellable once queued: the frame is being committed either way
-        await op.Done.Task.ConfigureAwait(false);
+        if (first is null)
+        {
+            first = op;
+        }
+        else
+        {
+            (more ??= []).Add(op);
+        }
+    }
+
+    /// <summary>Gives back <paramref name="count"/> slots of frames that were admitted and then not stored.</summary>
+    private void Release(int count)
+    {
+        lock (_gate)
+        {
+            _depth -= count;
+        }
+
+        Interlocked.Exchange(ref _spaceSignal, NewSignal()).TrySetResult();
+    }
+
+    /// <summary>Takes a slot when the outbox is below its cap; false (nothing taken) when it is full.</summary>
+    private bool TryAdmit()
+    {
+        lock (_gate)
+        {
+            if (_depth >= _maxFrames)
+            {
+                return false;
+            }
+
+            _depth++;
+            if (_atCap && _depth < _maxFrames)
+            {
+                _atCap = false;
+                _logger.LogWarning("outbox below its cap again ({Depth}/{Cap} frames); connectors resume", _depth, _maxFrames);
+            }
+
+            return true;
+        }
     }
 
     /// <summary>Takes a slot below the cap, waiting (and raising the alarm once a minute) while the outbox is full.</summary>
@@ -150,18 +237,16 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         {
             Task space;
             var alarm = false;
+            if (TryAdmit())
+            {
+                return;
+            }
+
             lock (_gate)
             {
                 if (_depth < _maxFrames)
                 {
-                    _depth++;
-                    if (_atCap && _depth < _maxFrames)
-                    {
-                        _atCap = false;
-                        _logger.LogWarning("outbox below its cap again ({Depth}/{Cap} frames); connectors resume", _depth, _maxFrames);
-                    }
-
-                    return;
+                    continue; // room came back meanwhile
                 }
 
                 var now = _time.GetUtcNow();
@@ -244,7 +329,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
             throw new InvalidOperationException("only the batch last returned by ReadBatchAsync can be acknowledged");
         }
 
-        var op = new WriteOp(null, null, pending.LastId);
+        var op = new WriteOp([], pending.LastId);
         if (!_writes.Writer.TryWrite(op))
         {
             throw new ObjectDisposedException(nameof(SqliteOutbox));
@@ -270,9 +355,11 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             ops.Clear();
-            while (ops.Count < _maxGroup && reader.TryRead(out var op))
+            var frames = 0;
+            while (frames < _maxGroup && reader.TryRead(out var op))
             {
                 ops.Add(op);
+                frames += op.Frames.Length;
             }
 
             try
@@ -282,13 +369,14 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                     _insert.Transaction = tx;
                     foreach (var op in ops)
                     {
-                        if (op.Body is { } body)
+                        foreach (var frame in op.Frames)
                         {
-                            _insertPbx.Value = op.Envelope!.Pbx;
-                            _insertBody.Value = body;
+                            _insertPbx.Value = frame.Envelope.Pbx;
+                            _insertBody.Value = frame.Body;
                             _insert.ExecuteNonQuery();
                         }
-                        else
+
+                        if (op.DeleteThrough > 0)
                         {
                             using var delete = _writer.CreateCommand();
                             delete.Transaction = tx;
@@ -301,7 +389,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                     tx.Commit();
                 }
 
-                if (ops.Exists(o => o.Body is not null))
+                if (frames > 0)
                 {
                     using var last = _writer.CreateCommand();
                     last.CommandText = "SELECT last_insert_rowid()";
@@ -322,13 +410,9 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
             catch (Exception ex) when (ex is SqliteException or InvalidOperationException or IOException)
             {
                 _logger.LogError("outbox write failed ({Message}); {Count} frames NOT stored, their connectors see the error", ex.Message, ops.Count);
+                Release(frames);
                 foreach (var op in ops)
                 {
-                    if (op.Envelope is not null)
-                    {
-                        Interlocked.Decrement(ref _depth);
-                    }
-
                     op.Done.TrySetException(ex);
                 }
             }
@@ -379,11 +463,13 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private sealed class WriteOp(Envelope? envelope, byte[]? body, long deleteThrough)
-    {
-        public Envelope? Envelope { get; } = envelope;
+    /// <summary>One frame to insert: the envelope (for its PBX column) and its JSON body.</summary>
+    private readonly record struct Frame(Envelope Envelope, byte[] Body);
 
-        public byte[]? Body { get; } = body;
+    /// <summary>A unit of the writer: frames to insert (one append call), or rows to delete through an id (an ack).</summary>
+    private sealed class WriteOp(Frame[] frames, long deleteThrough)
+    {
+        public Frame[] Frames { get; } = frames;
 
         public long DeleteThrough { get; } = deleteThrough;
 

@@ -14,6 +14,20 @@ public interface IFrameSink
 {
     /// <summary>Appends one envelope; waits while the buffer is full. Envelopes of one session must be appended in seq order.</summary>
     ValueTask AppendAsync(Envelope envelope, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Appends <paramref name="envelopes"/> (one session, in seq order: e.g. every line of one socket read) and returns
+    /// when all of them are safely buffered. The outbox commits them together, so a connector pays one commit per read
+    /// instead of one per line. The list is not kept after the call returns. The default appends them one by one.
+    /// </summary>
+    async ValueTask AppendAsync(IReadOnlyList<Envelope> envelopes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(envelopes);
+        foreach (var envelope in envelopes)
+        {
+            await AppendAsync(envelope, cancellationToken).ConfigureAwait(false);
+        }
+    }
 }
 
 /// <summary>

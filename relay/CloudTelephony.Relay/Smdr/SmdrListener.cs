@@ -13,6 +13,7 @@ using CloudTelephony.Relay.Status;
 using Microsoft.Extensions.Logging;
 using CloudTelephony.Relay.Framing;
 using CloudTelephony.Relay.Hosting;
+using CloudTelephony.Relay.Telemetry;
 
 namespace CloudTelephony.Relay.Smdr;
 
@@ -256,6 +257,7 @@ public sealed class SmdrListener : IAsyncDisposable
         _logger.LogInformation("SMDR {Pbx}: connection from {Remote}, session {Session}", pbx, remote, session);
         var reason = "connection closed by the PBX";
         long seq = 0;
+        var batch = new List<Envelope>();
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
         try
@@ -265,6 +267,7 @@ public sealed class SmdrListener : IAsyncDisposable
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var at = PbxSessions.TruncateToMilliseconds(_time.GetUtcNow());
+                batch.Clear();
                 while (TryReadLine(ref buffer, out var line, out var cut))
                 {
                     if (line.Length == 0)
@@ -279,8 +282,16 @@ public sealed class SmdrListener : IAsyncDisposable
                         _logger.LogWarning("SMDR {Pbx}: session {Session} seq {Seq}: {Problems}; forwarded with the marker", pbx, session, seq, problems);
                     }
 
-                    await _sink.AppendAsync(new Envelope(pbx, Protocols.Smdr, session, seq, at, frame), ct).ConfigureAwait(false);
-                    _status.Update(pbx, s => s with { LastFrameAt = at, FramesReceived = s.FramesReceived + 1 });
+                    batch.Add(new Envelope(pbx, Protocols.Smdr, session, seq, at, frame));
+                }
+
+                if (batch.Count > 0)
+                {
+                    // the records of one read share a commit; nothing more is read from the socket before it is done
+                    await _sink.AppendAsync(batch, ct).ConfigureAwait(false);
+                    RelayTelemetry.FramesReceived(batch);
+                    var count = batch.Count;
+                    _status.Update(pbx, s => s with { LastFrameAt = at, FramesReceived = s.FramesReceived + count });
                 }
 
                 if (result.IsCompleted)

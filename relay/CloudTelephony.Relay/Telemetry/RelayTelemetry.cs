@@ -22,9 +22,14 @@ public static class RelayTelemetry
     private static readonly Counter<long> Forwarded = CtTelemetry.Meter.CreateCounter<long>(
         CtTelemetry.Instruments.RelayFramesForwarded, "{frame}", "Frames delivered and acknowledged by the receiver");
 
-    /// <summary>Counts one frame read from a PBX.</summary>
-    public static void FrameReceived(Envelope e)
-        => Received.Add(1, new(CtTelemetry.Tags.Pbx, e.Pbx), new(CtTelemetry.Tags.Protocol, e.Protocol));
+    /// <summary>Counts frames read from one PBX session (every envelope of <paramref name="frames"/> has the same PBX and protocol).</summary>
+    public static void FramesReceived(IReadOnlyList<Envelope> frames)
+    {
+        if (frames.Count > 0)
+        {
+            Received.Add(frames.Count, new(CtTelemetry.Tags.Pbx, frames[0].Pbx), new(CtTelemetry.Tags.Protocol, frames[0].Protocol));
+        }
+    }
 
     /// <summary>Counts a delivered batch, per PBX and protocol.</summary>
     public static void BatchForwarded(IReadOnlyList<Envelope> batch)
