@@ -3,8 +3,11 @@
 #   core:   BenchmarkDotNet, parse + correlate per protocol on the real captures (per-frame Mean; frames/s = 1 s / Mean)
 #   ingest: end to end, HTTP → functions → PostgreSQL, the CTIP capture repeated to 1,000,000 frames
 #   routing: Smart Redirect getcustomerdata over loopback at 500 req/s, cold and warm, then the maximum rate
-#   relay:  appends → SQLite outbox → Service Bus forwarder → AMQP test broker (child process);
-#           args: [seconds=15] [pbxes=4] [synchronous=Full]; frames/s, append→accept p50/p99, RSS
+#   relay:  the relay program itself (Native AOT as ./ct publish builds it, and the JIT build): SMDR PBXes push real
+#           records at 10,000/s and at full speed → relay → SQLite outbox → Service Bus forwarder → AMQP test broker;
+#           args: [seconds=15] [pbxes=4]; frames/s, receive→broker p50/p99, the relay's RSS idle / under load
+#   relay-forwarder: outbox + forwarder in the bench process (no sockets before the outbox);
+#           args: [seconds=15] [pbxes=4] [synchronous=Full]; frames/s, append→accept p50/p99
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 what=${1:-all}
@@ -22,8 +25,26 @@ if [ "$what" = all ] || [ "$what" = routing ]; then
   export CT_POSTGRES=${CT_POSTGRES:-$("$root/infra/local/postgres.sh" start | tail -n 1)}
   dotnet "$bin" routing "${@:2}"
 fi
-if [ "$what" = relay ]; then
+if [ "$what" = relay ] || [ "$what" = relay-forwarder ]; then
   relay_project="$root/tests/benchmarks/CloudTelephony.Relay.Benchmarks"
   dotnet build "$relay_project" -c Release -nologo -v q -clp:ErrorsOnly
-  dotnet "$relay_project/bin/Release/net10.0/CloudTelephony.Relay.Benchmarks.dll" "${@:2}"
+  relay_bench="$relay_project/bin/Release/net10.0/CloudTelephony.Relay.Benchmarks.dll"
+fi
+if [ "$what" = relay-forwarder ]; then
+  dotnet "$relay_bench" "${@:2}"
+fi
+if [ "$what" = relay ]; then
+  seconds=${2:-15} pbxes=${3:-4}
+  aot="$root/.ct/bench/relay-aot"
+  # the Native AOT build links with clang (as ./ct publish)
+  compgen -c clang | grep -qE '^clang(-[0-9]+)?$' || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang zlib1g-dev >&2; }
+  echo "publishing the relay as Native AOT (linux-x64) into $aot"
+  dotnet publish "$root/relay/CloudTelephony.Relay/CloudTelephony.Relay.csproj" -c Release -r linux-x64 -p:PublishAot=true \
+    -p:DebugType=none -p:GenerateDocumentationFile=false -o "$aot" -nologo -v q -clp:ErrorsOnly
+  jit="$root/relay/CloudTelephony.Relay/bin/Release/net10.0/relay.dll"
+  dotnet build "$root/relay/CloudTelephony.Relay" -c Release -nologo -v q -clp:ErrorsOnly
+  echo "relay program → SQLite outbox (synchronous=FULL) → Service Bus forwarder → AMQP test broker; $pbxes SMDR PBXes, $(nproc) cores"
+  dotnet "$relay_bench" process "Native AOT, paced" "$seconds" 10000 "$pbxes" "$aot/relay"
+  dotnet "$relay_bench" process "Native AOT, full speed" "$seconds" 0 "$pbxes" "$aot/relay"
+  dotnet "$relay_bench" process "JIT (dotnet relay.dll), paced" "$seconds" 10000 "$pbxes" dotnet "$jit"
 fi

@@ -343,6 +343,9 @@ public sealed class BrokerQueue : IMessageProcessor, IMessageSource
         }
     }
 
+    /// <summary>Raised on the broker's thread for each message accepted and stored (not for duplicates), before it is settled.</summary>
+    public event Action<StoredMessage>? Stored;
+
     /// <summary>Messages dropped as duplicates (accepted, not stored).</summary>
     public int Duplicates => Volatile.Read(ref _duplicates);
 
@@ -406,6 +409,7 @@ public sealed class BrokerQueue : IMessageProcessor, IMessageSource
             _ready.AddLast(stored);
         }
 
+        Stored?.Invoke(stored);
         _available.Release();
         messageContext.Complete();
     }

@@ -24,6 +24,17 @@ if (args.Length > 0 && args[0] == "broker")
     return 0;
 }
 
+// relay-bench process <label> <seconds> <rate, 0 = max> <pbxes> <relay command...>   — the relay program itself
+if (args.Length > 5 && args[0] == "process")
+{
+    return await ProcessBench.RunAsync(
+        args[5..],
+        double.Parse(args[2], CultureInfo.InvariantCulture),
+        double.Parse(args[3], CultureInfo.InvariantCulture),
+        int.Parse(args[4], CultureInfo.InvariantCulture),
+        args[1]);
+}
+
 var seconds = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 15;
 var pbxes = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4;
 var synchronous = args.Length > 2 ? args[2] : "Full";
