@@ -34,6 +34,7 @@ public sealed class ConfigTests : IDisposable
         { $$"""{ "Relay": { "Transport": "ServiceBus", "ServiceBus": { "Endpoint": "amqps://ns.servicebus.windows.net" }, "Pbxes": [ {{GoodPbx}} ] } }""", "Relay:ServiceBus:SasKeyName and Relay:ServiceBus:SasKey are required unless Relay:ServiceBus:UseEntraId is true" },
         { $$"""{ "Relay": { "Transport": "ServiceBus", "ServiceBus": { "Endpoint": "amqps://ns.servicebus.windows.net", "UseEntraId": true, "SaslPlain": true }, "Pbxes": [ {{GoodPbx}} ] } }""", "exclude each other" },
         { $$"""{ "Relay": { "Outbox": { "MaxFrames": 0 }, "Pbxes": [ {{GoodPbx}} ] } }""", "Relay:Outbox:MaxFrames must be a positive number" },
+        { $$"""{ "Relay": { "Forwarder": { "MaxBatchesInFlight": 0 }, "Pbxes": [ {{GoodPbx}} ] } }""", "Relay:Forwarder:MaxBatchesInFlight must be a positive number" },
         { $$"""{ "Relay": { "Outbox": { "Synchronous": "Off" }, "Pbxes": [ {{GoodPbx}} ] } }""", "Relay:Outbox:Synchronous 'Off' is not Full, Normal or Extra" },
     };
 
@@ -117,6 +118,7 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(9000, Assert.Single(options.Pbxes).EffectivePort);
         Assert.Equal("http://127.0.0.1:7071", options.Forwarder.Url);
         Assert.Equal(500, options.Forwarder.BatchSize);
+        Assert.Equal(4, options.Forwarder.MaxBatchesInFlight);
         Assert.Equal(1_000_000, options.Outbox.MaxFrames);
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using CloudTelephony.Contracts;
+using CloudTelephony.Relay.Outbox;
 using CloudTelephony.Relay.Simulator;
 using CloudTelephony.ServiceBus.Tests.Broker;
 using CloudTelephony.Tests;
@@ -55,16 +56,132 @@ public sealed class OutboxTests
     }
 
     [Fact]
-    public async Task Unacknowledged_batch_is_returned_again()
+    public async Task Next_batch_is_handed_out_before_the_first_is_acknowledged_and_acknowledgements_follow_the_read_order()
     {
         await using var box = new TempOutbox();
+        for (var i = 1; i <= 10; i++)
+        {
+            await box.Outbox.AppendAsync(E("p", i), CancellationToken.None);
+        }
+
+        var b1 = await box.Outbox.ReadBatchAsync(4, TimeSpan.Zero, CancellationToken.None);
+        var b2 = await box.Outbox.ReadBatchAsync(4, TimeSpan.Zero, CancellationToken.None);
+        var b3 = await box.Outbox.ReadBatchAsync(4, TimeSpan.Zero, CancellationToken.None);
+        Assert.Equal([1L, 2L, 3L, 4L], b1.Select(e => e.Seq));
+        Assert.Equal([5L, 6L, 7L, 8L], b2.Select(e => e.Seq));
+        Assert.Equal([9L, 10L], b3.Select(e => e.Seq));
+
+        var outOfOrder = await Assert.ThrowsAsync<InvalidOperationException>(async () => await box.Outbox.AcknowledgeAsync(b2, CancellationToken.None));
+        Assert.Contains("must be acknowledged in the order ReadBatchAsync returned them", outOfOrder.Message, StringComparison.Ordinal);
+        var foreign = await Assert.ThrowsAsync<InvalidOperationException>(async () => await box.Outbox.AcknowledgeAsync([E("p", 1)], CancellationToken.None));
+        Assert.Contains("not the oldest unacknowledged one", foreign.Message, StringComparison.Ordinal);
+        Assert.Equal(10, box.Outbox.Depth);
+
+        // the second acknowledgement starts before the first one is committed
+        var ack1 = box.Outbox.AcknowledgeAsync(b1, CancellationToken.None).AsTask();
+        var ack2 = box.Outbox.AcknowledgeAsync(b2, CancellationToken.None).AsTask();
+        await Task.WhenAll(ack1, ack2);
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await box.Outbox.AcknowledgeAsync(b2, CancellationToken.None));
+        Assert.Equal(2, box.Outbox.Depth);
+        Assert.Equal([9L, 10L], ReadOutbox(box.Options.Path!).Select(e => e.Seq));
+
+        await box.Outbox.AcknowledgeAsync(b3, CancellationToken.None);
+        Assert.Equal(0, box.Outbox.Depth);
+        Assert.Empty(ReadOutbox(box.Options.Path!));
+        Assert.Equal(10, box.Status.Outbox.Forwarded);
+    }
+
+    [Fact]
+    public async Task Rewind_hands_out_everything_unacknowledged_again_from_the_oldest_in_order()
+    {
+        await using var box = new TempOutbox();
+        var sent = new List<Envelope>();
+        for (var i = 1; i <= 12; i++)
+        {
+            var e = E(i % 3 == 0 ? "pbx-a" : "pbx-b", i);
+            sent.Add(e);
+            await box.Outbox.AppendAsync(e, CancellationToken.None);
+        }
+
+        var b1 = await box.Outbox.ReadBatchAsync(3, TimeSpan.Zero, CancellationToken.None);
+        var b2 = await box.Outbox.ReadBatchAsync(3, TimeSpan.Zero, CancellationToken.None);
+        var b3 = await box.Outbox.ReadBatchAsync(3, TimeSpan.Zero, CancellationToken.None);
+        await box.Outbox.AcknowledgeAsync(b1, CancellationToken.None);
+        var pendingAck = box.Outbox.AcknowledgeAsync(b2, CancellationToken.None).AsTask();
+
+        // b2's acknowledgement was started before the failure: it counts; b3 was handed out only
+        await box.Outbox.RewindAsync(CancellationToken.None);
+        await pendingAck;
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await box.Outbox.AcknowledgeAsync(b3, CancellationToken.None));
+        await box.Outbox.AppendAsync(E("pbx-a", 13), CancellationToken.None);
+        sent.Add(E("pbx-a", 13));
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15)); // a missing frame fails the test instead of hanging it
+        var again = new List<Envelope>();
+        while (again.Count < 7)
+        {
+            var b = await box.Outbox.ReadBatchAsync(2, TimeSpan.Zero, deadline.Token);
+            again.AddRange(b);
+            await box.Outbox.AcknowledgeAsync(b, CancellationToken.None);
+        }
+
+        Assert.Equal(sent.Skip(6), again);
+        Assert.Equal(0, box.Outbox.Depth);
+    }
+
+    [Fact]
+    public async Task Rewind_is_refused_while_a_read_is_waiting_and_a_cancelled_read_hands_out_nothing()
+    {
+        await using var box = new TempOutbox();
+        using var cancel = new CancellationTokenSource();
+        var waiting = box.Outbox.ReadBatchAsync(10, TimeSpan.Zero, cancel.Token).AsTask();
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(async () => await box.Outbox.RewindAsync(CancellationToken.None));
+        Assert.Contains("while ReadBatchAsync is running", refused.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await box.Outbox.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None));
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+
         await box.Outbox.AppendAsync(E("p", 1), CancellationToken.None);
-        var a = await box.Outbox.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None);
-        await box.Outbox.AppendAsync(E("p", 2), CancellationToken.None);
-        Assert.Same(a, await box.Outbox.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None));
-        await Assert.ThrowsAsync<InvalidOperationException>(async () => await box.Outbox.AcknowledgeAsync([E("p", 1)], CancellationToken.None));
-        await box.Outbox.AcknowledgeAsync(a, CancellationToken.None);
-        Assert.Equal([2L], (await box.Outbox.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None)).Select(e => e.Seq));
+        await box.Outbox.RewindAsync(CancellationToken.None);
+        var b = await box.Outbox.ReadBatchAsync(10, TimeSpan.Zero, CancellationToken.None);
+        Assert.Equal([1L], b.Select(e => e.Seq));
+        await box.Outbox.AcknowledgeAsync(b, CancellationToken.None);
+        Assert.Equal(0, box.Outbox.Depth);
+    }
+
+    [Fact]
+    public async Task After_a_crash_with_batches_handed_out_and_not_acknowledged_every_pending_frame_is_read_again_in_order()
+    {
+        await using var box = new TempOutbox();
+        var sent = new List<Envelope>();
+        for (var i = 1; i <= 20; i++)
+        {
+            var e = E(i % 2 == 0 ? "pbx-a" : "pbx-b", i);
+            sent.Add(e);
+            await box.Outbox.AppendAsync(e, CancellationToken.None);
+        }
+
+        var b1 = await box.Outbox.ReadBatchAsync(5, TimeSpan.Zero, CancellationToken.None);
+        _ = await box.Outbox.ReadBatchAsync(5, TimeSpan.Zero, CancellationToken.None);
+        _ = await box.Outbox.ReadBatchAsync(5, TimeSpan.Zero, CancellationToken.None);
+        await box.Outbox.AcknowledgeAsync(b1, CancellationToken.None);
+
+        // the process dies: the first outbox is abandoned as it is (never disposed), a new one opens the same file
+        var logs = new ListLoggerProvider();
+        await using var restarted = new SqliteOutbox(box.Options, logs.For<SqliteOutbox>());
+        Assert.Equal(15, restarted.Depth);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15)); // a missing frame fails the test instead of hanging it
+        var again = new List<Envelope>();
+        while (again.Count < 15)
+        {
+            var b = await restarted.ReadBatchAsync(4, TimeSpan.Zero, deadline.Token);
+            again.AddRange(b);
+            await restarted.AcknowledgeAsync(b, CancellationToken.None);
+        }
+
+        Assert.Equal(sent.Skip(5), again);
+        Assert.Empty(ReadOutbox(box.Options.Path!));
+        Assert.Contains(logs.Lines, l => l.Contains("15 frames pending from before the restart", StringComparison.Ordinal));
     }
 
     [Fact]

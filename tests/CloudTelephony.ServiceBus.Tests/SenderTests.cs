@@ -292,6 +292,117 @@ public sealed class SenderTests : IAsyncLifetime
         Assert.Null(await receiver.ReceiveAsync(TimeSpan.FromMilliseconds(200), CancellationToken.None));
     }
 
+    [Fact]
+    public async Task Next_send_goes_on_the_wire_while_the_previous_one_is_unsettled_in_call_order_with_a_heartbeat_between()
+    {
+        var queue = _broker.Queue(Queue);
+        queue.HoldSettlements = true;
+        await using var sender = new QueueSender(Options());
+        var frames = Envelopes("p", 60).ToArray();
+        var beat = Beat();
+        var first = sender.SendAsync(frames[..20], CancellationToken.None);
+        var heartbeat = sender.SendMessagesAsync([FrameMessages.ToMessage(beat)], CancellationToken.None);
+        var second = sender.SendAsync(frames[20..40], CancellationToken.None);
+        var third = sender.SendAsync(frames[40..], CancellationToken.None);
+
+        // every transfer reached the broker before any settlement came back
+        await WaitUntilAsync(() => queue.Accepted.Count == 61, "61 messages on the wire");
+        Assert.Equal(61, queue.Held);
+        Assert.False(first.IsCompleted);
+
+        queue.HoldSettlements = false;
+        queue.SettleHeld();
+        await Task.WhenAll(first, heartbeat, second, third);
+        var expected = frames[..20].Select(e => e.MessageId).Append(FrameMessages.ToMessage(beat).Properties.MessageId).Concat(frames[20..].Select(e => e.MessageId));
+        Assert.Equal(expected, queue.Accepted.Select(m => m.MessageId));
+        Assert.Equal(1, sender.Connects);
+    }
+
+    [Fact]
+    public async Task Sequence_writes_nothing_after_a_failed_send_until_a_new_sequence_resends()
+    {
+        var queue = _broker.Queue(Queue);
+        queue.MaxBodyBytes = 1000;
+        await using var sender = new QueueSender(Options());
+        var frames = Envelopes("p", 30).ToArray();
+        frames[14] = frames[14] with { Frame = "aRING " + new string('x', 2000) };
+        var sequence = sender.StartSequence();
+        var first = sender.SendAsync(frames[..10], sequence, CancellationToken.None);
+        var second = sender.SendAsync(frames[10..20], sequence, CancellationToken.None);
+        await first;
+        var rejected = await Assert.ThrowsAsync<ServiceBusException>(() => second);
+        Assert.Equal("amqp:link:message-size-exceeded", rejected.Condition);
+        Assert.Same(rejected, sequence.Failure);
+
+        var refused = await Assert.ThrowsAsync<ServiceBusException>(() => sender.SendAsync(frames[20..], sequence, CancellationToken.None));
+        Assert.Equal("amqp:link:message-size-exceeded", refused.Condition);
+        Assert.Contains("an earlier send of this sequence failed", refused.Message, StringComparison.Ordinal);
+
+        // calls outside the sequence (the heartbeat) still go out
+        var beat = FrameMessages.ToMessage(Beat());
+        await sender.SendMessagesAsync([beat], CancellationToken.None);
+
+        // the cause is fixed; a new sequence resends from the rejected message on
+        queue.MaxBodyBytes = 256 * 1024;
+        var again = sender.StartSequence();
+        var resend = sender.SendAsync(frames[14..20], again, CancellationToken.None);
+        await sender.SendAsync(frames[20..], again, CancellationToken.None);
+        await resend;
+        Assert.Null(again.Failure);
+        Assert.Equal(0, again.Unsettled);
+
+        // 16..20 were on the wire behind the rejected 15 and were accepted then; nothing of the refused send was written
+        var expected = frames[..14].Concat(frames[15..20]).Select(e => e.MessageId)
+            .Append(beat.Properties.MessageId)
+            .Concat(frames[14..15].Concat(frames[20..]).Select(e => e.MessageId));
+        Assert.Equal(expected, queue.Accepted.Select(m => m.MessageId));
+    }
+
+    [Fact]
+    public async Task Sequence_does_not_follow_its_unsettled_sends_onto_a_new_connection()
+    {
+        var queue = _broker.Queue(Queue);
+        queue.HoldSettlements = true;
+        await using var sender = new QueueSender(Options());
+        var frames = Envelopes("p", 20).ToArray();
+        var sequence = sender.StartSequence();
+        var first = sender.SendAsync(frames[..10], sequence, CancellationToken.None);
+        await WaitUntilAsync(() => queue.Accepted.Count == 10, "first send on the wire");
+
+        // another caller's send is rejected (no group-id): the shared connection is dropped under the unsettled first send
+        var orphan = new Message { Properties = new Properties { MessageId = "orphan:1" }, BodySection = new Data { Binary = [1] } };
+        await Assert.ThrowsAsync<ServiceBusException>(() => sender.SendMessagesAsync([orphan], CancellationToken.None));
+        queue.HoldSettlements = false;
+        var second = sender.SendAsync(frames[10..], sequence, CancellationToken.None);
+        await Assert.ThrowsAnyAsync<Exception>(() => first);
+        await Assert.ThrowsAsync<ServiceBusException>(() => second);
+        Assert.Equal(10, queue.Accepted.Count); // the second send was not written on the new connection
+        Assert.NotNull(sequence.Failure);
+
+        var again = sender.StartSequence();
+        await sender.SendAsync(frames, again, CancellationToken.None);
+        Assert.Equal(frames.Select(e => e.MessageId), queue.Accepted.Select(m => m.MessageId));
+        Assert.Equal(10, queue.Duplicates);
+        Assert.Equal(2, sender.Connects);
+    }
+
+    private static RelayHeartbeat Beat() =>
+        new(RelayHeartbeat.KindValue, "relay-1", "test", DateTimeOffset.UtcNow, [], 0, 0, null, false);
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"timed out waiting for: {what}");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+
     private sealed class ShiftedTime(TimeSpan shift) : TimeProvider
     {
         public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + shift;

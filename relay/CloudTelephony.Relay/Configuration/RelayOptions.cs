@@ -69,17 +69,29 @@ public sealed class SmdrListenerOptions
     public int MaxBufferedBytes { get; set; } = 64 * 1024;
 }
 
-/// <summary>HTTP forwarding to the functions app (<c>Relay:Forwarder</c>).</summary>
+/// <summary>Batching and retry pacing of the forwarder, and the HTTP target of the HTTP transport (<c>Relay:Forwarder</c>).</summary>
 public sealed class ForwarderOptions
 {
     /// <summary>Base URL of the functions app; frames are POSTed to <c>{Url}/api/frames</c>. Default <c>http://127.0.0.1:7071</c>.</summary>
     public string? Url { get; set; } = "http://127.0.0.1:7071";
 
-    /// <summary>Most envelopes in one POST (default 500).</summary>
+    /// <summary>Most envelopes in one batch: one POST, or one run of AMQP transfers (default 500).</summary>
     public int BatchSize { get; set; } = 500;
 
-    /// <summary>How long a batch waits for more frames after the first one arrived, in milliseconds (default 50).</summary>
+    /// <summary>
+    /// How long a batch waits for more frames after the first one arrived, in milliseconds (default 50). HTTP: every
+    /// batch waits so long (one POST at a time). Service Bus: only a batch read while others are in flight waits, and it
+    /// goes early when it is full or when every batch in flight has settled, so frames arriving at an idle forwarder go
+    /// out at once and the wait never adds more than the time the batches ahead of it need to be accepted.
+    /// </summary>
     public int LingerMilliseconds { get; set; } = 50;
+
+    /// <summary>
+    /// Service Bus transport: most batches sent and not yet accepted by the broker at once (default 4, at least 1; 1 =
+    /// stop-and-wait). Batches are sent on one link in outbox order and acknowledged in that order, so each PBX's order
+    /// is kept. The HTTP transport ignores it and posts one batch at a time: parallel POSTs could be stored out of order.
+    /// </summary>
+    public int MaxBatchesInFlight { get; set; } = 4;
 
     /// <summary>Timeout of one POST attempt, in seconds (default 30).</summary>
     public double TimeoutSeconds { get; set; } = 30;

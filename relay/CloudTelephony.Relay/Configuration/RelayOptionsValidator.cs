@@ -51,6 +51,7 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
         }
 
         Positive(errors, $"{s}:Forwarder:BatchSize", f.BatchSize);
+        Positive(errors, $"{s}:Forwarder:MaxBatchesInFlight", f.MaxBatchesInFlight);
         if (!(o.HeartbeatSeconds >= 0) || double.IsInfinity(o.HeartbeatSeconds))
         {
             errors.Add($"{s}:HeartbeatSeconds must be 0 (off) or a positive number (got {o.HeartbeatSeconds})");

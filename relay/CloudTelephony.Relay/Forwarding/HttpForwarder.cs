@@ -20,6 +20,11 @@ namespace CloudTelephony.Relay.Forwarding;
 /// client's resilience handler (5xx, 408, 429, connection errors); a batch that still fails is sent again later, in
 /// order, and never dropped — a 4xx (our bug) is logged loudly with the body and retried slowly.
 /// </summary>
+/// <remarks>
+/// One batch at a time (<see cref="ForwarderOptions.MaxBatchesInFlight"/> does not apply): POSTs in parallel could be
+/// stored out of order. The next batch is read only after this one was acknowledged, and a batch is retried until it is
+/// delivered, so the outbox never needs to be rewound.
+/// </remarks>
 public sealed class HttpForwarder : BackgroundService
 {
     /// <summary>Name of the <see cref="IHttpClientFactory"/> client (with its resilience handler) the forwarder uses.</summary>

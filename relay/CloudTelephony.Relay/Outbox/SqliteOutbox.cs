@@ -11,15 +11,18 @@ namespace CloudTelephony.Relay.Outbox;
 
 /// <summary>
 /// The durable outbox (DESIGN.md "Reliability rules"): a SQLite database in WAL mode. <see cref="AppendAsync(Envelope, CancellationToken)"/> returns
-/// only after the frame's row is committed; the forwarder peeks batches in append order (<see cref="ReadBatchAsync"/>)
-/// and rows are deleted only when it acknowledges them (<see cref="AcknowledgeAsync"/>, after the broker settled).
-/// After a crash or restart the pending rows are read again from the oldest, so each PBX's frames are resent in order.
+/// only after the frame's row is committed; the forwarder reads batches in append order (<see cref="ReadBatchAsync"/>),
+/// possibly several before the first is acknowledged, and rows are deleted only when it acknowledges them, in read order
+/// (<see cref="AcknowledgeAsync"/>, after the broker settled). After a failed delivery <see cref="RewindAsync"/> moves
+/// the read position back to the oldest unacknowledged row; after a crash or restart the pending rows are read again
+/// from the oldest. Either way each PBX's frames are resent in order.
 /// </summary>
 /// <remarks>
 /// One writer task owns the write connection: appends and deletes that are waiting at the same moment go into one
 /// transaction (group commit, one WAL fsync for all of them with <c>synchronous=FULL</c>). The reader has its own
-/// connection (WAL readers never block the writer). At <see cref="OutboxOptions.MaxFrames"/> appenders wait
-/// (backpressure onto the PBX sockets) and an alarm is logged every minute and flagged in <see cref="RelayStatus"/>;
+/// connection (WAL readers never block the writer). The read position and the list of batches handed out live in
+/// memory only: the database holds exactly the unacknowledged rows. At <see cref="OutboxOptions.MaxFrames"/> appenders
+/// wait (backpressure onto the PBX sockets) and an alarm is logged every minute and flagged in <see cref="RelayStatus"/>;
 /// nothing is ever dropped.
 /// </remarks>
 public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
@@ -43,7 +46,8 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     private readonly Lock _gate = new();
     private long _depth;
     private long _lastCommittedId;
-    private long _after;
+    private long _readAfter;
+    private long _removedThrough;
     private long _forwarded;
     private long _groupCommits;
     private bool _atCap;
@@ -51,7 +55,9 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     private DateTimeOffset? _oldest;
     private TaskCompletionSource _dataSignal = NewSignal();
     private TaskCompletionSource _spaceSignal = NewSignal();
-    private Batch? _pending;
+    private readonly Queue<Batch> _handedOut = new();
+    private readonly List<Batch> _acknowledging = [];
+    private bool _reading;
     private int _disposed;
 
     /// <summary>Opens (or creates) the outbox at <see cref="OutboxOptions.ResolvePath"/> and starts its writer.</summary>
@@ -84,7 +90,8 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
             r.Read();
             _depth = r.GetInt64(0);
             _lastCommittedId = r.GetInt64(1);
-            _after = r.GetInt64(2);
+            _removedThrough = r.GetInt64(2);
+            _readAfter = _removedThrough;
         }
 
         _insert = _writer.CreateCommand();
@@ -181,7 +188,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     /// <summary>Hands admitted <paramref name="frames"/> to the writer as one unit.</summary>
     private void Queue(List<Frame> frames, ref WriteOp? first, ref List<WriteOp>? more)
     {
-        var op = new WriteOp([.. frames], 0);
+        var op = new WriteOp([.. frames], null);
         if (!_writes.Writer.TryWrite(op))
         {
             Release(frames.Count);
@@ -279,73 +286,175 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     public async ValueTask<IReadOnlyList<Envelope>> ReadBatchAsync(int maxCount, TimeSpan linger, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
-        if (_pending is { } again)
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        long after;
+        lock (_gate)
         {
-            return again;
-        }
-
-        while (Volatile.Read(ref _lastCommittedId) <= _after)
-        {
-            var signal = Volatile.Read(ref _dataSignal).Task;
-            if (Volatile.Read(ref _lastCommittedId) > _after)
+            if (_reading)
             {
-                break;
+                throw new InvalidOperationException("ReadBatchAsync is already running: reads of the outbox must not overlap");
             }
 
-            await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
+            _reading = true;
+            after = _readAfter;
         }
 
-        if (linger > TimeSpan.Zero && Volatile.Read(ref _lastCommittedId) - _after < maxCount)
+        try
         {
-            await Task.Delay(linger, _time, cancellationToken).ConfigureAwait(false);
-        }
-
-        var items = new List<Envelope>(Math.Min(maxCount, 1024));
-        long lastId = _after;
-        _selectAfter.Value = _after;
-        _selectLimit.Value = maxCount;
-        using (var r = _select.ExecuteReader())
-        {
-            while (r.Read())
+            while (Volatile.Read(ref _lastCommittedId) <= after)
             {
-                lastId = r.GetInt64(0);
-                var body = (byte[])r.GetValue(1);
-                items.Add(JsonSerializer.Deserialize(body, ContractsJson.Default.Envelope)!);
+                var signal = Volatile.Read(ref _dataSignal).Task;
+                if (Volatile.Read(ref _lastCommittedId) > after)
+                {
+                    break;
+                }
+
+                await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (linger > TimeSpan.Zero && Volatile.Read(ref _lastCommittedId) - after < maxCount)
+            {
+                await Task.Delay(linger, _time, cancellationToken).ConfigureAwait(false);
+            }
+
+            var items = new List<Envelope>(Math.Min(maxCount, 1024));
+            long lastId = after;
+            _selectAfter.Value = after;
+            _selectLimit.Value = maxCount;
+            using (var r = _select.ExecuteReader())
+            {
+                while (r.Read())
+                {
+                    lastId = r.GetInt64(0);
+                    var body = (byte[])r.GetValue(1);
+                    items.Add(JsonSerializer.Deserialize(body, ContractsJson.Default.Envelope)!);
+                }
+            }
+
+            var batch = new Batch(items, after, lastId);
+            lock (_gate)
+            {
+                _readAfter = lastId;
+                _handedOut.Enqueue(batch);
+                NoteOldestPending();
+            }
+
+            PublishStatus();
+            return batch;
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _reading = false;
             }
         }
-
-        var batch = new Batch(items, lastId);
-        _pending = batch;
-        _oldest = items.Count > 0 ? items[0].ReceivedAt : null;
-        PublishStatus();
-        return batch;
     }
 
     /// <inheritdoc />
     public async ValueTask AcknowledgeAsync(IReadOnlyList<Envelope> batch, CancellationToken cancellationToken)
     {
-        if (!ReferenceEquals(batch, _pending) || _pending is not { } pending)
+        ArgumentNullException.ThrowIfNull(batch);
+        WriteOp op;
+        lock (_gate)
         {
-            throw new InvalidOperationException("only the batch last returned by ReadBatchAsync can be acknowledged");
-        }
+            if (!_handedOut.TryPeek(out var oldest) || !ReferenceEquals(oldest, batch))
+            {
+                throw new InvalidOperationException(OutOfOrder(batch, oldest));
+            }
 
-        var op = new WriteOp([], pending.LastId);
-        if (!_writes.Writer.TryWrite(op))
-        {
-            throw new ObjectDisposedException(nameof(SqliteOutbox));
+            // queued under the lock: deletes reach the writer in acknowledgement order
+            op = new WriteOp([], oldest);
+            if (!_writes.Writer.TryWrite(op))
+            {
+                throw new ObjectDisposedException(nameof(SqliteOutbox));
+            }
+
+            _handedOut.Dequeue();
+            oldest.Removal = op.Done.Task;
+            _acknowledging.Add(oldest);
         }
 
         await op.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-        _after = pending.LastId;
-        _pending = null;
-        Interlocked.Add(ref _forwarded, pending.Count);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask RewindAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        Task[] removals;
         lock (_gate)
         {
-            _depth -= pending.Count;
+            ThrowIfReading();
+            removals = [.. _acknowledging.Select(b => b.Removal!)];
         }
 
-        Interlocked.Exchange(ref _spaceSignal, NewSignal()).TrySetResult();
-        PublishStatus();
+        // deletes still queued or being committed: their outcome goes to their AcknowledgeAsync callers; a failed one
+        // leaves its rows in place, so they are read again below
+        await Task.WhenAll(removals).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ThrowIfReading();
+            if (_acknowledging.Exists(b => !b.Removal!.IsCompleted))
+            {
+                throw new InvalidOperationException("an acknowledgement was started while the outbox was being rewound");
+            }
+
+            _handedOut.Clear();
+            _acknowledging.Clear();
+            _readAfter = _removedThrough;
+        }
+    }
+
+    private void ThrowIfReading()
+    {
+        if (_reading)
+        {
+            throw new InvalidOperationException("the outbox cannot be rewound while ReadBatchAsync is running");
+        }
+    }
+
+    private string OutOfOrder(IReadOnlyList<Envelope> batch, Batch? oldest)
+    {
+        var expected = oldest is null
+            ? "no batch is waiting for its acknowledgement"
+            : $"the oldest unacknowledged batch is rows {oldest.FirstId}..{oldest.LastId} ({oldest.Count} frames)";
+        return batch is Batch b && _handedOut.Contains(b)
+            ? $"batches must be acknowledged in the order ReadBatchAsync returned them: rows {b.FirstId}..{b.LastId} acknowledged before earlier ones; {expected}"
+            : $"this batch of {batch.Count} frames is not the oldest unacknowledged one ReadBatchAsync returned (acknowledged twice, handed out before a rewind, or not from this outbox); {expected}";
+    }
+
+    /// <summary>Called by the writer after the delete of <paramref name="batch"/> (and every row before it) committed.</summary>
+    private void OnRemoved(Batch batch)
+    {
+        long removed = 0;
+        lock (_gate)
+        {
+            // DELETE ... WHERE id <= last also removed the rows of earlier batches whose own delete failed
+            while (_acknowledging.Count > 0 && _acknowledging[0].LastId <= batch.LastId)
+            {
+                removed += _acknowledging[0].Count;
+                _acknowledging.RemoveAt(0);
+            }
+
+            _removedThrough = Math.Max(_removedThrough, batch.LastId);
+            _depth -= removed;
+            NoteOldestPending();
+        }
+
+        Interlocked.Add(ref _forwarded, removed);
+    }
+
+    /// <summary>The oldest frame handed out and not removed, when there is one (under <see cref="_gate"/>).</summary>
+    private void NoteOldestPending()
+    {
+        var oldest = _acknowledging.Count > 0 ? _acknowledging[0] : _handedOut.Count > 0 ? _handedOut.Peek() : null;
+        if (oldest is { Count: > 0 })
+        {
+            _oldest = oldest[0].ReceivedAt;
+        }
     }
 
     private async Task WriterLoopAsync()
@@ -367,6 +476,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                 using (var tx = _writer.BeginTransaction())
                 {
                     _insert.Transaction = tx;
+                    long deleteThrough = 0;
                     foreach (var op in ops)
                     {
                         foreach (var frame in op.Frames)
@@ -376,14 +486,20 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                             _insert.ExecuteNonQuery();
                         }
 
-                        if (op.DeleteThrough > 0)
+                        if (op.Acknowledged is { } acknowledged)
                         {
-                            using var delete = _writer.CreateCommand();
-                            delete.Transaction = tx;
-                            delete.CommandText = "DELETE FROM frames WHERE id <= $last";
-                            delete.Parameters.AddWithValue("$last", op.DeleteThrough);
-                            delete.ExecuteNonQuery();
+                            deleteThrough = Math.Max(deleteThrough, acknowledged.LastId);
                         }
+                    }
+
+                    if (deleteThrough > 0)
+                    {
+                        // acknowledgements come in read order: one delete covers every batch acknowledged in this group
+                        using var delete = _writer.CreateCommand();
+                        delete.Transaction = tx;
+                        delete.CommandText = "DELETE FROM frames WHERE id <= $last";
+                        delete.Parameters.AddWithValue("$last", deleteThrough);
+                        delete.ExecuteNonQuery();
                     }
 
                     tx.Commit();
@@ -402,6 +518,22 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
 
                 Interlocked.Increment(ref _groupCommits);
                 Interlocked.Exchange(ref _dataSignal, NewSignal()).TrySetResult();
+                var removed = false;
+                foreach (var op in ops)
+                {
+                    if (op.Acknowledged is { } batch)
+                    {
+                        OnRemoved(batch);
+                        removed = true;
+                    }
+                }
+
+                if (removed)
+                {
+                    Interlocked.Exchange(ref _spaceSignal, NewSignal()).TrySetResult();
+                    PublishStatus();
+                }
+
                 foreach (var op in ops)
                 {
                     op.Done.TrySetResult();
@@ -422,12 +554,14 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     private void PublishStatus()
     {
         bool atCap;
+        DateTimeOffset? oldest;
         lock (_gate)
         {
             atCap = _atCap;
+            oldest = _oldest;
         }
 
-        _status?.SetOutbox(new OutboxStatus(Depth, _maxFrames, atCap, Depth > 0 ? _oldest : null, Interlocked.Read(ref _forwarded)));
+        _status?.SetOutbox(new OutboxStatus(Depth, _maxFrames, atCap, Depth > 0 ? oldest : null, Interlocked.Read(ref _forwarded)));
     }
 
     /// <summary>Stops the writer after it committed everything queued, and closes the database.</summary>
@@ -466,18 +600,24 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     /// <summary>One frame to insert: the envelope (for its PBX column) and its JSON body.</summary>
     private readonly record struct Frame(Envelope Envelope, byte[] Body);
 
-    /// <summary>A unit of the writer: frames to insert (one append call), or rows to delete through an id (an ack).</summary>
-    private sealed class WriteOp(Frame[] frames, long deleteThrough)
+    /// <summary>A unit of the writer: frames to insert (one append call), or the delete of an acknowledged batch.</summary>
+    private sealed class WriteOp(Frame[] frames, Batch? acknowledged)
     {
         public Frame[] Frames { get; } = frames;
 
-        public long DeleteThrough { get; } = deleteThrough;
+        public Batch? Acknowledged { get; } = acknowledged;
 
         public TaskCompletionSource Done { get; } = NewSignal();
     }
 
-    private sealed class Batch(List<Envelope> items, long lastId) : List<Envelope>(items)
+    /// <summary>A batch handed out: its envelopes and the row ids it covers (after <c>afterId</c>, through <c>lastId</c>).</summary>
+    private sealed class Batch(List<Envelope> items, long afterId, long lastId) : List<Envelope>(items)
     {
+        public long FirstId { get; } = afterId + 1;
+
         public long LastId { get; } = lastId;
+
+        /// <summary>The commit of this batch's delete, once it was acknowledged.</summary>
+        public Task? Removal { get; set; }
     }
 }

@@ -124,6 +124,7 @@ public sealed class TestBroker : IAsyncDisposable
         foreach (var q in _queues.Values)
         {
             q.ReturnInFlight();
+            q.DropHeld();
         }
     }
 
@@ -302,6 +303,7 @@ public sealed class BrokerQueue : IMessageProcessor, IMessageSource
     private readonly List<StoredMessage> _all = [];
     private readonly List<StoredMessage> _inFlight = [];
     private readonly SemaphoreSlim _available = new(0);
+    private readonly List<MessageContext> _held = [];
     private int _duplicates;
     private int _rejected;
 
@@ -330,6 +332,40 @@ public sealed class BrokerQueue : IMessageProcessor, IMessageSource
 
     /// <summary>Time the broker takes per incoming message (a slow broker, so a backlog builds up in tests).</summary>
     public TimeSpan Delay { get; set; }
+
+    /// <summary>
+    /// When true, messages are stored (and listed in <see cref="Accepted"/>) as they arrive but their settlement is held
+    /// back until <see cref="SettleHeld"/>: shows what a sender writes while earlier messages are unsettled.
+    /// </summary>
+    public bool HoldSettlements { get; set; }
+
+    /// <summary>Messages stored whose settlement is held back (see <see cref="HoldSettlements"/>).</summary>
+    public int Held
+    {
+        get
+        {
+            lock (_held)
+            {
+                return _held.Count;
+            }
+        }
+    }
+
+    /// <summary>Sends the held-back settlements (accepted), in arrival order.</summary>
+    public void SettleHeld()
+    {
+        MessageContext[] held;
+        lock (_held)
+        {
+            held = [.. _held];
+            _held.Clear();
+        }
+
+        foreach (var context in held)
+        {
+            context.Complete();
+        }
+    }
 
     /// <summary>Every message accepted and stored, in arrival order (duplicates not included).</summary>
     public IReadOnlyList<StoredMessage> Accepted
@@ -411,6 +447,16 @@ public sealed class BrokerQueue : IMessageProcessor, IMessageSource
 
         Stored?.Invoke(stored);
         _available.Release();
+        if (HoldSettlements)
+        {
+            lock (_held)
+            {
+                _held.Add(messageContext);
+            }
+
+            return;
+        }
+
         messageContext.Complete();
     }
 
@@ -474,6 +520,15 @@ public sealed class BrokerQueue : IMessageProcessor, IMessageSource
         }
 
         dispositionContext.Complete();
+    }
+
+    /// <summary>Forgets held-back settlements (their senders' connections are gone).</summary>
+    internal void DropHeld()
+    {
+        lock (_held)
+        {
+            _held.Clear();
+        }
     }
 
     /// <summary>Puts unsettled deliveries back at the front (their receivers' connections are gone).</summary>

@@ -149,6 +149,8 @@ internal sealed class TimingSource(SqliteOutbox inner, ConcurrentDictionary<(str
     public ValueTask<IReadOnlyList<Envelope>> ReadBatchAsync(int maxCount, TimeSpan linger, CancellationToken cancellationToken) =>
         inner.ReadBatchAsync(maxCount, linger, cancellationToken);
 
+    public ValueTask RewindAsync(CancellationToken cancellationToken) => inner.RewindAsync(cancellationToken);
+
     public async ValueTask AcknowledgeAsync(IReadOnlyList<Envelope> batch, CancellationToken cancellationToken)
     {
         var now = Stopwatch.GetTimestamp();
