@@ -18,17 +18,39 @@ public sealed class OutboxTests
     private static Envelope E(string pbx, long seq, string session = "s1") =>
         new(pbx, Protocols.Ctip, session, seq, DateTimeOffset.UnixEpoch.AddMilliseconds(seq), $"aREL {seq}_ 1");
 
+    /// <summary>Appends frames with seq 1..<paramref name="count"/> one call each, PBX by <paramref name="pbx"/>(seq).</summary>
+    private static async Task<List<Envelope>> AppendEachAsync(TempOutbox box, int count, Func<int, string> pbx)
+    {
+        var sent = new List<Envelope>();
+        for (var i = 1; i <= count; i++)
+        {
+            var e = E(pbx(i), i);
+            sent.Add(e);
+            await box.Outbox.AppendAsync(e, CancellationToken.None);
+        }
+
+        return sent;
+    }
+
+    /// <summary>Reads batches of up to <paramref name="batchSize"/> and acknowledges each until <paramref name="count"/> frames came.</summary>
+    private static async Task<List<Envelope>> DrainAsync(SqliteOutbox outbox, int count, int batchSize, CancellationToken ct)
+    {
+        var all = new List<Envelope>();
+        while (all.Count < count)
+        {
+            var b = await outbox.ReadBatchAsync(batchSize, TimeSpan.Zero, ct);
+            all.AddRange(b);
+            await outbox.AcknowledgeAsync(b, CancellationToken.None);
+        }
+
+        return all;
+    }
+
     [Fact]
     public async Task Frames_survive_a_restart_and_come_back_in_order_per_pbx()
     {
         await using var box = new TempOutbox();
-        var sent = new List<Envelope>();
-        for (var i = 1; i <= 100; i++)
-        {
-            var e = E(i % 2 == 0 ? "pbx-a" : "pbx-b", i);
-            sent.Add(e);
-            await box.Outbox.AppendAsync(e, CancellationToken.None);
-        }
+        var sent = await AppendEachAsync(box, 100, i => i % 2 == 0 ? "pbx-a" : "pbx-b");
 
         var first = await box.Outbox.ReadBatchAsync(30, TimeSpan.Zero, CancellationToken.None);
         await box.Outbox.AcknowledgeAsync(first, CancellationToken.None);
@@ -37,13 +59,7 @@ public sealed class OutboxTests
 
         await box.ReopenAsync();
         Assert.Equal(70, box.Outbox.Depth);
-        var rest = new List<Envelope>();
-        while (rest.Count < 70)
-        {
-            var b = await box.Outbox.ReadBatchAsync(25, TimeSpan.Zero, CancellationToken.None);
-            rest.AddRange(b);
-            await box.Outbox.AcknowledgeAsync(b, CancellationToken.None);
-        }
+        var rest = await DrainAsync(box.Outbox, 70, 25, CancellationToken.None);
 
         Assert.Equal(sent.Skip(30), rest);
         Assert.Equal(0, box.Outbox.Depth);
@@ -59,10 +75,7 @@ public sealed class OutboxTests
     public async Task Next_batch_is_handed_out_before_the_first_is_acknowledged_and_acknowledgements_follow_the_read_order()
     {
         await using var box = new TempOutbox();
-        for (var i = 1; i <= 10; i++)
-        {
-            await box.Outbox.AppendAsync(E("p", i), CancellationToken.None);
-        }
+        await AppendEachAsync(box, 10, _ => "p");
 
         var b1 = await box.Outbox.ReadBatchAsync(4, TimeSpan.Zero, CancellationToken.None);
         var b2 = await box.Outbox.ReadBatchAsync(4, TimeSpan.Zero, CancellationToken.None);
@@ -95,13 +108,7 @@ public sealed class OutboxTests
     public async Task Rewind_hands_out_everything_unacknowledged_again_from_the_oldest_in_order()
     {
         await using var box = new TempOutbox();
-        var sent = new List<Envelope>();
-        for (var i = 1; i <= 12; i++)
-        {
-            var e = E(i % 3 == 0 ? "pbx-a" : "pbx-b", i);
-            sent.Add(e);
-            await box.Outbox.AppendAsync(e, CancellationToken.None);
-        }
+        var sent = await AppendEachAsync(box, 12, i => i % 3 == 0 ? "pbx-a" : "pbx-b");
 
         var b1 = await box.Outbox.ReadBatchAsync(3, TimeSpan.Zero, CancellationToken.None);
         var b2 = await box.Outbox.ReadBatchAsync(3, TimeSpan.Zero, CancellationToken.None);
@@ -117,13 +124,7 @@ public sealed class OutboxTests
         sent.Add(E("pbx-a", 13));
 
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15)); // a missing frame fails the test instead of hanging it
-        var again = new List<Envelope>();
-        while (again.Count < 7)
-        {
-            var b = await box.Outbox.ReadBatchAsync(2, TimeSpan.Zero, deadline.Token);
-            again.AddRange(b);
-            await box.Outbox.AcknowledgeAsync(b, CancellationToken.None);
-        }
+        var again = await DrainAsync(box.Outbox, 7, 2, deadline.Token);
 
         Assert.Equal(sent.Skip(6), again);
         Assert.Equal(0, box.Outbox.Depth);
@@ -153,13 +154,7 @@ public sealed class OutboxTests
     public async Task After_a_crash_with_batches_handed_out_and_not_acknowledged_every_pending_frame_is_read_again_in_order()
     {
         await using var box = new TempOutbox();
-        var sent = new List<Envelope>();
-        for (var i = 1; i <= 20; i++)
-        {
-            var e = E(i % 2 == 0 ? "pbx-a" : "pbx-b", i);
-            sent.Add(e);
-            await box.Outbox.AppendAsync(e, CancellationToken.None);
-        }
+        var sent = await AppendEachAsync(box, 20, i => i % 2 == 0 ? "pbx-a" : "pbx-b");
 
         var b1 = await box.Outbox.ReadBatchAsync(5, TimeSpan.Zero, CancellationToken.None);
         _ = await box.Outbox.ReadBatchAsync(5, TimeSpan.Zero, CancellationToken.None);
@@ -171,13 +166,7 @@ public sealed class OutboxTests
         await using var restarted = new SqliteOutbox(box.Options, logs.For<SqliteOutbox>());
         Assert.Equal(15, restarted.Depth);
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15)); // a missing frame fails the test instead of hanging it
-        var again = new List<Envelope>();
-        while (again.Count < 15)
-        {
-            var b = await restarted.ReadBatchAsync(4, TimeSpan.Zero, deadline.Token);
-            again.AddRange(b);
-            await restarted.AcknowledgeAsync(b, CancellationToken.None);
-        }
+        var again = await DrainAsync(restarted, 15, 4, deadline.Token);
 
         Assert.Equal(sent.Skip(5), again);
         Assert.Empty(ReadOutbox(box.Options.Path!));
@@ -199,13 +188,7 @@ public sealed class OutboxTests
 
         Assert.Equal(2000, box.Outbox.Depth);
         Assert.True(box.Outbox.GroupCommits < 2000, $"{box.Outbox.GroupCommits} commits for 2000 frames");
-        var all = new List<Envelope>();
-        while (all.Count < 2000)
-        {
-            var b = await box.Outbox.ReadBatchAsync(500, TimeSpan.Zero, CancellationToken.None);
-            all.AddRange(b);
-            await box.Outbox.AcknowledgeAsync(b, CancellationToken.None);
-        }
+        var all = await DrainAsync(box.Outbox, 2000, 500, CancellationToken.None);
 
         foreach (var g in all.GroupBy(e => e.Pbx))
         {
@@ -238,13 +221,8 @@ public sealed class OutboxTests
         var append = box.Outbox.AppendAsync(burst, CancellationToken.None).AsTask();
 
         // the first five are committed and readable while the append waits for room for the rest
-        var all = new List<Envelope>();
-        while (all.Count < 12)
-        {
-            var b = await box.Outbox.ReadBatchAsync(3, TimeSpan.Zero, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-            all.AddRange(b);
-            await box.Outbox.AcknowledgeAsync(b, CancellationToken.None);
-        }
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15)); // a missing frame fails the test instead of hanging it
+        var all = await DrainAsync(box.Outbox, 12, 3, deadline.Token);
 
         await append.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), all.Select(e => e.Seq));
@@ -256,10 +234,7 @@ public sealed class OutboxTests
     public async Task At_the_cap_the_alarm_is_raised_and_appenders_wait_without_dropping()
     {
         await using var box = new TempOutbox(maxFrames: 5);
-        for (var i = 1; i <= 5; i++)
-        {
-            await box.Outbox.AppendAsync(E("p", i), CancellationToken.None);
-        }
+        await AppendEachAsync(box, 5, _ => "p");
 
         var sixth = box.Outbox.AppendAsync(E("p", 6), CancellationToken.None).AsTask();
         var seventh = box.Outbox.AppendAsync(E("p", 7), CancellationToken.None).AsTask();
