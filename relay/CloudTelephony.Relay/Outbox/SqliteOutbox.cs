@@ -148,8 +148,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(envelopes);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        WriteOp? first = null;
-        List<WriteOp>? more = null;
+        var queued = new List<WriteOp>(1);
         var frames = new List<Frame>(envelopes.Count);
         foreach (var e in envelopes)
         {
@@ -158,8 +157,8 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
             {
                 if (frames.Count > 0)
                 {
-                    Queue(frames, ref first, ref more);
-                    frames = new List<Frame>(envelopes.Count);
+                    queued.Add(Queue(frames));
+                    frames.Clear();
                 }
 
                 await AdmitAsync(e, cancellationToken).ConfigureAwait(false);
@@ -170,23 +169,18 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
 
         if (frames.Count > 0)
         {
-            Queue(frames, ref first, ref more);
+            queued.Add(Queue(frames));
         }
 
         // not cancellable once queued: the frames are being committed either way
-        if (first is not null)
-        {
-            await first.Done.Task.ConfigureAwait(false);
-        }
-
-        foreach (var op in more ?? [])
+        foreach (var op in queued)
         {
             await op.Done.Task.ConfigureAwait(false);
         }
     }
 
-    /// <summary>Hands admitted <paramref name="frames"/> to the writer as one unit.</summary>
-    private void Queue(List<Frame> frames, ref WriteOp? first, ref List<WriteOp>? more)
+    /// <summary>Hands admitted <paramref name="frames"/> (copied) to the writer as one unit.</summary>
+    private WriteOp Queue(List<Frame> frames)
     {
         var op = new WriteOp([.. frames], null);
         if (!_writes.Writer.TryWrite(op))
@@ -195,14 +189,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
             throw new ObjectDisposedException(nameof(SqliteOutbox));
         }
 
-        if (first is null)
-        {
-            first = op;
-        }
-        else
-        {
-            (more ??= []).Add(op);
-        }
+        return op;
     }
 
     /// <summary>Gives back <paramref name="count"/> slots of frames that were admitted and then not stored.</summary>
