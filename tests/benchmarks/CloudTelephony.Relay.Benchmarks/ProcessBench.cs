@@ -32,7 +32,7 @@ internal static class ProcessBench
         broker.Start();
 
         var dir = Directory.CreateTempSubdirectory("ct-relay-process-bench-").FullName;
-        var ports = Enumerable.Range(0, pbxes).Select(_ => FreePort()).ToArray();
+        var ports = Enumerable.Range(0, pbxes).Select(_ => BenchSupport.FreePort()).ToArray();
         var capacity = rate > 0 ? (int)(rate / pbxes * seconds * 1.2) + 1024 : 4_000_000;
         var written = ports.Select(_ => new long[capacity]).ToArray();
         var latencies = new List<double>(1 << 20);
@@ -141,7 +141,7 @@ internal static class ProcessBench
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{label}: {total:N0} frames written at {(rate > 0 ? $"{rate:N0}/s" : "max rate")} by {pbxes} PBXes in {loadSeconds:F1} s, "
                 + $"{got:N0} delivered once ({queue.Duplicates} duplicates dropped) by {drained:F1} s = {got / drained:N0} frames/s; "
-                + $"receive→broker p50 {P(sorted, 0.50):F1} ms, p99 {P(sorted, 0.99):F1} ms, max {sorted.LastOrDefault():F1} ms; "
+                + $"receive→broker p50 {BenchSupport.Percentile(sorted, 0.50):F1} ms, p99 {BenchSupport.Percentile(sorted, 0.99):F1} ms, max {sorted.LastOrDefault():F1} ms; "
                 + $"relay RSS idle {idleBefore / 1024.0:F1} MB, under load median {Median(steady) / 1024.0:F1} MB (max {steady.LastOrDefault() / 1024.0:F1}), idle after {idleAfter / 1024.0:F1} MB"));
             if (failed)
             {
@@ -247,13 +247,4 @@ internal static class ProcessBench
     }
 
     private static double Median(long[] sorted) => sorted.Length == 0 ? double.NaN : sorted[sorted.Length / 2];
-
-    private static double P(double[] sorted, double q) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 }

@@ -38,7 +38,7 @@ if (args.Length > 5 && args[0] == "process")
 var seconds = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 15;
 var pbxes = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4;
 var synchronous = args.Length > 2 ? args[2] : "Full";
-var port = FreePort();
+var port = BenchSupport.FreePort();
 using var child = Process.Start(new ProcessStartInfo("dotnet") { ArgumentList = { typeof(Program).Assembly.Location, "broker", port.ToString(CultureInfo.InvariantCulture) }, RedirectStandardOutput = true })!;
 await child.StandardOutput.ReadLineAsync();
 try
@@ -129,18 +129,9 @@ static async Task RunAsync(string name, double seconds, int pbxes, string synchr
     var rss = Process.GetCurrentProcess().WorkingSet64;
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"{name}: {produced:N0} frames in {elapsed:F1} s = {produced / elapsed:N0} frames/s delivered (appended {produced / seconds:N0}/s); "
-        + $"append→broker-accept p50 {P(sorted, 0.50):F1} ms, p99 {P(sorted, 0.99):F1} ms, max {sorted.LastOrDefault():F1} ms; "
+        + $"append→broker-accept p50 {BenchSupport.Percentile(sorted, 0.50):F1} ms, p99 {BenchSupport.Percentile(sorted, 0.99):F1} ms, max {sorted.LastOrDefault():F1} ms; "
         + $"group commits {outbox.GroupCommits:N0}; managed heap {GC.GetTotalMemory(true) / 1048576.0:F0} MB; RSS peak {peakRss / 1048576.0:F0} MB, after GC {rss / 1048576.0:F0} MB"));
     Directory.Delete(dir, true);
-}
-
-static double P(double[] sorted, double q) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
-
-static int FreePort()
-{
-    using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-    l.Start();
-    return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
 }
 
 /// <summary>Passes the outbox through and records, per acknowledged envelope, the time since it was appended.</summary>
