@@ -9,7 +9,6 @@ using CloudTelephony.Relay.Status;
 using Microsoft.Extensions.Logging;
 using CloudTelephony.Relay.Framing;
 using CloudTelephony.Relay.Hosting;
-using CloudTelephony.Relay.Telemetry;
 
 namespace CloudTelephony.Relay.Ami;
 
@@ -21,42 +20,28 @@ namespace CloudTelephony.Relay.Ami;
 /// Reconnects through <see cref="ReconnectLoop"/>, like <see cref="CtipConnector"/>: exponential backoff with jitter
 /// for broken connections, a long one for refused logins.
 /// </summary>
-public sealed class AmiConnector
+public sealed class AmiConnector : PbxConnector
 {
     private const int MaxMessageBytes = 1024 * 1024;
-    private readonly PbxOptions _options;
-    private readonly string _pbx;
-    private readonly IFrameSink _sink;
-    private readonly RelayStatus _status;
-    private readonly ILogger _logger;
-    private readonly TimeProvider _time;
 
     /// <summary>Creates a connector for <paramref name="options"/> (Id, Host, Port, Username, Secret, EventMask and timings).</summary>
     public AmiConnector(PbxOptions options, IFrameSink sink, RelayStatus status, ILogger<AmiConnector> logger, TimeProvider? time = null)
+        : base("AMI", options, sink, status, logger, time)
     {
-        _options = options;
-        _pbx = options.Id ?? throw new ArgumentException("PBX id is required", nameof(options));
-        _sink = sink;
-        _status = status;
-        _logger = logger;
-        _time = time ?? TimeProvider.System;
     }
 
-    /// <summary>Connects and keeps reconnecting until <paramref name="cancellationToken"/> is cancelled (see <see cref="ReconnectLoop"/>).</summary>
-    public Task RunAsync(CancellationToken cancellationToken)
-        => ReconnectLoop.RunAsync("AMI", _options, _status, _logger, _time, RunSessionAsync, cancellationToken);
-
-    private async ValueTask RunSessionAsync(CancellationToken ct)
+    /// <inheritdoc />
+    protected override async ValueTask RunSessionAsync(CancellationToken ct)
     {
-        var host = _options.Host!;
-        var port = _options.EffectivePort;
-        _status.SetState(_pbx, PbxConnectionState.Connecting, $"{host}:{port}");
+        var host = Options.Host!;
+        var port = Options.EffectivePort;
+        Status.SetState(Pbx, PbxConnectionState.Connecting, $"{host}:{port}");
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await PbxSessions.ConnectAsync(socket, _options, (m, e) => new AmiConnectionException(m, e), ct).ConfigureAwait(false);
+        await PbxSessions.ConnectAsync(socket, Options, (m, e) => new AmiConnectionException(m, e), ct).ConfigureAwait(false);
 
-        var session = PbxSessions.NewSessionId(_time.GetUtcNow());
-        _status.Update(_pbx, s => s with { Session = session, Sessions = s.Sessions + 1 });
-        _status.SetState(_pbx, PbxConnectionState.LoggingIn);
+        var session = PbxSessions.NewSessionId(Time.GetUtcNow());
+        Status.Update(Pbx, s => s with { Session = session, Sessions = s.Sessions + 1 });
+        Status.SetState(Pbx, PbxConnectionState.LoggingIn);
 
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         using var sessionCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -72,13 +57,10 @@ public sealed class AmiConnector
             foreach (var m in items)
             {
                 seq++;
-                batch.Add(new Envelope(_pbx, Protocols.Ami, session, seq, m.ReceivedAt, m.Text));
+                batch.Add(new Envelope(Pbx, Protocols.Ami, session, seq, m.ReceivedAt, m.Text));
             }
 
-            await _sink.AppendAsync(batch, ct).ConfigureAwait(false);
-            RelayTelemetry.FramesReceived(batch);
-            var (last, count) = (batch[^1].ReceivedAt, batch.Count);
-            _status.Update(_pbx, s => s with { LastFrameAt = last, FramesReceived = s.FramesReceived + count });
+            await PbxSessions.AppendReadAsync(Sink, Status, batch, ct).ConfigureAwait(false);
         }
 
         ValueTask ForwardOne(AmiItem m) => Forward([m]);
@@ -86,17 +68,17 @@ public sealed class AmiConnector
         try
         {
             await LoginAsync(stream, messages.Reader, actions, ForwardOne, host, port, ct).ConfigureAwait(false);
-            var loggedInAt = _time.GetUtcNow();
-            _status.SetState(_pbx, PbxConnectionState.Connected, session);
-            _logger.LogInformation("AMI {Pbx}: logged in as {User}, session {Session}, event mask {Mask}, streaming", _pbx, _options.Username, session, _options.EventMask);
+            var loggedInAt = Time.GetUtcNow();
+            Status.SetState(Pbx, PbxConnectionState.Connected, session);
+            Logger.LogInformation("AMI {Pbx}: logged in as {User}, session {Session}, event mask {Mask}, streaming", Pbx, Options.Username, session, Options.EventMask);
             try
             {
                 await StreamAsync(stream, messages.Reader, actions, Forward, ct).ConfigureAwait(false);
             }
-            catch (AmiConnectionException ex) when (_time.GetUtcNow() - loggedInAt >= Seconds(_options.StableSessionSeconds))
+            catch (AmiConnectionException ex) when (Time.GetUtcNow() - loggedInAt >= Seconds(Options.StableSessionSeconds))
             {
-                _status.SetState(_pbx, PbxConnectionState.Connecting, ex.Message);
-                _logger.LogWarning("AMI {Pbx}: session {Session} ended: {Reason}; reconnecting", _pbx, session, ex.Message);
+                Status.SetState(Pbx, PbxConnectionState.Connecting, ex.Message);
+                Logger.LogWarning("AMI {Pbx}: session {Session} ended: {Reason}; reconnecting", Pbx, session, ex.Message);
             }
         }
         finally
@@ -120,12 +102,12 @@ public sealed class AmiConnector
 
     private async Task LoginAsync(Stream stream, ChannelReader<AmiItem> messages, ActionIds actions, Func<AmiItem, ValueTask> forward, string host, int port, CancellationToken ct)
     {
-        var timeout = Seconds(_options.LoginTimeoutSeconds);
+        var timeout = Seconds(Options.LoginTimeoutSeconds);
         var banner = await ReadAsync(messages, timeout, ct).ConfigureAwait(false);
         if (banner is { IsBanner: true })
         {
-            _status.Update(_pbx, s => s with { PbxIdentity = banner.Value.Text });
-            _logger.LogInformation("AMI {Pbx}: connected to {Host}:{Port}: {Banner}", _pbx, host, port, banner.Value.Text);
+            Status.Update(Pbx, s => s with { PbxIdentity = banner.Value.Text });
+            Logger.LogInformation("AMI {Pbx}: connected to {Host}:{Port}: {Banner}", Pbx, host, port, banner.Value.Text);
         }
         else
         {
@@ -135,31 +117,31 @@ public sealed class AmiConnector
             }
 
             // No banner in time (or a message first): not an Asterisk we know; log in anyway, the answer decides.
-            _logger.LogWarning("AMI {Pbx}: connected to {Host}:{Port}; no 'Asterisk Call Manager/' banner in time, logging in anyway", _pbx, host, port);
+            Logger.LogWarning("AMI {Pbx}: connected to {Host}:{Port}; no 'Asterisk Call Manager/' banner in time, logging in anyway", Pbx, host, port);
         }
 
         // The secret is never logged: the action is built here and written straight to the socket.
         var loginId = actions.Next();
-        await SendAsync(stream, AmiFraming.Action(("Action", "Login"), ("ActionID", loginId), ("Username", _options.Username ?? ""), ("Secret", _options.Secret ?? "")), ct).ConfigureAwait(false);
+        await SendAsync(stream, AmiFraming.Action(("Action", "Login"), ("ActionID", loginId), ("Username", Options.Username ?? ""), ("Secret", Options.Secret ?? "")), ct).ConfigureAwait(false);
         var reply = await WaitResponseAsync(messages, actions, forward, loginId, timeout, ct).ConfigureAwait(false)
             ?? throw new AmiLoginRefusedException($"no answer to Login within {timeout.TotalSeconds:0.#} s");
         var response = AmiFraming.Header(reply.Lines, "Response");
         if (!string.Equals(response, "Success", StringComparison.OrdinalIgnoreCase))
         {
             var message = AmiFraming.Header(reply.Lines, "Message");
-            throw new AmiLoginRefusedException($"{(string.IsNullOrEmpty(message) ? "login failed" : message)} (Response: {response}, user {_options.Username})");
+            throw new AmiLoginRefusedException($"{(string.IsNullOrEmpty(message) ? "login failed" : message)} (Response: {response}, user {Options.Username})");
         }
 
         var eventsId = actions.Next();
-        await SendAsync(stream, AmiFraming.Action(("Action", "Events"), ("ActionID", eventsId), ("EventMask", _options.EventMask)), ct).ConfigureAwait(false);
+        await SendAsync(stream, AmiFraming.Action(("Action", "Events"), ("ActionID", eventsId), ("EventMask", Options.EventMask)), ct).ConfigureAwait(false);
         var events = await WaitResponseAsync(messages, actions, forward, eventsId, timeout, ct).ConfigureAwait(false);
         var eventsResponse = events is null ? null : AmiFraming.Header(events.Value.Lines, "Response");
         if (!string.Equals(eventsResponse, "Success", StringComparison.OrdinalIgnoreCase))
         {
-            _logger.LogWarning(
+            Logger.LogWarning(
                 "AMI {Pbx}: Events (EventMask {Mask}) answered {Answer}; streaming whatever the manager.conf read permissions send",
-                _pbx,
-                _options.EventMask,
+                Pbx,
+                Options.EventMask,
                 events is null ? "nothing in time" : $"{eventsResponse}: {AmiFraming.Header(events.Value.Lines, "Message")}");
         }
     }
@@ -167,10 +149,10 @@ public sealed class AmiConnector
     /// <summary>Reads until the response carrying <paramref name="actionId"/>; events that interleave are forwarded in order. Null on timeout.</summary>
     private async Task<AmiItem?> WaitResponseAsync(ChannelReader<AmiItem> messages, ActionIds actions, Func<AmiItem, ValueTask> forward, string actionId, TimeSpan timeout, CancellationToken ct)
     {
-        var deadline = _time.GetUtcNow() + timeout;
+        var deadline = Time.GetUtcNow() + timeout;
         while (true)
         {
-            var left = deadline - _time.GetUtcNow();
+            var left = deadline - Time.GetUtcNow();
             if (left <= TimeSpan.Zero)
             {
                 return null;
@@ -204,14 +186,14 @@ public sealed class AmiConnector
     private async Task StreamAsync(Stream stream, ChannelReader<AmiItem> messages, ActionIds actions, Func<IReadOnlyList<AmiItem>, ValueTask> forward, CancellationToken ct)
     {
         var items = new List<AmiItem>();
-        var interval = Seconds(_options.PingIntervalSeconds);
-        var pingTimeout = Seconds(_options.PingTimeoutSeconds);
-        var nextPing = _time.GetUtcNow() + interval;
+        var interval = Seconds(Options.PingIntervalSeconds);
+        var pingTimeout = Seconds(Options.PingTimeoutSeconds);
+        var nextPing = Time.GetUtcNow() + interval;
         string? pendingPing = null;
         DateTimeOffset pingDeadline = default;
         while (true)
         {
-            var now = _time.GetUtcNow();
+            var now = Time.GetUtcNow();
             var until = pendingPing is null ? nextPing : pingDeadline;
             if (until <= now)
             {
@@ -247,7 +229,7 @@ public sealed class AmiConnector
                     if (m.ActionId == pendingPing)
                     {
                         pendingPing = null;
-                        nextPing = _time.GetUtcNow() + interval;
+                        nextPing = Time.GetUtcNow() + interval;
                     }
 
                     continue;
@@ -315,7 +297,7 @@ public sealed class AmiConnector
             {
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                 var buffer = result.Buffer;
-                var at = PbxSessions.TruncateToMilliseconds(_time.GetUtcNow());
+                var at = PbxSessions.TruncateToMilliseconds(Time.GetUtcNow());
                 while (LineFraming.TryReadLine(ref buffer, out var raw))
                 {
                     if (raw.Length == 0)
@@ -356,9 +338,9 @@ public sealed class AmiConnector
                 {
                     if (lines.Count > 0 || buffer.Length > 0)
                     {
-                        _logger.LogWarning(
+                        Logger.LogWarning(
                             "AMI {Pbx}: connection closed inside a message; {Lines} lines and {Bytes} bytes without the closing empty line not forwarded",
-                            _pbx,
+                            Pbx,
                             lines.Count,
                             buffer.Length);
                     }

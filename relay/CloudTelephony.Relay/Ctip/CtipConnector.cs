@@ -7,7 +7,6 @@ using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Configuration;
 using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Status;
-using CloudTelephony.Relay.Telemetry;
 using Microsoft.Extensions.Logging;
 using CloudTelephony.Relay.Framing;
 using CloudTelephony.Relay.Hosting;
@@ -19,40 +18,26 @@ namespace CloudTelephony.Relay.Ctip;
 /// <c>a</c> marker kept, <c>t</c> link tests skipped) into the <see cref="IFrameSink"/> as envelopes. Reconnects through
 /// <see cref="ReconnectLoop"/>: exponential backoff with jitter for broken connections, a long one for refused logins.
 /// </summary>
-public sealed class CtipConnector
+public sealed class CtipConnector : PbxConnector
 {
     private const int MaxLineBytes = 64 * 1024;
-    private readonly PbxOptions _options;
-    private readonly string _pbx;
-    private readonly IFrameSink _sink;
-    private readonly RelayStatus _status;
-    private readonly ILogger _logger;
-    private readonly TimeProvider _time;
 
     /// <summary>Creates a connector for <paramref name="options"/> (Id, Host, Port, Pin and timings).</summary>
     public CtipConnector(PbxOptions options, IFrameSink sink, RelayStatus status, ILogger<CtipConnector> logger, TimeProvider? time = null)
+        : base("CTIP", options, sink, status, logger, time)
     {
-        _options = options;
-        _pbx = options.Id ?? throw new ArgumentException("PBX id is required", nameof(options));
-        _sink = sink;
-        _status = status;
-        _logger = logger;
-        _time = time ?? TimeProvider.System;
     }
 
-    /// <summary>Connects and keeps reconnecting until <paramref name="cancellationToken"/> is cancelled (see <see cref="ReconnectLoop"/>).</summary>
-    public Task RunAsync(CancellationToken cancellationToken)
-        => ReconnectLoop.RunAsync("CTIP", _options, _status, _logger, _time, RunSessionAsync, cancellationToken);
-
-    private async ValueTask RunSessionAsync(CancellationToken ct)
+    /// <inheritdoc />
+    protected override async ValueTask RunSessionAsync(CancellationToken ct)
     {
-        _status.SetState(_pbx, PbxConnectionState.Connecting, $"{_options.Host}:{_options.EffectivePort}");
+        Status.SetState(Pbx, PbxConnectionState.Connecting, $"{Options.Host}:{Options.EffectivePort}");
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await PbxSessions.ConnectAsync(socket, _options, (m, e) => new CtipConnectionException(m, e), ct).ConfigureAwait(false);
+        await PbxSessions.ConnectAsync(socket, Options, (m, e) => new CtipConnectionException(m, e), ct).ConfigureAwait(false);
 
-        var session = PbxSessions.NewSessionId(_time.GetUtcNow());
-        _status.Update(_pbx, s => s with { Session = session, Sessions = s.Sessions + 1 });
-        _status.SetState(_pbx, PbxConnectionState.LoggingIn);
+        var session = PbxSessions.NewSessionId(Time.GetUtcNow());
+        Status.Update(Pbx, s => s with { Session = session, Sessions = s.Sessions + 1 });
+        Status.SetState(Pbx, PbxConnectionState.LoggingIn);
 
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         using var sessionCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -61,18 +46,18 @@ public sealed class CtipConnector
         try
         {
             await LoginAsync(stream, lines.Reader, ct).ConfigureAwait(false);
-            var loggedInAt = _time.GetUtcNow();
-            _status.SetState(_pbx, PbxConnectionState.Connected, session);
-            _logger.LogInformation("CTIP {Pbx}: logged in, session {Session}, streaming", _pbx, session);
+            var loggedInAt = Time.GetUtcNow();
+            Status.SetState(Pbx, PbxConnectionState.Connected, session);
+            Logger.LogInformation("CTIP {Pbx}: logged in, session {Session}, streaming", Pbx, session);
             try
             {
                 await StreamAsync(stream, lines.Reader, session, ct).ConfigureAwait(false);
             }
-            catch (CtipConnectionException ex) when (_time.GetUtcNow() - loggedInAt >= Seconds(_options.StableSessionSeconds))
+            catch (CtipConnectionException ex) when (Time.GetUtcNow() - loggedInAt >= Seconds(Options.StableSessionSeconds))
             {
                 // A long, healthy session ended: reconnect at once with a fresh backoff.
-                _status.SetState(_pbx, PbxConnectionState.Connecting, ex.Message);
-                _logger.LogWarning("CTIP {Pbx}: session {Session} ended: {Reason}; reconnecting", _pbx, session, ex.Message);
+                Status.SetState(Pbx, PbxConnectionState.Connecting, ex.Message);
+                Logger.LogWarning("CTIP {Pbx}: session {Session} ended: {Reason}; reconnecting", Pbx, session, ex.Message);
             }
         }
         finally
@@ -96,27 +81,27 @@ public sealed class CtipConnector
 
     private async Task LoginAsync(Stream stream, ChannelReader<ReceivedLine> lines, CancellationToken ct)
     {
-        var replyTimeout = Seconds(_options.LoginTimeoutSeconds);
+        var replyTimeout = Seconds(Options.LoginTimeoutSeconds);
         await SendAsync(stream, CtipReplies.Who, ct).ConfigureAwait(false);
         var who = await ReadReplyAsync(lines, replyTimeout, ct).ConfigureAwait(false);
         if (who is not null && CtipReplies.IsOk(who))
         {
             var identity = who.Length > 4 ? who[4..] : "";
-            _status.Update(_pbx, s => s with { PbxIdentity = identity });
-            _logger.LogInformation("CTIP {Pbx}: connected to {Host}:{Port}: {Identity}", _pbx, _options.Host, _options.EffectivePort, who);
+            Status.Update(Pbx, s => s with { PbxIdentity = identity });
+            Logger.LogInformation("CTIP {Pbx}: connected to {Host}:{Port}: {Identity}", Pbx, Options.Host, Options.EffectivePort, who);
         }
         else
         {
-            _logger.LogWarning(
+            Logger.LogWarning(
                 "CTIP {Pbx}: connected to {Host}:{Port}; WHO answered {Answer} (protocol older than 14?), logging in anyway",
-                _pbx,
-                _options.Host,
-                _options.EffectivePort,
+                Pbx,
+                Options.Host,
+                Options.EffectivePort,
                 who ?? "nothing in time");
         }
 
         // Exactly one LOGA per connection (MANUAL p.5). The key is a secret: never logged.
-        await SendAsync(stream, CtipReplies.LoginPrefix + _options.Pin, ct).ConfigureAwait(false);
+        await SendAsync(stream, CtipReplies.LoginPrefix + Options.Pin, ct).ConfigureAwait(false);
         var reply = await ReadReplyAsync(lines, replyTimeout, ct).ConfigureAwait(false);
         if (reply is null)
         {
@@ -132,10 +117,10 @@ public sealed class CtipConnector
     /// <summary>The next reply line (<c>aOK</c>, <c>aNA</c> ...), skipping link tests and unknown lines; null on timeout.</summary>
     private async Task<string?> ReadReplyAsync(ChannelReader<ReceivedLine> lines, TimeSpan timeout, CancellationToken ct)
     {
-        var deadline = _time.GetUtcNow() + timeout;
+        var deadline = Time.GetUtcNow() + timeout;
         while (true)
         {
-            var left = deadline - _time.GetUtcNow();
+            var left = deadline - Time.GetUtcNow();
             if (left <= TimeSpan.Zero)
             {
                 return null;
@@ -154,15 +139,15 @@ public sealed class CtipConnector
 
             if (line.Value.Text != CtipReplies.LinkTest)
             {
-                _logger.LogDebug("CTIP {Pbx}: ignoring '{Line}' while logging in", _pbx, line.Value.Text);
+                Logger.LogDebug("CTIP {Pbx}: ignoring '{Line}' while logging in", Pbx, line.Value.Text);
             }
         }
     }
 
     private async Task StreamAsync(Stream stream, ChannelReader<ReceivedLine> lines, string session, CancellationToken ct)
     {
-        var idle = Seconds(_options.IdleProbeSeconds);
-        var probeTimeout = Seconds(_options.ProbeTimeoutSeconds);
+        var idle = Seconds(Options.IdleProbeSeconds);
+        var probeTimeout = Seconds(Options.ProbeTimeoutSeconds);
         var probing = false; // a WHO probe went out and no data came back yet
         var whoAnswersExpected = 0; // probe answers still to come (not forwarded)
         long seq = 0;
@@ -178,7 +163,7 @@ public sealed class CtipConnector
                         $"dead link: no data for {idle.TotalSeconds:0.#} s and no answer to the WHO probe within {probeTimeout.TotalSeconds:0.#} s");
                 }
 
-                _logger.LogDebug("CTIP {Pbx}: no data for {Idle:0.#} s, probing with WHO", _pbx, idle.TotalSeconds);
+                Logger.LogDebug("CTIP {Pbx}: no data for {Idle:0.#} s, probing with WHO", Pbx, idle.TotalSeconds);
                 await SendAsync(stream, CtipReplies.Who, ct).ConfigureAwait(false);
                 probing = true;
                 whoAnswersExpected++;
@@ -203,18 +188,12 @@ public sealed class CtipConnector
                 }
 
                 seq++;
-                batch.Add(new Envelope(_pbx, Protocols.Ctip, session, seq, next.ReceivedAt, next.Text));
+                batch.Add(new Envelope(Pbx, Protocols.Ctip, session, seq, next.ReceivedAt, next.Text));
             }
             while (batch.Count < PbxSessions.MaxFramesPerAppend && lines.TryRead(out next));
 
-            if (batch.Count > 0)
-            {
-                // every line already read shares one outbox commit
-                await _sink.AppendAsync(batch, ct).ConfigureAwait(false);
-                RelayTelemetry.FramesReceived(batch);
-                var (last, count) = (batch[^1].ReceivedAt, batch.Count);
-                _status.Update(_pbx, s => s with { LastFrameAt = last, FramesReceived = s.FramesReceived + count });
-            }
+            // every line already read shares one outbox commit
+            await PbxSessions.AppendReadAsync(Sink, Status, batch, ct).ConfigureAwait(false);
         }
     }
 
@@ -267,7 +246,7 @@ public sealed class CtipConnector
             {
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                 var buffer = result.Buffer;
-                var at = PbxSessions.TruncateToMilliseconds(_time.GetUtcNow());
+                var at = PbxSessions.TruncateToMilliseconds(Time.GetUtcNow());
                 while (LineFraming.TryReadLine(ref buffer, out var line))
                 {
                     var text = Encoding.Latin1.GetString(line);
@@ -287,7 +266,7 @@ public sealed class CtipConnector
                 {
                     if (buffer.Length > 0)
                     {
-                        _logger.LogWarning("CTIP {Pbx}: connection closed inside a frame; {Bytes} bytes without CR LF not forwarded", _pbx, buffer.Length);
+                        Logger.LogWarning("CTIP {Pbx}: connection closed inside a frame; {Bytes} bytes without CR LF not forwarded", Pbx, buffer.Length);
                     }
 
                     end = new CtipConnectionException("connection closed by the PBX");

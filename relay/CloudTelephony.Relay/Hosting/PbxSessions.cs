@@ -1,6 +1,10 @@
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Configuration;
+using CloudTelephony.Relay.Sink;
+using CloudTelephony.Relay.Status;
+using CloudTelephony.Relay.Telemetry;
 
 namespace CloudTelephony.Relay.Hosting;
 
@@ -13,6 +17,24 @@ public static class PbxSessions
     /// first of them is handled share one commit (one fsync), up to this many.
     /// </summary>
     public const int MaxFramesPerAppend = 256;
+
+    /// <summary>
+    /// Hands the frames of one read (one PBX session, in seq order) to <paramref name="sink"/> in one append, so they
+    /// share one outbox commit; then counts them (<c>ct.relay.frames.received</c>) and records the newest in the PBX's
+    /// status. Nothing happens for an empty list. Throws what the sink throws (the frames are then not counted).
+    /// </summary>
+    public static async ValueTask AppendReadAsync(IFrameSink sink, RelayStatus status, IReadOnlyList<Envelope> frames, CancellationToken ct)
+    {
+        if (frames.Count == 0)
+        {
+            return;
+        }
+
+        await sink.AppendAsync(frames, ct).ConfigureAwait(false);
+        RelayTelemetry.FramesReceived(frames);
+        var (pbx, last, count) = (frames[0].Pbx, frames[^1].ReceivedAt, frames.Count);
+        status.Update(pbx, s => s with { LastFrameAt = last, FramesReceived = s.FramesReceived + count });
+    }
 
     /// <summary>A new session id: <c>yyyyMMddTHHmmssZ-</c> and 6 random hex digits, e.g. <c>20250902T134419Z-3fa9c1</c>.</summary>
     public static string NewSessionId(DateTimeOffset now) =>

@@ -13,7 +13,6 @@ using CloudTelephony.Relay.Status;
 using Microsoft.Extensions.Logging;
 using CloudTelephony.Relay.Framing;
 using CloudTelephony.Relay.Hosting;
-using CloudTelephony.Relay.Telemetry;
 
 namespace CloudTelephony.Relay.Smdr;
 
@@ -285,14 +284,8 @@ public sealed class SmdrListener : IAsyncDisposable
                     batch.Add(new Envelope(pbx, Protocols.Smdr, session, seq, at, frame));
                 }
 
-                if (batch.Count > 0)
-                {
-                    // the records of one read share a commit; nothing more is read from the socket before it is done
-                    await _sink.AppendAsync(batch, ct).ConfigureAwait(false);
-                    RelayTelemetry.FramesReceived(batch);
-                    var count = batch.Count;
-                    _status.Update(pbx, s => s with { LastFrameAt = at, FramesReceived = s.FramesReceived + count });
-                }
+                // the records of one read share a commit; nothing more is read from the socket before it is done
+                await PbxSessions.AppendReadAsync(_sink, _status, batch, ct).ConfigureAwait(false);
 
                 if (result.IsCompleted)
                 {
