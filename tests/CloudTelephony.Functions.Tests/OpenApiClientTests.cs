@@ -1,5 +1,8 @@
 using System.Diagnostics;
+using System.Net;
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Tests;
 
 namespace CloudTelephony.Functions.Tests;
@@ -50,6 +53,31 @@ public sealed class OpenApiClientTests(SeededCallsServer seeded) : IClassFixture
 
         var check = await RunAsync("tsc", dir, "-p", "tsconfig.json");
         Assert.True(check.Code == 0, "tsc on the generated client:\n" + check.Output);
+    }
+
+    [Fact]
+    public async Task The_api_reference_page_serves_its_own_scripts_under_a_nonce_content_security_policy()
+    {
+        var page = await seeded.Server.Http.GetAsync("/api/docs");
+        var html = await page.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        var csp = page.Headers.GetValues("Content-Security-Policy").Single();
+        var nonce = Regex.Match(csp, "'nonce-([^']+)'").Groups[1].Value;
+        Assert.NotEmpty(nonce);
+        Assert.Contains("default-src 'self'", csp);
+        var scripts = Regex.Matches(html, "<script[^>]*>").Select(m => m.Value).ToList();
+        Assert.NotEmpty(scripts);
+        Assert.All(scripts, s => Assert.Contains($"nonce=\"{nonce}\"", s));
+        Assert.DoesNotMatch("(src|href)=\"(https?:)?//", html); // nothing from a CDN
+        foreach (var src in Regex.Matches(html, "<script[^>]*src=\"([^\"]+)\"").Select(m => m.Groups[1].Value))
+        {
+            var asset = await seeded.Server.Http.GetAsync(new Uri(new Uri(seeded.Server.BaseUrl + "/api/docs/"), src));
+            Assert.True(asset.IsSuccessStatusCode, $"{src}: {(int)asset.StatusCode}");
+            Assert.True((await asset.Content.ReadAsByteArrayAsync()).Length > 1000, $"{src} is the bundled script");
+        }
+
+        Assert.Contains(OpenApiSetup.Path.TrimStart('/'), html); // resolved against the page's origin by scalar.aspnetcore.js
     }
 
     private async Task<string> WriteDocumentAsync()

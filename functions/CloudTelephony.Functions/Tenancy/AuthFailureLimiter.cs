@@ -87,8 +87,9 @@ public sealed class AuthFailureLimiter : IDisposable
     /// </summary>
     public bool MayTry(IPAddress? address, string? secret)
     {
-        using var probe = _limiter.AttemptAcquire(Key(address), 0);
-        return probe.IsAcquired || (secret is not null && IsKnown(secret));
+        // Not AttemptAcquire(0): the bucket refills in fractions, and a fraction of a permit already counts as "available".
+        var left = _limiter.GetStatistics(Key(address))?.CurrentAvailablePermits ?? 1;
+        return left >= 1 || (secret is not null && IsKnown(secret));
     }
 
     /// <summary>Counts one failed authentication of <paramref name="address"/>.</summary>
