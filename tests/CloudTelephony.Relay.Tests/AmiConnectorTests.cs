@@ -21,8 +21,7 @@ public sealed class AmiConnectorTests
         Protocol = Protocols.Ami,
         Host = "127.0.0.1",
         Port = port,
-        Username = "relay",
-        Secret = secret,
+        Ami = new() { Username = "relay", Secret = secret },
         ReconnectDelaySeconds = 0.05,
         ReconnectMaxDelaySeconds = 0.2,
         StableSessionSeconds = 0,
@@ -144,8 +143,8 @@ public sealed class AmiConnectorTests
         await using var sim = new AmiSimulator(Sim(Answered().Take(5).ToList()));
         await sim.StartAsync();
         var options = Pbx(sim.Port);
-        options.PingIntervalSeconds = 0.2;
-        options.PingTimeoutSeconds = 0.3;
+        options.Ami.PingIntervalSeconds = 0.2;
+        options.Ami.PingTimeoutSeconds = 0.3;
 
         await using var relay = new Running(options);
         await Eventually.WaitAsync(() => sim.PingsAnswered >= 2, "pings answered");

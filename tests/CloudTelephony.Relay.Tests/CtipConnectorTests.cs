@@ -20,7 +20,7 @@ public sealed class CtipConnectorTests
         Protocol = Protocols.Ctip,
         Host = "127.0.0.1",
         Port = port,
-        Pin = pin,
+        Ctip = new() { Pin = pin },
         ReconnectDelaySeconds = 0.05,
         ReconnectMaxDelaySeconds = 0.2,
         StableSessionSeconds = 0,
@@ -170,8 +170,8 @@ public sealed class CtipConnectorTests
     {
         await using var pbx = new SilentPbx();
         var options = Pbx(pbx.Port);
-        options.IdleProbeSeconds = 0.3;
-        options.ProbeTimeoutSeconds = 0.3;
+        options.Ctip.IdleProbeSeconds = 0.3;
+        options.Ctip.ProbeTimeoutSeconds = 0.3;
 
         await using var relay = new Running(options);
         await Eventually.WaitAsync(() => pbx.Accepted >= 2, "a second connection after the dead link");
@@ -189,8 +189,8 @@ public sealed class CtipConnectorTests
         await using var sim = new CtipSimulator(new CtipSimulatorOptions { Frames = [], Port = 0, Pin = Pin });
         await sim.StartAsync();
         var options = Pbx(sim.Port);
-        options.IdleProbeSeconds = 0.1;
-        options.ProbeTimeoutSeconds = 2;
+        options.Ctip.IdleProbeSeconds = 0.1;
+        options.Ctip.ProbeTimeoutSeconds = 2;
 
         await using var relay = new Running(options);
         await Eventually.WaitAsync(() => sim.Commands.Count(c => c == "aWHO") >= 4, "three probes after the login WHO");

@@ -70,7 +70,7 @@ public sealed class AmiConnector : PbxConnector
             await LoginAsync(stream, messages.Reader, actions, ForwardOne, host, port, ct).ConfigureAwait(false);
             var loggedInAt = Time.GetUtcNow();
             Status.SetState(Pbx, PbxConnectionState.Connected, session);
-            Logger.LogInformation("AMI {Pbx}: logged in as {User}, session {Session}, event mask {Mask}, streaming", Pbx, Options.Username, session, Options.EventMask);
+            Logger.LogInformation("AMI {Pbx}: logged in as {User}, session {Session}, event mask {Mask}, streaming", Pbx, Options.Ami.Username, session, Options.Ami.EventMask);
             try
             {
                 await StreamAsync(stream, messages.Reader, actions, Forward, ct).ConfigureAwait(false);
@@ -122,18 +122,18 @@ public sealed class AmiConnector : PbxConnector
 
         // The secret is never logged: the action is built here and written straight to the socket.
         var loginId = actions.Next();
-        await SendAsync(stream, AmiFraming.Action(("Action", "Login"), ("ActionID", loginId), ("Username", Options.Username ?? ""), ("Secret", Options.Secret ?? "")), ct).ConfigureAwait(false);
+        await SendAsync(stream, AmiFraming.Action(("Action", "Login"), ("ActionID", loginId), ("Username", Options.Ami.Username ?? ""), ("Secret", Options.Ami.Secret ?? "")), ct).ConfigureAwait(false);
         var reply = await WaitResponseAsync(messages, actions, forward, loginId, timeout, ct).ConfigureAwait(false)
             ?? throw new AmiLoginRefusedException($"no answer to Login within {timeout.TotalSeconds:0.#} s");
         var response = AmiFraming.Header(reply.Lines, "Response");
         if (!string.Equals(response, "Success", StringComparison.OrdinalIgnoreCase))
         {
             var message = AmiFraming.Header(reply.Lines, "Message");
-            throw new AmiLoginRefusedException($"{(string.IsNullOrEmpty(message) ? "login failed" : message)} (Response: {response}, user {Options.Username})");
+            throw new AmiLoginRefusedException($"{(string.IsNullOrEmpty(message) ? "login failed" : message)} (Response: {response}, user {Options.Ami.Username})");
         }
 
         var eventsId = actions.Next();
-        await SendAsync(stream, AmiFraming.Action(("Action", "Events"), ("ActionID", eventsId), ("EventMask", Options.EventMask)), ct).ConfigureAwait(false);
+        await SendAsync(stream, AmiFraming.Action(("Action", "Events"), ("ActionID", eventsId), ("EventMask", Options.Ami.EventMask)), ct).ConfigureAwait(false);
         var events = await WaitResponseAsync(messages, actions, forward, eventsId, timeout, ct).ConfigureAwait(false);
         var eventsResponse = events is null ? null : AmiFraming.Header(events.Value.Lines, "Response");
         if (!string.Equals(eventsResponse, "Success", StringComparison.OrdinalIgnoreCase))
@@ -141,7 +141,7 @@ public sealed class AmiConnector : PbxConnector
             Logger.LogWarning(
                 "AMI {Pbx}: Events (EventMask {Mask}) answered {Answer}; streaming whatever the manager.conf read permissions send",
                 Pbx,
-                Options.EventMask,
+                Options.Ami.EventMask,
                 events is null ? "nothing in time" : $"{eventsResponse}: {AmiFraming.Header(events.Value.Lines, "Message")}");
         }
     }
@@ -186,8 +186,8 @@ public sealed class AmiConnector : PbxConnector
     private async Task StreamAsync(Stream stream, ChannelReader<AmiItem> messages, ActionIds actions, Func<IReadOnlyList<AmiItem>, ValueTask> forward, CancellationToken ct)
     {
         var items = new List<AmiItem>();
-        var interval = Seconds(Options.PingIntervalSeconds);
-        var pingTimeout = Seconds(Options.PingTimeoutSeconds);
+        var interval = Seconds(Options.Ami.PingIntervalSeconds);
+        var pingTimeout = Seconds(Options.Ami.PingTimeoutSeconds);
         var nextPing = Time.GetUtcNow() + interval;
         string? pendingPing = null;
         DateTimeOffset pingDeadline = default;

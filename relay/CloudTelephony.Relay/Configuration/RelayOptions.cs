@@ -112,70 +112,45 @@ public sealed class ForwarderOptions
     public double ProgressIntervalSeconds { get; set; } = 5;
 }
 
-/// <summary>One PBX connection (<c>Relay:Pbxes:N</c>).</summary>
+/// <summary>
+/// One PBX connection (<c>Relay:Pbxes:N</c>): the settings every protocol shares (id, protocol, address, timings) and
+/// one section per protocol (<c>Relay:Pbxes:N:Ctip</c>, <c>:Ami</c>, <c>:Smdr</c>) owned by that protocol's
+/// <see cref="Hosting.IPbxConnectorFactory"/>, which also validates it. Only the section of <see cref="Protocol"/> is used.
+/// </summary>
 public sealed class PbxOptions
 {
     /// <summary>PBX id, forwarded as <see cref="Envelope.Pbx"/> (e.g. <c>office-slican</c>).</summary>
     public string? Id { get; set; }
 
-    /// <summary>Protocol: <c>ctip</c> (Slican), <c>ami</c> (Asterisk) or <c>smdr</c> (Avaya IP Office, the PBX connects to us).</summary>
+    /// <summary>Protocol: the name of a registered connector factory (<see cref="Hosting.PbxConnectorFactories"/>): <c>ctip</c> (Slican), <c>ami</c> (Asterisk) or <c>smdr</c> (Avaya IP Office, the PBX connects to us).</summary>
     public string Protocol { get; set; } = Protocols.Ctip;
 
     /// <summary>PBX host name or address (ctip, ami). Not used by smdr, where the PBX connects to the relay.</summary>
     public string? Host { get; set; }
 
     /// <summary>
-    /// PBX TCP port: ctip default 5524, ami default 5038. For smdr the local port to listen on; when unset the shared
-    /// <c>Relay:Smdr:Port</c> (default 9000).
+    /// PBX TCP port; when unset the protocol's default (ctip 5524, ami 5038). For smdr the local port to listen on;
+    /// when unset the shared <c>Relay:Smdr:Port</c> (default 9000).
     /// </summary>
     public int? Port { get; set; }
 
-    /// <summary><see cref="Port"/>, or the protocol's default port (ctip 5524, ami 5038, smdr 9000).</summary>
-    public int EffectivePort => Port ?? DefaultPort(Protocol);
+    /// <summary><see cref="Port"/>, or the default port of the protocol's factory (ctip 5524, ami 5038, smdr 9000).</summary>
+    public int EffectivePort => Port ?? Hosting.PbxConnectorFactories.Find(Protocol)?.DefaultPort ?? 0;
 
-    /// <summary>The well-known port of <paramref name="protocol"/>: ctip 5524, ami 5038, smdr 9000.</summary>
-    public static int DefaultPort(string? protocol) => protocol switch
-    {
-        Protocols.Ami => 5038,
-        Protocols.Smdr => 9000,
-        _ => 5524,
-    };
+    /// <summary>Slican CTIP settings (<c>Relay:Pbxes:N:Ctip</c>): LOGA key and the idle probe.</summary>
+    public Ctip.CtipOptions Ctip { get; set; } = new();
 
-    /// <summary>AMI login user name (<c>manager.conf</c> section).</summary>
-    public string? Username { get; set; }
+    /// <summary>Asterisk AMI settings (<c>Relay:Pbxes:N:Ami</c>): manager user, secret, event mask, ping.</summary>
+    public Ami.AmiOptions Ami { get; set; } = new();
 
-    /// <summary>AMI login secret. A secret: never logged, never echoed in errors.</summary>
-    public string? Secret { get; set; }
+    /// <summary>Avaya IP Office SMDR settings (<c>Relay:Pbxes:N:Smdr</c>): the source addresses the PBX connects from.</summary>
+    public Smdr.SmdrPbxOptions Smdr { get; set; } = new();
 
-    /// <summary>AMI event mask sent with <c>Action: Events</c> (default <c>call,cdr,dialplan,agent</c>).</summary>
-    public string EventMask { get; set; } = "call,cdr,dialplan,agent";
-
-    /// <summary>AMI: a <c>Ping</c> action is sent this often, in seconds (default 20).</summary>
-    public double PingIntervalSeconds { get; set; } = 20;
-
-    /// <summary>AMI: how long a Ping may go unanswered before the link is declared dead and reconnected, in seconds (default 10).</summary>
-    public double PingTimeoutSeconds { get; set; } = 10;
-
-    /// <summary>
-    /// SMDR: source IP addresses this PBX connects from (<c>Relay:Pbxes:N:AllowedSources:0</c> ...). Connections from any
-    /// other address are refused and logged. When empty and <see cref="Host"/> is an IP address, that address is used.
-    /// </summary>
-    public List<string> AllowedSources { get; set; } = [];
-
-    /// <summary>CTIP LOGA key (tariff/billing key, <c>____</c> when none). A secret: never logged.</summary>
-    public string Pin { get; set; } = "____";
-
-    /// <summary>TCP connect timeout, in seconds (default 10).</summary>
+    /// <summary>TCP connect timeout, in seconds (default 10; ctip, ami).</summary>
     public double ConnectTimeoutSeconds { get; set; } = 10;
 
     /// <summary>How long to wait for the answer to WHO and LOGA (CTIP) or for the banner and the Login response (AMI), in seconds (default 5).</summary>
     public double LoginTimeoutSeconds { get; set; } = 5;
-
-    /// <summary>After this many seconds without any data the connector sends <c>aWHO</c> as a probe (default 60).</summary>
-    public double IdleProbeSeconds { get; set; } = 60;
-
-    /// <summary>How long the probe may go unanswered before the link is declared dead and reconnected, in seconds (default 5).</summary>
-    public double ProbeTimeoutSeconds { get; set; } = 5;
 
     /// <summary>First reconnect delay after a failed connection, in seconds (default 1; exponential with jitter).</summary>
     public double ReconnectDelaySeconds { get; set; } = 1;

@@ -101,7 +101,7 @@ public sealed class CtipConnector : PbxConnector
         }
 
         // Exactly one LOGA per connection (MANUAL p.5). The key is a secret: never logged.
-        await SendAsync(stream, CtipReplies.LoginPrefix + Options.Pin, ct).ConfigureAwait(false);
+        await SendAsync(stream, CtipReplies.LoginPrefix + Options.Ctip.Pin, ct).ConfigureAwait(false);
         var reply = await ReadReplyAsync(lines, replyTimeout, ct).ConfigureAwait(false);
         if (reply is null)
         {
@@ -146,8 +146,8 @@ public sealed class CtipConnector : PbxConnector
 
     private async Task StreamAsync(Stream stream, ChannelReader<ReceivedLine> lines, string session, CancellationToken ct)
     {
-        var idle = Seconds(Options.IdleProbeSeconds);
-        var probeTimeout = Seconds(Options.ProbeTimeoutSeconds);
+        var idle = Seconds(Options.Ctip.IdleProbeSeconds);
+        var probeTimeout = Seconds(Options.Ctip.ProbeTimeoutSeconds);
         var probing = false; // a WHO probe went out and no data came back yet
         var whoAnswersExpected = 0; // probe answers still to come (not forwarded)
         long seq = 0;

@@ -27,7 +27,8 @@ public static class RelayServices
     /// </summary>
     public static IServiceCollection AddRelay(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<RelayOptions>().Bind(configuration.GetSection(RelayOptions.SectionName)).ValidateOnStart();
+        // bound strictly: each PBX on its own, legacy flat keys mapped to the protocol sections (RelayConfiguration)
+        services.AddOptions<RelayOptions>().Configure(o => RelayConfiguration.Bind(configuration, o)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<RelayOptions>, RelayOptionsValidator>();
         services.AddSingleton<RelayStatus>();
         services.AddSingleton(sp => new SqliteOutbox(

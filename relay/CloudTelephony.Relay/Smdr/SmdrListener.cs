@@ -19,7 +19,7 @@ namespace CloudTelephony.Relay.Smdr;
 /// <summary>
 /// The Avaya IP Office SMDR receiver. IP Office is the TCP client: it connects to this listener and pushes one CSV
 /// record per line (CR LF). Every accepted connection is a new session of the PBX its source address belongs to
-/// (<see cref="PbxOptions.AllowedSources"/>); connections from other addresses are refused (closed at once) and
+/// (<see cref="SmdrPbxOptions.AllowedSources"/>); connections from other addresses are refused (closed at once) and
 /// logged with the address. Several connections at once are fine.
 /// </summary>
 /// <remarks>
@@ -69,24 +69,6 @@ public sealed class SmdrListener : IAsyncDisposable
         _status = status;
         _logger = logger;
         _time = time ?? TimeProvider.System;
-    }
-
-    /// <summary>One listener per SMDR port of <paramref name="options"/> (PBXes sharing a port share its listener).</summary>
-    public static IReadOnlyList<SmdrListener> CreateAll(RelayOptions options, IFrameSink sink, RelayStatus status, ILoggerFactory loggers)
-    {
-        var address = IPAddress.Parse(options.Smdr.Address);
-        return options.Pbxes
-            .Where(p => p.Protocol == Protocols.Smdr)
-            .GroupBy(p => RelayOptionsValidator.SmdrPort(options, p))
-            .Select(g => new SmdrListener(
-                address,
-                g.Key,
-                g.SelectMany(p => RelayOptionsValidator.SmdrSources(p).Select(ip => (ip, id: p.Id!))).ToDictionary(x => x.ip, x => x.id),
-                options.Smdr,
-                sink,
-                status,
-                loggers.CreateLogger<SmdrListener>()))
-            .ToList();
     }
 
     /// <summary>The port actually listened on (useful with port 0); 0 before <see cref="Start"/>.</summary>
