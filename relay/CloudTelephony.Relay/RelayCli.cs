@@ -3,7 +3,6 @@ using System.Globalization;
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Configuration;
 using CloudTelephony.Relay.Hosting;
-using CloudTelephony.Relay.Simulator;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -275,14 +274,34 @@ public static class RelayCli
         return host.Length > 0;
     }
 
+    /// <summary>
+    /// Console logging: one line per event stamped with the UTC date and time (<c>2025-09-02T13:44:19.123Z</c>), the
+    /// level, the category and the EventId (<see cref="RelayEvents"/>); the standard switch
+    /// <c>Logging__Console__FormatterName=json</c> (or <c>systemd</c>) chooses another formatter, with the same UTC time
+    /// stamps. Noisy categories are turned down.
+    /// </summary>
     private static void ConfigureLogging(ILoggingBuilder logging)
     {
-        logging.AddSimpleConsole(o =>
+        // AddConsole keeps the formatter chosen by Logging:Console:FormatterName (AddSimpleConsole would force "simple")
+        logging.AddConsole();
+        // without a formatter name the console provider copies its own obsolete (empty) time stamp settings over ours
+        logging.Services.Configure<ConsoleLoggerOptions>(o => o.FormatterName ??= ConsoleFormatterNames.Simple);
+        logging.Services.Configure<SimpleConsoleFormatterOptions>(o =>
         {
             o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-            o.UseUtcTimestamp = false;
+            o.TimestampFormat = UtcTimestampFormat + " ";
+            o.UseUtcTimestamp = true;
             o.ColorBehavior = LoggerColorBehavior.Default;
+        });
+        logging.Services.Configure<JsonConsoleFormatterOptions>(o =>
+        {
+            o.TimestampFormat = UtcTimestampFormat;
+            o.UseUtcTimestamp = true;
+        });
+        logging.Services.Configure<ConsoleFormatterOptions>(o =>
+        {
+            o.TimestampFormat = UtcTimestampFormat + " ";
+            o.UseUtcTimestamp = true;
         });
         // the HTTP client logs every request at Information; the forwarder reports progress itself
         logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
@@ -290,6 +309,9 @@ public static class RelayCli
         // Polly's telemetry logs every HTTP retry with a stack trace; the forwarder logs one line per failed batch
         logging.AddFilter("Polly", LogLevel.None);
     }
+
+    /// <summary>The time stamp of every log line: UTC date and time with milliseconds, ISO 8601.</summary>
+    public const string UtcTimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" ");
 }

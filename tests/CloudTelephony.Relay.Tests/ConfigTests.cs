@@ -189,7 +189,7 @@ public sealed class ConfigTests : IDisposable
         // two PBXes: the binder alone dropped PBX 1 silently when its port did not convert
         await File.WriteAllTextAsync(
             Path.Combine(_dir, "appsettings.json"),
-            """{ "Relay": { "Outbox": { "Path": "outbox-config-test.db" }, "Forwarder": { "Url": "http://127.0.0.1:9" }, "Pbxes": [ { "Id": "a", "Host": "127.0.0.1", "Port": 9 }, { "Id": "b", "Host": "127.0.0.1", "Port": 9 } ] } }""");
+            $$"""{ "Relay": { "Outbox": { "Path": "{{Path.Combine(_dir, "outbox.db")}}" }, "Forwarder": { "Url": "http://127.0.0.1:9" }, "Pbxes": [ { "Id": "a", "Host": "127.0.0.1", "Port": 9 }, { "Id": "b", "Host": "127.0.0.1", "Port": 9 } ] } }""");
         var (code, stderr, _) = await RunBuiltRelayAsync(TimeSpan.FromSeconds(expected.Length == 0 ? 4 : 60), (variable, value));
         if (expected.Length == 0)
         {
@@ -202,6 +202,44 @@ public sealed class ConfigTests : IDisposable
         var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("relay: bad configuration: ", line, StringComparison.Ordinal);
         Assert.Contains(expected, line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_relay_id_defaults_to_the_machine_name_not_to_a_shipped_value()
+    {
+        var configuration = new ConfigurationBuilder().AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json")).Build();
+        Assert.Null(configuration["Relay:RelayId"]); // five relays must not report as one "local-relay"
+        Assert.Equal(Environment.MachineName, RelayConfiguration.Bind(configuration).RelayId);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("json")]
+    public async Task Every_log_line_has_the_utc_date_and_time_and_events_have_meaningful_ids(string? formatter)
+    {
+        // a PBX port nobody listens on: the link-lost event comes at once
+        await File.WriteAllTextAsync(
+            Path.Combine(_dir, "appsettings.json"),
+            $$"""{ "Relay": { "RelayId": "log-test", "Outbox": { "Path": "{{Path.Combine(_dir, "outbox.db")}}" }, "Forwarder": { "Url": "http://127.0.0.1:9" }, "Pbxes": [ { "Id": "a", "Host": "127.0.0.1", "Port": 9 } ] } }""");
+        var (code, _, stdout) = await RunBuiltRelayAsync(
+            TimeSpan.FromSeconds(5), formatter is null ? [] : [("Logging__Console__FormatterName", formatter)]);
+
+        Assert.Equal(-1, code);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.NotEmpty(lines);
+        var stamp = new System.Text.RegularExpressions.Regex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z");
+        if (formatter is null)
+        {
+            Assert.All(lines, l => Assert.Matches(stamp, l));
+            Assert.Contains(lines, l => l.Contains("CtipConnector[1002] CTIP a: connect to 127.0.0.1:9 failed", StringComparison.Ordinal));
+            return;
+        }
+
+        var events = lines.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        Assert.All(events, e => Assert.Matches(stamp, e.GetProperty("Timestamp").GetString()!));
+        var lost = events.First(e => e.GetProperty("EventId").GetInt32() == 1002);
+        Assert.Contains("CTIP a: connect to 127.0.0.1:9 failed", lost.GetProperty("Message").GetString(), StringComparison.Ordinal);
+        Assert.Equal("Warning", lost.GetProperty("LogLevel").GetString());
     }
 
     /// <summary>Runs the relay's own build output with <paramref name="environment"/>; exit code -1 when it was still running after <paramref name="timeout"/> (then killed).</summary>

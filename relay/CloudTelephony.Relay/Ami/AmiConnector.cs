@@ -70,7 +70,7 @@ public sealed class AmiConnector : PbxConnector
             await LoginAsync(stream, messages.Reader, actions, ForwardOne, host, port, ct).ConfigureAwait(false);
             var loggedInAt = Time.GetUtcNow();
             Status.SetState(Pbx, PbxConnectionState.Connected, session);
-            Logger.LogInformation("AMI {Pbx}: logged in as {User}, session {Session}, event mask {Mask}, streaming", Pbx, Options.Ami.Username, session, Options.Ami.EventMask);
+            Logger.LogInformation(RelayEvents.LinkUp, "AMI {Pbx}: logged in as {User}, session {Session}, event mask {Mask}, streaming", Pbx, Options.Ami.Username, session, Options.Ami.EventMask);
             try
             {
                 await StreamAsync(stream, messages.Reader, actions, Forward, ct).ConfigureAwait(false);
@@ -78,7 +78,7 @@ public sealed class AmiConnector : PbxConnector
             catch (AmiConnectionException ex) when (Time.GetUtcNow() - loggedInAt >= Seconds(Options.StableSessionSeconds))
             {
                 Status.SetState(Pbx, PbxConnectionState.Connecting, ex.Message);
-                Logger.LogWarning("AMI {Pbx}: session {Session} ended: {Reason}; reconnecting", Pbx, session, ex.Message);
+                Logger.LogWarning(RelayEvents.LinkLost, "AMI {Pbx}: session {Session} ended: {Reason}; reconnecting", Pbx, session, ex.Message);
             }
         }
         finally

@@ -48,7 +48,7 @@ public sealed class CtipConnector : PbxConnector
             await LoginAsync(stream, lines.Reader, ct).ConfigureAwait(false);
             var loggedInAt = Time.GetUtcNow();
             Status.SetState(Pbx, PbxConnectionState.Connected, session);
-            Logger.LogInformation("CTIP {Pbx}: logged in, session {Session}, streaming", Pbx, session);
+            Logger.LogInformation(RelayEvents.LinkUp, "CTIP {Pbx}: logged in, session {Session}, streaming", Pbx, session);
             try
             {
                 await StreamAsync(stream, lines.Reader, session, ct).ConfigureAwait(false);
@@ -57,7 +57,7 @@ public sealed class CtipConnector : PbxConnector
             {
                 // A long, healthy session ended: reconnect at once with a fresh backoff.
                 Status.SetState(Pbx, PbxConnectionState.Connecting, ex.Message);
-                Logger.LogWarning("CTIP {Pbx}: session {Session} ended: {Reason}; reconnecting", Pbx, session, ex.Message);
+                Logger.LogWarning(RelayEvents.LinkLost, "CTIP {Pbx}: session {Session} ended: {Reason}; reconnecting", Pbx, session, ex.Message);
             }
         }
         finally

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Configuration;
+using CloudTelephony.Relay.Hosting;
 using CloudTelephony.Relay.Telemetry;
 using CloudTelephony.Relay.Sink;
 using Microsoft.Extensions.Hosting;
@@ -142,7 +143,7 @@ public sealed class HttpForwarder : BackgroundService
             Delay = TimeSpan.FromSeconds(_options.RejectedRetryDelaySeconds),
             OnRetry = args =>
             {
-                _logger.LogError("batch rejected again; keeping it and retrying in {Delay:0.#} s (frames are never dropped)", args.RetryDelay.TotalSeconds);
+                _logger.LogError(RelayEvents.BatchRejected, "batch rejected again; keeping it and retrying in {Delay:0.#} s (frames are never dropped)", args.RetryDelay.TotalSeconds);
                 return ValueTask.CompletedTask;
             },
         };
@@ -160,6 +161,7 @@ public sealed class HttpForwarder : BackgroundService
             OnRetry = args =>
             {
                 _logger.LogWarning(
+                    RelayEvents.BatchFailed,
                     "forwarding to {Endpoint} failed: {Reason}; batch kept, next try in {Delay:0.#} s",
                     _endpoint,
                     args.Outcome.Exception?.Message,
@@ -194,6 +196,7 @@ public sealed class HttpForwarder : BackgroundService
         {
             var first = batch[0];
             _logger.LogError(
+                RelayEvents.BatchRejected,
                 "ingest REJECTED a batch of {Count} frames (pbx={Pbx}, session={Session}, seq={Seq}..): HTTP {Status}: {Body}",
                 batch.Count,
                 first.Pbx,

@@ -258,6 +258,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
             {
                 PublishStatus();
                 _logger.LogError(
+                    Hosting.RelayEvents.OutboxAtCap,
                     "ALARM: outbox full ({Cap} frames, oldest from {Oldest:u}): forwarding is behind; connector {Pbx} waits, nothing is dropped",
                     _maxFrames,
                     _oldest,

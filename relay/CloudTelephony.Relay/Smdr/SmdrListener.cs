@@ -205,7 +205,7 @@ public sealed class SmdrListener : IAsyncDisposable
         if (!_sources.TryGetValue(ip, out var pbx))
         {
             Interlocked.Increment(ref _refused);
-            _logger.LogWarning("SMDR: refused connection from {Address}:{RemotePort} on port {Port}: not an allowed source of any PBX", ip, remote.Port, Port);
+            _logger.LogWarning(RelayEvents.ConnectionRefused, "SMDR: refused connection from {Address}:{RemotePort} on port {Port}: not an allowed source of any PBX", ip, remote.Port, Port);
             socket.LingerState = new LingerOption(true, 0);
             socket.Close();
             return;
@@ -260,7 +260,7 @@ public sealed class SmdrListener : IAsyncDisposable
                     var frame = ToFrame(line, cut ? $"no line end after {_limits.MaxBufferedBytes} bytes, cut" : null, out var problems);
                     if (problems is not null)
                     {
-                        _logger.LogWarning("SMDR {Pbx}: session {Session} seq {Seq}: {Problems}; forwarded with the marker", pbx, session, seq, problems);
+                        _logger.LogWarning(RelayEvents.FrameFlagged, "SMDR {Pbx}: session {Session} seq {Seq}: {Problems}; forwarded with the marker", pbx, session, seq, problems);
                     }
 
                     batch.Add(new Envelope(pbx, Protocols.Smdr, session, seq, at, frame));
