@@ -67,6 +67,19 @@ public sealed class SmdrListenerOptions
     /// the line continues in the next one, so a peer that never sends a line end cannot exhaust memory.
     /// </summary>
     public int MaxBufferedBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// A connection that sent nothing for this many seconds is closed (default 3600). IP Office connects again when it
+    /// has the next record, so an idle office loses nothing; a peer that opens connections and sends nothing holds a
+    /// socket at most this long.
+    /// </summary>
+    public double IdleTimeoutSeconds { get; set; } = 3600;
+
+    /// <summary>Most connections open at once from one allowed source address (default 4); more are refused (RST) and logged.</summary>
+    public int MaxConnectionsPerSource { get; set; } = 4;
+
+    /// <summary>Refused connections are logged at most once per source and reason per this many seconds, with the number refused in between (default 60).</summary>
+    public double RefusedLogIntervalSeconds { get; set; } = 60;
 }
 
 /// <summary>Batching and retry pacing of the forwarder, and the HTTP target of the HTTP transport (<c>Relay:Forwarder</c>).</summary>
@@ -77,6 +90,12 @@ public sealed class ForwarderOptions
 
     /// <summary>Most envelopes in one batch: one POST, or one run of AMQP transfers (default 500).</summary>
     public int BatchSize { get; set; } = 500;
+
+    /// <summary>
+    /// Most bytes of envelope JSON in one HTTP batch (default 4 MiB, well below Kestrel's 30 MB request limit and the
+    /// functions app's own): a batch ends at <see cref="BatchSize"/> envelopes or at this size, whichever comes first.
+    /// </summary>
+    public long MaxBatchBytes { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>
     /// How long a batch waits for more frames after the first one arrived, in milliseconds (default 50). HTTP: every
@@ -145,6 +164,14 @@ public sealed class PbxOptions
 
     /// <summary>Avaya IP Office SMDR settings (<c>Relay:Pbxes:N:Smdr</c>): the source addresses the PBX connects from.</summary>
     public Smdr.SmdrPbxOptions Smdr { get; set; } = new();
+
+    /// <summary>
+    /// Cap of one frame, in bytes (default 65536; ctip: a line, ami: a message up to its empty line). A longer one is
+    /// forwarded cut at the cap and flagged (envelope <c>Problem</c>, marker <c>[relay: ...]</c>), the rest of it up to its
+    /// end is dropped and counted in the log: one PBX's garbage costs at most this much memory and never breaks its
+    /// connection. SMDR has its own limits (<c>Relay:Smdr:MaxLineBytes</c>, <c>MaxBufferedBytes</c>).
+    /// </summary>
+    public int MaxFrameBytes { get; set; } = 64 * 1024;
 
     /// <summary>TCP connect timeout, in seconds (default 10; ctip, ami).</summary>
     public double ConnectTimeoutSeconds { get; set; } = 10;

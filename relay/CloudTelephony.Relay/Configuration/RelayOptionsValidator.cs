@@ -48,6 +48,10 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
         }
 
         Positive(errors, $"{s}:Forwarder:BatchSize", f.BatchSize);
+        if (f.MaxBatchBytes is < 256 * 1024 or > 28 * 1024 * 1024)
+        {
+            errors.Add($"{s}:Forwarder:MaxBatchBytes {f.MaxBatchBytes} is out of range 262144-29360128 (below the receiver's 30 MB request limit)");
+        }
         Positive(errors, $"{s}:Forwarder:MaxBatchesInFlight", f.MaxBatchesInFlight);
         if (!(o.HeartbeatSeconds >= 0) || double.IsInfinity(o.HeartbeatSeconds))
         {
@@ -56,6 +60,10 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
 
         Positive(errors, $"{s}:Outbox:MaxFrames", o.Outbox.MaxFrames);
         Positive(errors, $"{s}:Outbox:MaxGroupCommit", o.Outbox.MaxGroupCommit);
+        if (o.Outbox.MaxFramesPerPbx < 0)
+        {
+            errors.Add($"{s}:Outbox:MaxFramesPerPbx must not be negative (0 = an equal share of MaxFrames per PBX)");
+        }
         if (o.Outbox.Synchronous?.Trim().ToUpperInvariant() is not (null or "" or "FULL" or "NORMAL" or "EXTRA"))
         {
             errors.Add($"{s}:Outbox:Synchronous '{o.Outbox.Synchronous}' is not Full, Normal or Extra");
@@ -129,6 +137,11 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
             if (p.Port is { } port && (port > 65535 || port < min))
             {
                 errors.Add($"{k}:Port {port} is out of range {min}-65535");
+            }
+
+            if (p.MaxFrameBytes is < 256 or > 16 * 1024 * 1024)
+            {
+                errors.Add($"{k}:MaxFrameBytes {p.MaxFrameBytes} is out of range 256-16777216");
             }
 
             Positive(errors, $"{k}:ConnectTimeoutSeconds", p.ConnectTimeoutSeconds);

@@ -11,7 +11,7 @@ namespace CloudTelephony.Relay.Outbox;
 
 /// <summary>
 /// The durable outbox (DESIGN.md "Reliability rules"): a SQLite database in WAL mode. <see cref="AppendAsync(Envelope, CancellationToken)"/> returns
-/// only after the frame's row is committed; the forwarder reads batches in append order (<see cref="ReadBatchAsync"/>),
+/// only after the frame's row is committed; the forwarder reads batches in append order (<see cref="ReadBatchAsync(int, TimeSpan, CancellationToken)"/>),
 /// possibly several before the first is acknowledged, and rows are deleted only when it acknowledges them, in read order
 /// (<see cref="AcknowledgeAsync"/>, after the broker settled). After a failed delivery <see cref="RewindAsync"/> moves
 /// the read position back to the oldest unacknowledged row; after a crash or restart the pending rows are read again
@@ -45,6 +45,11 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     private readonly int _maxGroup;
     private readonly Lock _gate = new();
     private long _depth;
+    private readonly Dictionary<string, long> _pbxDepth = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _pbxAtCap = new(StringComparer.Ordinal);
+    private readonly int _pbxShare;
+    private long _deadLetters;
+    private DateTimeOffset? _deadLetterOldest;
     private long _lastCommittedId;
     private long _readAfter;
     private long _removedThrough;
@@ -71,6 +76,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         _time = time ?? TimeProvider.System;
         _maxFrames = options.MaxFrames;
         _maxGroup = options.MaxGroupCommit;
+        _pbxShare = options.MaxFramesPerPbx is > 0 and var share ? Math.Min(share, _maxFrames) : _maxFrames;
         Path = options.ResolvePath();
         var synchronous = ParseSynchronous(options.Synchronous);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
@@ -79,6 +85,8 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         _writer.Open();
         Exec(_writer, $"PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA busy_timeout=10000;");
         Exec(_writer, "CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY AUTOINCREMENT, pbx TEXT NOT NULL, body BLOB NOT NULL);");
+        // envelopes the receiver refused with "do not retry" (400/413/422), kept with the answer; delivery goes on behind them
+        Exec(_writer, "CREATE TABLE IF NOT EXISTS dead_letters (message_id TEXT PRIMARY KEY, pbx TEXT NOT NULL, body BLOB NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);");
         _reader = new SqliteConnection(cs);
         _reader.Open();
         Exec(_reader, "PRAGMA busy_timeout=10000;");
@@ -92,6 +100,25 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
             _lastCommittedId = r.GetInt64(1);
             _removedThrough = r.GetInt64(2);
             _readAfter = _removedThrough;
+        }
+
+        using (var perPbx = _writer.CreateCommand())
+        {
+            perPbx.CommandText = "SELECT pbx, count(*) FROM frames GROUP BY pbx";
+            using var r = perPbx.ExecuteReader();
+            while (r.Read())
+            {
+                _pbxDepth[r.GetString(0)] = r.GetInt64(1);
+            }
+        }
+
+        using (var dead = _writer.CreateCommand())
+        {
+            dead.CommandText = "SELECT count(*), min(at) FROM dead_letters";
+            using var r = dead.ExecuteReader();
+            r.Read();
+            _deadLetters = r.GetInt64(0);
+            _deadLetterOldest = r.IsDBNull(1) ? null : DateTimeOffset.Parse(r.GetString(1), System.Globalization.CultureInfo.InvariantCulture);
         }
 
         _insert = _writer.CreateCommand();
@@ -153,7 +180,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         foreach (var e in envelopes)
         {
             ArgumentNullException.ThrowIfNull(e, nameof(envelopes));
-            if (!TryAdmit())
+            if (!TryAdmit(e.Pbx))
             {
                 if (frames.Count > 0)
                 {
@@ -185,36 +212,52 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         var op = new WriteOp([.. frames], null);
         if (!_writes.Writer.TryWrite(op))
         {
-            Release(frames.Count);
+            Release(op.Frames);
             throw new ObjectDisposedException(nameof(SqliteOutbox));
         }
 
         return op;
     }
 
-    /// <summary>Gives back <paramref name="count"/> slots of frames that were admitted and then not stored.</summary>
-    private void Release(int count)
+    /// <summary>Gives back the slots of <paramref name="frames"/>, admitted and then not stored.</summary>
+    private void Release(IEnumerable<Frame> frames)
     {
         lock (_gate)
         {
-            _depth -= count;
+            foreach (var f in frames)
+            {
+                _depth--;
+                _pbxDepth[f.Envelope.Pbx] = PbxDepth(f.Envelope.Pbx) - 1;
+            }
         }
 
         Interlocked.Exchange(ref _spaceSignal, NewSignal()).TrySetResult();
     }
 
-    /// <summary>Takes a slot when the outbox is below its cap; false (nothing taken) when it is full.</summary>
-    private bool TryAdmit()
+    private long PbxDepth(string pbx) => _pbxDepth.TryGetValue(pbx, out var n) ? n : 0;
+
+    /// <summary>
+    /// Takes a slot for a frame of <paramref name="pbx"/> when the outbox is below its cap and the PBX below its share
+    /// (<see cref="OutboxOptions.MaxFramesPerPbx"/>); false (nothing taken) when either is full.
+    /// </summary>
+    private bool TryAdmit(string pbx)
     {
         lock (_gate)
         {
-            if (_depth >= _maxFrames)
+            var mine = PbxDepth(pbx);
+            if (_depth >= _maxFrames || mine >= _pbxShare)
             {
                 return false;
             }
 
             _depth++;
-            if (_atCap && _depth < _maxFrames)
+            _pbxDepth[pbx] = mine + 1;
+            if (_pbxAtCap.Remove(pbx))
+            {
+                _logger.LogWarning("outbox share of PBX {Pbx} below its cap again ({Mine}/{Share} frames); its connector resumes", pbx, mine + 1, _pbxShare);
+            }
+
+            if (_atCap && _depth < _maxFrames && _pbxAtCap.Count == 0)
             {
                 _atCap = false;
                 _logger.LogWarning("outbox below its cap again ({Depth}/{Cap} frames); connectors resume", _depth, _maxFrames);
@@ -231,20 +274,25 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         {
             Task space;
             var alarm = false;
-            if (TryAdmit())
+            if (TryAdmit(envelope.Pbx))
             {
                 return;
             }
 
+            bool whole;
+            long mine;
             lock (_gate)
             {
-                if (_depth < _maxFrames)
+                mine = PbxDepth(envelope.Pbx);
+                whole = _depth >= _maxFrames;
+                if (!whole && mine < _pbxShare)
                 {
                     continue; // room came back meanwhile
                 }
 
                 var now = _time.GetUtcNow();
-                if (!_atCap || now - _lastAlarm >= AlarmInterval)
+                var first = whole ? !_atCap : _pbxAtCap.Add(envelope.Pbx);
+                if (first || now - _lastAlarm >= AlarmInterval)
                 {
                     _atCap = true;
                     _lastAlarm = now;
@@ -254,7 +302,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                 space = _spaceSignal.Task;
             }
 
-            if (alarm)
+            if (alarm && whole)
             {
                 PublishStatus();
                 _logger.LogError(
@@ -264,6 +312,18 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                     _oldest,
                     envelope.Pbx);
             }
+            else if (alarm)
+            {
+                PublishStatus();
+                _logger.LogError(
+                    Hosting.RelayEvents.OutboxAtCap,
+                    "ALARM: outbox share of PBX {Pbx} full ({Mine} of its {Share} frames; outbox {Depth}/{Cap}): its connector waits, the other PBXes go on, nothing is dropped",
+                    envelope.Pbx,
+                    mine,
+                    _pbxShare,
+                    Depth,
+                    _maxFrames);
+            }
 
             await Task.WhenAny(space, Task.Delay(AlarmInterval, _time, ct)).ConfigureAwait(false);
             ct.ThrowIfCancellationRequested();
@@ -271,9 +331,14 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<Envelope>> ReadBatchAsync(int maxCount, TimeSpan linger, CancellationToken cancellationToken)
+    public ValueTask<IReadOnlyList<Envelope>> ReadBatchAsync(int maxCount, TimeSpan linger, CancellationToken cancellationToken) =>
+        ReadBatchAsync(maxCount, long.MaxValue, linger, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Envelope>> ReadBatchAsync(int maxCount, long maxBytes, TimeSpan linger, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         long after;
         lock (_gate)
@@ -309,12 +374,20 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
             long lastId = after;
             _selectAfter.Value = after;
             _selectLimit.Value = maxCount;
+            long bytes = 0;
             using (var r = _select.ExecuteReader())
             {
                 while (r.Read())
                 {
-                    lastId = r.GetInt64(0);
                     var body = (byte[])r.GetValue(1);
+                    // the JSON array adds a comma per envelope; the first envelope always goes, however big
+                    if (items.Count > 0 && bytes + body.Length + 1 > maxBytes)
+                    {
+                        break;
+                    }
+
+                    bytes += body.Length + 1;
+                    lastId = r.GetInt64(0);
                     items.Add(JsonSerializer.Deserialize(body, ContractsJson.Default.Envelope)!);
                 }
             }
@@ -364,6 +437,54 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         }
 
         await op.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Envelopes set aside in the dead-letter table since the outbox was created (kept across restarts).</summary>
+    public long DeadLetters
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _deadLetters;
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DeadLetterAsync(Envelope envelope, int status, string reason, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var op = new WriteOp([], null, new DeadLetterRow(envelope, status, reason, _time.GetUtcNow()));
+        if (!_writes.Writer.TryWrite(op))
+        {
+            throw new ObjectDisposedException(nameof(SqliteOutbox));
+        }
+
+        await op.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        PublishStatus();
+    }
+
+    /// <summary>The dead letters, oldest first: envelope, HTTP status, reason (the receiver's answer) and when (UTC).</summary>
+    public IReadOnlyList<(Envelope Envelope, int Status, string Reason, DateTimeOffset At)> ReadDeadLetters()
+    {
+        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path, Pooling = false, Mode = SqliteOpenMode.ReadOnly }.ToString());
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT body, status, reason, at FROM dead_letters ORDER BY at, message_id";
+        using var r = cmd.ExecuteReader();
+        var list = new List<(Envelope, int, string, DateTimeOffset)>();
+        while (r.Read())
+        {
+            list.Add((
+                JsonSerializer.Deserialize((byte[])r.GetValue(0), ContractsJson.Default.Envelope)!,
+                r.GetInt32(1),
+                r.GetString(2),
+                DateTimeOffset.Parse(r.GetString(3), System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        return list;
     }
 
     /// <inheritdoc />
@@ -424,6 +545,11 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
             while (_acknowledging.Count > 0 && _acknowledging[0].LastId <= batch.LastId)
             {
                 removed += _acknowledging[0].Count;
+                foreach (var e in _acknowledging[0])
+                {
+                    _pbxDepth[e.Pbx] = PbxDepth(e.Pbx) - 1;
+                }
+
                 _acknowledging.RemoveAt(0);
             }
 
@@ -478,6 +604,20 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                         {
                             deleteThrough = Math.Max(deleteThrough, acknowledged.LastId);
                         }
+
+                        if (op.DeadLetter is { } dead)
+                        {
+                            using var insert = _writer.CreateCommand();
+                            insert.Transaction = tx;
+                            insert.CommandText = "INSERT OR REPLACE INTO dead_letters (message_id, pbx, body, status, reason, at) VALUES ($id, $pbx, $body, $status, $reason, $at)";
+                            insert.Parameters.AddWithValue("$id", dead.Envelope.MessageId);
+                            insert.Parameters.AddWithValue("$pbx", dead.Envelope.Pbx);
+                            insert.Parameters.AddWithValue("$body", JsonSerializer.SerializeToUtf8Bytes(dead.Envelope, ContractsJson.Default.Envelope));
+                            insert.Parameters.AddWithValue("$status", dead.Status);
+                            insert.Parameters.AddWithValue("$reason", dead.Reason);
+                            insert.Parameters.AddWithValue("$at", dead.At.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+                            insert.ExecuteNonQuery();
+                        }
                     }
 
                     if (deleteThrough > 0)
@@ -505,6 +645,18 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                 }
 
                 Interlocked.Increment(ref _groupCommits);
+                foreach (var op in ops)
+                {
+                    if (op.DeadLetter is { } dead)
+                    {
+                        lock (_gate)
+                        {
+                            _deadLetters++;
+                            _deadLetterOldest ??= dead.At;
+                        }
+                    }
+                }
+
                 Interlocked.Exchange(ref _dataSignal, NewSignal()).TrySetResult();
                 var removed = false;
                 foreach (var op in ops)
@@ -530,7 +682,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
             catch (Exception ex) when (ex is SqliteException or InvalidOperationException or IOException)
             {
                 _logger.LogError("outbox write failed ({Message}); {Count} frames NOT stored, their connectors see the error", ex.Message, ops.Count);
-                Release(frames);
+                Release(ops.SelectMany(o => o.Frames));
                 foreach (var op in ops)
                 {
                     op.Done.TrySetException(ex);
@@ -549,7 +701,15 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
             oldest = _oldest;
         }
 
-        _status?.SetOutbox(new OutboxStatus(Depth, _maxFrames, atCap, Depth > 0 ? oldest : null, Interlocked.Read(ref _forwarded)));
+        long deadLetters;
+        DateTimeOffset? deadOldest;
+        lock (_gate)
+        {
+            deadLetters = _deadLetters;
+            deadOldest = _deadLetterOldest;
+        }
+
+        _status?.SetOutbox(new OutboxStatus(Depth, _maxFrames, atCap, Depth > 0 ? oldest : null, Interlocked.Read(ref _forwarded), deadLetters, deadOldest));
     }
 
     /// <summary>Stops the writer after it committed everything queued, and closes the database.</summary>
@@ -585,15 +745,20 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>A dead letter to store.</summary>
+    private sealed record DeadLetterRow(Envelope Envelope, int Status, string Reason, DateTimeOffset At);
+
     /// <summary>One frame to insert: the envelope (for its PBX column) and its JSON body.</summary>
     private readonly record struct Frame(Envelope Envelope, byte[] Body);
 
-    /// <summary>A unit of the writer: frames to insert (one append call), or the delete of an acknowledged batch.</summary>
-    private sealed class WriteOp(Frame[] frames, Batch? acknowledged)
+    /// <summary>A unit of the writer: frames to insert (one append call), the delete of an acknowledged batch, or a dead letter.</summary>
+    private sealed class WriteOp(Frame[] frames, Batch? acknowledged, DeadLetterRow? deadLetter = null)
     {
         public Frame[] Frames { get; } = frames;
 
         public Batch? Acknowledged { get; } = acknowledged;
+
+        public DeadLetterRow? DeadLetter { get; } = deadLetter;
 
         public TaskCompletionSource Done { get; } = NewSignal();
     }

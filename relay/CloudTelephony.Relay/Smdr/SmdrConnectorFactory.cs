@@ -99,6 +99,9 @@ public sealed class SmdrConnectorFactory : IPbxConnectorFactory
         }
 
         RelayOptionsValidator.Positive(errors, $"{s}:MaxLineBytes", l.MaxLineBytes);
+        RelayOptionsValidator.Positive(errors, $"{s}:IdleTimeoutSeconds", l.IdleTimeoutSeconds);
+        RelayOptionsValidator.Positive(errors, $"{s}:MaxConnectionsPerSource", l.MaxConnectionsPerSource);
+        RelayOptionsValidator.Positive(errors, $"{s}:RefusedLogIntervalSeconds", l.RefusedLogIntervalSeconds);
         if (l.MaxBufferedBytes < l.MaxLineBytes)
         {
             errors.Add($"{s}:MaxBufferedBytes must be at least {s}:MaxLineBytes");
