@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text;
 
 namespace CloudTelephony.Relay.Framing;
@@ -63,7 +62,8 @@ public static class FrameText
     /// <summary>Decodes <paramref name="bytes"/> writing control characters, undecodable bytes and backslashes as <c>\xNN</c>.</summary>
     public static string Escape(ReadOnlySpan<byte> bytes, bool latin1)
     {
-        var sb = new StringBuilder(bytes.Length + 16);
+        var sb = new StringBuilder(bytes.Length + (bytes.Length / 2) + 16);
+        Span<char> pair = stackalloc char[2];
         var rest = bytes;
         while (!rest.IsEmpty)
         {
@@ -74,16 +74,23 @@ public static class FrameText
                 value = rest[0];
                 used = 1;
             }
+            else if (rest[0] < 0x80)
+            {
+                value = rest[0];
+                used = 1;
+            }
             else if (Rune.DecodeFromUtf8(rest, out var rune, out used) == OperationStatus.Done)
             {
-                value = rune.Value;
+                sb.Append(pair[..rune.EncodeToUtf16(pair)]);
+                rest = rest[used..];
+                continue;
             }
             else
             {
                 used = Math.Max(used, 1);
                 for (var i = 0; i < used; i++)
                 {
-                    sb.Append(CultureInfo.InvariantCulture, $"\\x{rest[i]:X2}");
+                    AppendHex(sb, rest[i]);
                 }
 
                 rest = rest[used..];
@@ -92,17 +99,23 @@ public static class FrameText
 
             if ((value < 0x20 && value != 0x09) || value == 0x7F || value == '\\')
             {
-                sb.Append(CultureInfo.InvariantCulture, $"\\x{value:X2}");
+                AppendHex(sb, value);
             }
             else
             {
-                sb.Append(latin1 ? ((char)value).ToString() : new Rune(value).ToString());
+                sb.Append((char)value);
             }
 
             rest = rest[used..];
         }
 
         return sb.ToString();
+    }
+
+    private static void AppendHex(StringBuilder sb, int value)
+    {
+        const string Hex = "0123456789ABCDEF";
+        sb.Append('\\').Append('x').Append(Hex[(value >> 4) & 0xF]).Append(Hex[value & 0xF]);
     }
 
     /// <summary>Escapes a text that is already decoded (e.g. the clean lines of a flagged AMI message): backslashes as <c>\x5C</c>.</summary>

@@ -35,6 +35,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     private readonly SqliteParameter _insertPbx;
     private readonly SqliteParameter _insertBody;
     private readonly SqliteCommand _select;
+    private readonly SqliteParameter _selectPbx;
     private readonly SqliteParameter _selectAfter;
     private readonly SqliteParameter _selectLimit;
     private readonly Task _writerLoop;
@@ -51,8 +52,13 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     private long _deadLetters;
     private DateTimeOffset? _deadLetterOldest;
     private long _lastCommittedId;
-    private long _readAfter;
-    private long _removedThrough;
+    private long _unread;
+    private int _nextPbx;
+    // per PBX: the last row id committed, handed out (read position) and removed
+    private readonly Dictionary<string, long> _lastCommittedByPbx = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _readAfterByPbx = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _removedThroughByPbx = new(StringComparer.Ordinal);
+
     private long _forwarded;
     private long _groupCommits;
     private bool _atCap;
@@ -85,6 +91,8 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         _writer.Open();
         Exec(_writer, $"PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA busy_timeout=10000;");
         Exec(_writer, "CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY AUTOINCREMENT, pbx TEXT NOT NULL, body BLOB NOT NULL);");
+        // reads take each PBX's rows in order, a fair share per PBX per batch
+        Exec(_writer, "CREATE INDEX IF NOT EXISTS frames_by_pbx ON frames (pbx, id);");
         // envelopes the receiver refused with "do not retry" (400/413/422), kept with the answer; delivery goes on behind them
         Exec(_writer, "CREATE TABLE IF NOT EXISTS dead_letters (message_id TEXT PRIMARY KEY, pbx TEXT NOT NULL, body BLOB NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);");
         _reader = new SqliteConnection(cs);
@@ -93,22 +101,24 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
 
         using (var count = _writer.CreateCommand())
         {
-            count.CommandText = "SELECT count(*), coalesce(max(id), 0), coalesce(min(id), 1) - 1 FROM frames";
+            count.CommandText = "SELECT count(*), coalesce(max(id), 0) FROM frames";
             using var r = count.ExecuteReader();
             r.Read();
             _depth = r.GetInt64(0);
             _lastCommittedId = r.GetInt64(1);
-            _removedThrough = r.GetInt64(2);
-            _readAfter = _removedThrough;
+            _unread = _depth;
         }
 
         using (var perPbx = _writer.CreateCommand())
         {
-            perPbx.CommandText = "SELECT pbx, count(*) FROM frames GROUP BY pbx";
+            perPbx.CommandText = "SELECT pbx, count(*), min(id) - 1, max(id) FROM frames GROUP BY pbx";
             using var r = perPbx.ExecuteReader();
             while (r.Read())
             {
-                _pbxDepth[r.GetString(0)] = r.GetInt64(1);
+                var pbx = r.GetString(0);
+                _pbxDepth[pbx] = r.GetInt64(1);
+                _removedThroughByPbx[pbx] = _readAfterByPbx[pbx] = r.GetInt64(2);
+                _lastCommittedByPbx[pbx] = r.GetInt64(3);
             }
         }
 
@@ -126,7 +136,8 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         _insertPbx = _insert.Parameters.Add("$pbx", SqliteType.Text);
         _insertBody = _insert.Parameters.Add("$body", SqliteType.Blob);
         _select = _reader.CreateCommand();
-        _select.CommandText = "SELECT id, body FROM frames WHERE id > $after ORDER BY id LIMIT $limit";
+        _select.CommandText = "SELECT id, body FROM frames WHERE pbx = $pbx AND id > $after ORDER BY id LIMIT $limit";
+        _selectPbx = _select.Parameters.Add("$pbx", SqliteType.Text);
         _selectAfter = _select.Parameters.Add("$after", SqliteType.Integer);
         _selectLimit = _select.Parameters.Add("$limit", SqliteType.Integer);
 
@@ -340,7 +351,6 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        long after;
         lock (_gate)
         {
             if (_reading)
@@ -349,53 +359,35 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
             }
 
             _reading = true;
-            after = _readAfter;
         }
 
         try
         {
-            while (Volatile.Read(ref _lastCommittedId) <= after)
+            Batch batch;
+            var lingered = false;
+            while (true)
             {
                 var signal = Volatile.Read(ref _dataSignal).Task;
-                if (Volatile.Read(ref _lastCommittedId) > after)
+                if (!HasUnread())
+                {
+                    await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (!lingered && linger > TimeSpan.Zero && Interlocked.Read(ref _unread) < maxCount)
+                {
+                    lingered = true;
+                    await Task.Delay(linger, _time, cancellationToken).ConfigureAwait(false);
+                }
+
+                batch = ReadFair(maxCount, maxBytes);
+                if (batch.Count > 0)
                 {
                     break;
                 }
-
-                await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
-
-            if (linger > TimeSpan.Zero && Volatile.Read(ref _lastCommittedId) - after < maxCount)
-            {
-                await Task.Delay(linger, _time, cancellationToken).ConfigureAwait(false);
-            }
-
-            var items = new List<Envelope>(Math.Min(maxCount, 1024));
-            long lastId = after;
-            _selectAfter.Value = after;
-            _selectLimit.Value = maxCount;
-            long bytes = 0;
-            using (var r = _select.ExecuteReader())
-            {
-                while (r.Read())
-                {
-                    var body = (byte[])r.GetValue(1);
-                    // the JSON array adds a comma per envelope; the first envelope always goes, however big
-                    if (items.Count > 0 && bytes + body.Length + 1 > maxBytes)
-                    {
-                        break;
-                    }
-
-                    bytes += body.Length + 1;
-                    lastId = r.GetInt64(0);
-                    items.Add(JsonSerializer.Deserialize(body, ContractsJson.Default.Envelope)!);
-                }
-            }
-
-            var batch = new Batch(items, after, lastId);
             lock (_gate)
             {
-                _readAfter = lastId;
                 _handedOut.Enqueue(batch);
                 NoteOldestPending();
             }
@@ -410,6 +402,109 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                 _reading = false;
             }
         }
+    }
+
+    /// <summary>True when some PBX has committed rows past its read position.</summary>
+    private bool HasUnread()
+    {
+        lock (_gate)
+        {
+            foreach (var (pbx, last) in _lastCommittedByPbx)
+            {
+                if (last > (_readAfterByPbx.TryGetValue(pbx, out var a) ? a : 0))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The next batch, fair across PBXes: every PBX with unread rows gets an equal share of <paramref name="maxCount"/>
+    /// (rows it does not use go to the others), each PBX's rows in append order. So a PBX that floods the outbox slows
+    /// only itself: the frames of a quiet PBX go out in the next batch, not behind the flood's backlog.
+    /// </summary>
+    private Batch ReadFair(int maxCount, long maxBytes)
+    {
+        List<(string Pbx, long After)> pending;
+        lock (_gate)
+        {
+            var names = _lastCommittedByPbx.Where(kv => kv.Value > (_readAfterByPbx.TryGetValue(kv.Key, out var a) ? a : 0)).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+            var start = names.Count == 0 ? 0 : _nextPbx++ % names.Count;
+            pending = [.. names.Skip(start).Concat(names.Take(start)).Select(p => (p, _readAfterByPbx.TryGetValue(p, out var a) ? a : 0))];
+        }
+
+        var items = new List<Envelope>(Math.Min(maxCount, 1024));
+        var segments = new Dictionary<string, (long First, long Last, int Count)>(StringComparer.Ordinal);
+        long bytes = 0;
+        var full = false;
+        while (!full && items.Count < maxCount && pending.Count > 0)
+        {
+            var share = Math.Max(1, (maxCount - items.Count) / pending.Count);
+            var next = new List<(string, long)>();
+            foreach (var (pbx, after) in pending)
+            {
+                var room = Math.Min(share, maxCount - items.Count);
+                if (room <= 0)
+                {
+                    break;
+                }
+
+                var last = after;
+                var taken = 0;
+                _selectPbx.Value = pbx;
+                _selectAfter.Value = after;
+                _selectLimit.Value = room;
+                using (var r = _select.ExecuteReader())
+                {
+                    while (r.Read())
+                    {
+                        var body = (byte[])r.GetValue(1);
+                        // the JSON array adds a comma per envelope; the first envelope always goes, however big
+                        if (items.Count > 0 && bytes + body.Length + 1 > maxBytes)
+                        {
+                            full = true;
+                            break;
+                        }
+
+                        bytes += body.Length + 1;
+                        last = r.GetInt64(0);
+                        taken++;
+                        items.Add(JsonSerializer.Deserialize(body, ContractsJson.Default.Envelope)!);
+                    }
+                }
+
+                if (taken > 0)
+                {
+                    segments[pbx] = segments.TryGetValue(pbx, out var seg) ? (seg.First, last, seg.Count + taken) : (after + 1, last, taken);
+                }
+
+                if (full)
+                {
+                    break;
+                }
+
+                if (taken == room)
+                {
+                    next.Add((pbx, last)); // may have more
+                }
+            }
+
+            pending = next;
+        }
+
+        lock (_gate)
+        {
+            foreach (var (pbx, seg) in segments)
+            {
+                _readAfterByPbx[pbx] = seg.Last;
+                Interlocked.Add(ref _unread, -seg.Count);
+            }
+        }
+
+        return new Batch(items, segments.ToDictionary(kv => kv.Key, kv => (kv.Value.First, kv.Value.Last)));
     }
 
     /// <inheritdoc />
@@ -513,7 +608,14 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
 
             _handedOut.Clear();
             _acknowledging.Clear();
-            _readAfter = _removedThrough;
+            foreach (var pbx in _lastCommittedByPbx.Keys)
+            {
+                // every committed row of the PBX that was not removed is read again
+                _readAfterByPbx[pbx] = _removedThroughByPbx.TryGetValue(pbx, out var r) ? r : 0;
+            }
+
+            // only a hint for the linger (rows appended but not committed are in the depth too)
+            Interlocked.Exchange(ref _unread, _depth);
         }
     }
 
@@ -529,9 +631,9 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     {
         var expected = oldest is null
             ? "no batch is waiting for its acknowledgement"
-            : $"the oldest unacknowledged batch is rows {oldest.FirstId}..{oldest.LastId} ({oldest.Count} frames)";
+            : $"the oldest unacknowledged batch is rows {oldest.Rows} ({oldest.Count} frames)";
         return batch is Batch b && _handedOut.Contains(b)
-            ? $"batches must be acknowledged in the order ReadBatchAsync returned them: rows {b.FirstId}..{b.LastId} acknowledged before earlier ones; {expected}"
+            ? $"batches must be acknowledged in the order ReadBatchAsync returned them: rows {b.Rows} acknowledged before earlier ones; {expected}"
             : $"this batch of {batch.Count} frames is not the oldest unacknowledged one ReadBatchAsync returned (acknowledged twice, handed out before a rewind, or not from this outbox); {expected}";
     }
 
@@ -541,19 +643,20 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         long removed = 0;
         lock (_gate)
         {
-            // DELETE ... WHERE id <= last also removed the rows of earlier batches whose own delete failed
-            while (_acknowledging.Count > 0 && _acknowledging[0].LastId <= batch.LastId)
+            if (_acknowledging.Remove(batch))
             {
-                removed += _acknowledging[0].Count;
-                foreach (var e in _acknowledging[0])
+                removed = batch.Count;
+                foreach (var e in batch)
                 {
                     _pbxDepth[e.Pbx] = PbxDepth(e.Pbx) - 1;
                 }
-
-                _acknowledging.RemoveAt(0);
             }
 
-            _removedThrough = Math.Max(_removedThrough, batch.LastId);
+            foreach (var (pbx, (_, last)) in batch.Segments)
+            {
+                _removedThroughByPbx[pbx] = Math.Max(_removedThroughByPbx.TryGetValue(pbx, out var r) ? r : 0, last);
+            }
+
             _depth -= removed;
             NoteOldestPending();
         }
@@ -574,6 +677,7 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
     private async Task WriterLoopAsync()
     {
         var ops = new List<WriteOp>(_maxGroup);
+        var inserted = new List<string>(_maxGroup);
         var reader = _writes.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
@@ -590,7 +694,8 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                 using (var tx = _writer.BeginTransaction())
                 {
                     _insert.Transaction = tx;
-                    long deleteThrough = 0;
+                    var deleteThrough = new Dictionary<string, long>(StringComparer.Ordinal);
+                    inserted.Clear();
                     foreach (var op in ops)
                     {
                         foreach (var frame in op.Frames)
@@ -598,11 +703,15 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                             _insertPbx.Value = frame.Envelope.Pbx;
                             _insertBody.Value = frame.Body;
                             _insert.ExecuteNonQuery();
+                            inserted.Add(frame.Envelope.Pbx);
                         }
 
                         if (op.Acknowledged is { } acknowledged)
                         {
-                            deleteThrough = Math.Max(deleteThrough, acknowledged.LastId);
+                            foreach (var (pbx, (_, last)) in acknowledged.Segments)
+                            {
+                                deleteThrough[pbx] = Math.Max(deleteThrough.TryGetValue(pbx, out var d) ? d : 0, last);
+                            }
                         }
 
                         if (op.DeadLetter is { } dead)
@@ -620,13 +729,14 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                         }
                     }
 
-                    if (deleteThrough > 0)
+                    foreach (var (pbx, last) in deleteThrough)
                     {
-                        // acknowledgements come in read order: one delete covers every batch acknowledged in this group
+                        // acknowledgements come in read order: one delete per PBX covers every batch acknowledged in this group
                         using var delete = _writer.CreateCommand();
                         delete.Transaction = tx;
-                        delete.CommandText = "DELETE FROM frames WHERE id <= $last";
-                        delete.Parameters.AddWithValue("$last", deleteThrough);
+                        delete.CommandText = "DELETE FROM frames WHERE pbx = $pbx AND id <= $last";
+                        delete.Parameters.AddWithValue("$pbx", pbx);
+                        delete.Parameters.AddWithValue("$last", last);
                         delete.ExecuteNonQuery();
                     }
 
@@ -641,6 +751,19 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
                     if (id > Volatile.Read(ref _lastCommittedId))
                     {
                         Volatile.Write(ref _lastCommittedId, id);
+                    }
+
+                    // one writer, one transaction: the rows of this group got the ids id - n + 1 .. id, in insert order
+                    lock (_gate)
+                    {
+                        var rowId = id - inserted.Count;
+                        foreach (var pbx in inserted)
+                        {
+                            rowId++;
+                            _lastCommittedByPbx[pbx] = rowId;
+                        }
+
+                        Interlocked.Add(ref _unread, inserted.Count);
                     }
                 }
 
@@ -763,12 +886,12 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         public TaskCompletionSource Done { get; } = NewSignal();
     }
 
-    /// <summary>A batch handed out: its envelopes and the row ids it covers (after <c>afterId</c>, through <c>lastId</c>).</summary>
-    private sealed class Batch(List<Envelope> items, long afterId, long lastId) : List<Envelope>(items)
+    /// <summary>A batch handed out: its envelopes and, per PBX, the row ids it covers (first through last, that PBX's rows only).</summary>
+    private sealed class Batch(List<Envelope> items, Dictionary<string, (long First, long Last)> segments) : List<Envelope>(items)
     {
-        public long FirstId { get; } = afterId + 1;
+        public IReadOnlyDictionary<string, (long First, long Last)> Segments { get; } = segments;
 
-        public long LastId { get; } = lastId;
+        public string Rows => string.Join(", ", Segments.Select(kv => $"{kv.Key} {kv.Value.First}..{kv.Value.Last}"));
 
         /// <summary>The commit of this batch's delete, once it was acknowledged.</summary>
         public Task? Removal { get; set; }
