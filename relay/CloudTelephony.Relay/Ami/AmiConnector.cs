@@ -128,11 +128,36 @@ public sealed class AmiConnector : PbxConnector
                 events is null ? "nothing in time" : $"{eventsResponse}: {AmiFraming.Header(events.Value.Lines, "Message")}");
         }
 
-        await ResyncAsync(stream, actions, ct).ConfigureAwait(false);
+        await ResyncAsync(stream, control, actions, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Hook for the channel resync after login (see <see cref="AmiOptions"/>); nothing by default.</summary>
-    private static Task ResyncAsync(Stream stream, ActionIds actions, CancellationToken ct) => Task.CompletedTask;
+    /// <summary>
+    /// <c>Action: CoreShowChannels</c> after login (<see cref="AmiOptions.ResyncChannels"/>): the read loop forwards its
+    /// <c>CoreShowChannel</c> events and the closing <c>CoreShowChannelsComplete</c> like any other event (they carry our
+    /// ActionID but are events, not responses); here only the acknowledgement is awaited, and a refusal is logged.
+    /// </summary>
+    private async Task ResyncAsync(Stream stream, ChannelReader<AmiItem> control, ActionIds actions, CancellationToken ct)
+    {
+        if (!Options.Ami.ResyncChannels)
+        {
+            return;
+        }
+
+        var id = actions.Next();
+        await SendAsync(stream, AmiFraming.Action(("Action", "CoreShowChannels"), ("ActionID", id)), ct).ConfigureAwait(false);
+        var answer = await WaitResponseAsync(control, id, Seconds(Options.LoginTimeoutSeconds), ct).ConfigureAwait(false);
+        var response = answer is null ? null : AmiFraming.Header(answer.Value.Lines, "Response");
+        if (string.Equals(response, "Success", StringComparison.OrdinalIgnoreCase))
+        {
+            Logger.LogInformation("AMI {Pbx}: CoreShowChannels sent; the channels in progress follow as frames", Pbx);
+            return;
+        }
+
+        Logger.LogWarning(
+            "AMI {Pbx}: CoreShowChannels answered {Answer}; calls in progress are not resynced after a reconnect (give the manager.conf user write = reporting)",
+            Pbx,
+            answer is null ? "nothing in time" : $"{response}: {AmiFraming.Header(answer.Value.Lines, "Message")}");
+    }
 
     /// <summary>Reads until the response carrying <paramref name="actionId"/>; null on timeout.</summary>
     private async Task<AmiItem?> WaitResponseAsync(ChannelReader<AmiItem> control, string actionId, TimeSpan timeout, CancellationToken ct)

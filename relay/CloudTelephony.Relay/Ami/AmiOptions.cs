@@ -7,8 +7,11 @@ namespace CloudTelephony.Relay.Ami;
 /// </summary>
 public sealed class AmiOptions
 {
-    /// <summary>The default <see cref="EventMask"/>: the read classes the correlator needs (protocols/ami.md).</summary>
-    public const string DefaultEventMask = "call,cdr,dialplan,agent";
+    /// <summary>
+    /// The default <see cref="EventMask"/>: the read classes the correlator needs (protocols/ami.md): <c>call</c>,
+    /// <c>cdr</c>, <c>dialplan</c>, <c>agent</c> and <c>dtmf</c> (the IVR digits, <c>DTMFBegin</c>/<c>DTMFEnd</c>).
+    /// </summary>
+    public const string DefaultEventMask = "call,cdr,dialplan,agent,dtmf";
 
     /// <summary>Login user name (<c>manager.conf</c> section).</summary>
     public string? Username { get; set; }
@@ -24,4 +27,12 @@ public sealed class AmiOptions
 
     /// <summary>How long a Ping may go unanswered before the link is declared dead and reconnected, in seconds (default 10).</summary>
     public double PingTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// After each login send <c>Action: CoreShowChannels</c> (default true): Asterisk answers with one
+    /// <c>Event: CoreShowChannel</c> per channel in progress and <c>Event: CoreShowChannelsComplete</c>, forwarded as
+    /// ordinary frames, so the correlator can reconcile calls whose events fell into a reconnect gap. Needs
+    /// <c>write = reporting</c> (or <c>system</c>) for the manager user; without it the relay logs one warning per session.
+    /// </summary>
+    public bool ResyncChannels { get; set; } = true;
 }
