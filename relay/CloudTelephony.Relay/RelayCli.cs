@@ -116,12 +116,16 @@ public static class RelayCli
             },
         };
         var loop = new Option<bool>("--loop") { Description = "Replay the capture again when it ends" };
+        var announce = new Option<bool>("--announce-capture-times")
+        {
+            Description = "ctip, demo only: before each frame announce its capture time (#capture-time ...), which a relay with Relay:Demo:HonourCaptureTimes=true uses as the receive time, so replayed calls keep their real ring and talk times",
+        };
         var simulate = new Command(
             "simulate",
             "Act as a PBX and replay a capture with the real handshake: ctip (aWHO, one aLOGA, t link tests) and ami (banner, Login, Events, Ping) "
             + "listen on a port; smdr connects to the relay's listener (--target) like IP Office and pushes the records")
         {
-            protocol, capture, port, pin, username, secret, target, speed, maxGap, loop,
+            protocol, capture, port, pin, username, secret, target, speed, maxGap, loop, announce,
         };
         simulate.SetAction(async (parse, ct) =>
         {
@@ -139,7 +143,8 @@ public static class RelayCli
                 targetPort,
                 parse.GetValue(speed),
                 parse.GetValue(maxGap),
-                parse.GetValue(loop));
+                parse.GetValue(loop),
+                parse.GetValue(announce));
             var simulator = await factory.StartSimulatorAsync(request, loggers, ct).ConfigureAwait(false);
             await using (simulator.ConfigureAwait(false))
             {

@@ -31,7 +31,8 @@ public static class RelayConfiguration
             (nameof(RelayOptions.Forwarder), ConfigSchema.For<ForwarderOptions>().AsSection()),
             (nameof(RelayOptions.Outbox), ConfigSchema.For<OutboxOptions>().AsSection()),
             (nameof(RelayOptions.ServiceBus), ConfigSchema.For<ServiceBusOptions>().AsSection()),
-            (nameof(RelayOptions.Smdr), ConfigSchema.For<SmdrListenerOptions>().AsSection()));
+            (nameof(RelayOptions.Smdr), ConfigSchema.For<SmdrListenerOptions>().AsSection()),
+            (nameof(RelayOptions.Demo), ConfigSchema.For<DemoOptions>().AsSection()));
     }
 
     /// <summary>

@@ -45,6 +45,22 @@ public sealed class RelayOptions
 
     /// <summary>The SMDR listener shared by every <c>smdr</c> PBX (<c>Relay:Smdr</c>).</summary>
     public SmdrListenerOptions Smdr { get; set; } = new();
+
+    /// <summary>Settings for <c>./ct run</c>'s demo only (<c>Relay:Demo</c>); never set them for a real PBX.</summary>
+    public DemoOptions Demo { get; set; } = new();
+}
+
+/// <summary>Demo-only settings (<c>Relay:Demo</c>): <c>./ct run</c> sets them for its PBX simulator; a real PBX never needs them.</summary>
+public sealed class DemoOptions
+{
+    /// <summary>
+    /// CTIP carries no time stamps, so the relay stamps frames with their receive time; a replay at 60× speed would then
+    /// show ring and talk times 60× too short. With this on (default false) the relay stamps each CTIP frame with the
+    /// capture time the PBX simulator announces before it (<c>relay simulate --announce-capture-times</c>), so the demo
+    /// shows the capture's real times. AMI (<c>Timestamp</c> header) and SMDR (record times) carry their own times
+    /// already. A warning is logged at start while it is on.
+    /// </summary>
+    public bool HonourCaptureTimes { get; set; }
 }
 
 /// <summary>

@@ -28,10 +28,23 @@ namespace CloudTelephony.Relay.Ctip;
 /// </remarks>
 public sealed class CtipConnector : PbxConnector
 {
+    private readonly bool _honourCaptureTimes;
+    private bool _warnedCaptureTimes;
+
     /// <summary>Creates a connector for <paramref name="options"/> (Id, Host, Port, Ctip:Pin and timings).</summary>
-    public CtipConnector(PbxOptions options, IFrameSink sink, RelayStatus status, ILogger<CtipConnector> logger, TimeProvider? time = null)
+    /// <param name="options">The PBX.</param>
+    /// <param name="sink">The outbox.</param>
+    /// <param name="status">The status board.</param>
+    /// <param name="logger">The logger.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="honourCaptureTimes">
+    /// Demo only (<c>Relay:Demo:HonourCaptureTimes</c>): stamp each frame with the capture time the PBX simulator
+    /// announced before it (<see cref="CtipReplies.CaptureTimePrefix"/>) instead of the receive time.
+    /// </param>
+    public CtipConnector(PbxOptions options, IFrameSink sink, RelayStatus status, ILogger<CtipConnector> logger, TimeProvider? time = null, bool honourCaptureTimes = false)
         : base("CTIP", options, sink, status, logger, time)
     {
+        _honourCaptureTimes = honourCaptureTimes;
     }
 
     /// <inheritdoc />
@@ -221,6 +234,7 @@ public sealed class CtipConnector : PbxConnector
         var batch = new List<Envelope>();
         long seq = 0;
         long batchBytes = 0;
+        DateTimeOffset? captured = null;
         Exception? end = null;
         try
         {
@@ -259,6 +273,21 @@ public sealed class CtipConnector : PbxConnector
                             control.TryWrite(text);
                             continue;
                         }
+
+                        if (text.StartsWith(CtipReplies.CaptureTimePrefix, StringComparison.Ordinal))
+                        {
+                            if (_honourCaptureTimes && DateTimeOffset.TryParse(text.AsSpan(CtipReplies.CaptureTimePrefix.Length), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var t))
+                            {
+                                captured = PbxSessions.TruncateToMilliseconds(t);
+                                continue;
+                            }
+
+                            if (!_warnedCaptureTimes)
+                            {
+                                _warnedCaptureTimes = true;
+                                Logger.LogWarning("CTIP {Pbx}: the PBX announces capture times (a simulator?); forwarded as frames because Relay:Demo:HonourCaptureTimes is off", Pbx);
+                            }
+                        }
                     }
                     else
                     {
@@ -267,7 +296,8 @@ public sealed class CtipConnector : PbxConnector
 
                     seq++;
                     var frame = problems is null ? text : FrameText.Flag(problems, text);
-                    batch.Add(new Envelope(Pbx, Protocols.Ctip, session, seq, at, frame, problems));
+                    batch.Add(new Envelope(Pbx, Protocols.Ctip, session, seq, captured ?? at, frame, problems));
+                    captured = null;
                     batchBytes += frame.Length;
                     if (batch.Count >= PbxSessions.MaxFramesPerAppend || batchBytes >= PbxSessions.MaxBytesPerAppend)
                     {

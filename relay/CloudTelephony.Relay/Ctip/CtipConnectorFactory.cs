@@ -61,7 +61,7 @@ public sealed class CtipConnectorFactory : IPbxConnectorFactory
 
     /// <inheritdoc />
     public IReadOnlyList<Func<CancellationToken, Task>> CreateRuns(RelayOptions relay, IReadOnlyList<PbxOptions> pbxes, ConnectorContext context) =>
-        [.. pbxes.Select(p => new CtipConnector(p, context.Sink, context.Status, context.Loggers.CreateLogger<CtipConnector>(), context.Time))
+        [.. pbxes.Select(p => new CtipConnector(p, context.Sink, context.Status, context.Loggers.CreateLogger<CtipConnector>(), context.Time, relay.Demo.HonourCaptureTimes))
             .Select(c => (Func<CancellationToken, Task>)c.RunAsync)];
 
     /// <inheritdoc />
@@ -77,6 +77,7 @@ public sealed class CtipConnectorFactory : IPbxConnectorFactory
                 Speed = request.Speed,
                 MaxGap = request.MaxGap,
                 Loop = request.Loop,
+                AnnounceCaptureTimes = request.AnnounceCaptureTimes,
             },
             loggers.CreateLogger<CtipSimulator>());
         await simulator.StartAsync(cancellationToken).ConfigureAwait(false);

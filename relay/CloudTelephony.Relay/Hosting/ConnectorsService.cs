@@ -34,6 +34,11 @@ public sealed class ConnectorsService(
             }
         }
 
+        if (o.Demo.HonourCaptureTimes)
+        {
+            log.LogWarning("Relay:Demo:HonourCaptureTimes is on: CTIP frames are stamped with the capture times a PBX simulator announces (demo only, never for a real PBX)");
+        }
+
         var context = new ConnectorContext(sink, status, loggers, time ?? TimeProvider.System);
         var runs = new List<Task>();
         foreach (var factory in PbxConnectorFactories.All)
