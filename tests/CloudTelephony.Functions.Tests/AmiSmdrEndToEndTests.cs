@@ -136,7 +136,9 @@ public sealed class AmiEndToEndTests : IAsyncLifetime
         Assert.Equal(_answered.EventCount + 2, await E2e.WaitStoredAsync(_server, Answered, _answered.EventCount + 2));
         Assert.Equal(53, _hunt.EventCount);
         Assert.Equal(0, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames WHERE parse_error IS NOT NULL"));
-        Assert.Equal(0, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames WHERE text LIKE '%Response:%' OR text LIKE '%ActionID%'"));
+        // the relay's own responses never arrive; only the CoreShowChannels list events carry its ActionID
+        Assert.Equal(0, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames WHERE text LIKE '%Response:%' OR (text LIKE '%ActionID%' AND text NOT LIKE 'Event: CoreShowChannel%')"));
+        Assert.Equal(2, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames WHERE text LIKE 'Event: CoreShowChannelsComplete%'"));
 
         // hunt group 666: ONE missed call, 6 extensions rang, nobody answered
         var hunt = Assert.Single(await E2e.CallsAsync(_server, Hunt));
