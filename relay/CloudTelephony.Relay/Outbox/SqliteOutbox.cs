@@ -91,8 +91,9 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         _writer.Open();
         Exec(_writer, $"PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA busy_timeout=10000;");
         Exec(_writer, "CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY AUTOINCREMENT, pbx TEXT NOT NULL, body BLOB NOT NULL);");
-        // reads take each PBX's rows in order, a fair share per PBX per batch
-        Exec(_writer, "CREATE INDEX IF NOT EXISTS frames_by_pbx ON frames (pbx, id);");
+        // Reads take each PBX's rows in order, a fair share per PBX per batch, by a rowid range scan from that PBX's read
+        // position filtered on pbx: each PBX's position only moves forward, so over time every row is passed about once
+        // per PBX, and appends pay no second index (an index on (pbx, id) cost about a third of the append rate).
         // envelopes the receiver refused with "do not retry" (400/413/422), kept with the answer; delivery goes on behind them
         Exec(_writer, "CREATE TABLE IF NOT EXISTS dead_letters (message_id TEXT PRIMARY KEY, pbx TEXT NOT NULL, body BLOB NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);");
         _reader = new SqliteConnection(cs);
