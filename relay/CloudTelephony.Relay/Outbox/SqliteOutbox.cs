@@ -93,7 +93,8 @@ public sealed class SqliteOutbox : IFrameSink, IFrameSource, IAsyncDisposable
         Exec(_writer, "CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY AUTOINCREMENT, pbx TEXT NOT NULL, body BLOB NOT NULL);");
         // Reads take each PBX's rows in order, a fair share per PBX per batch, by a rowid range scan from that PBX's read
         // position filtered on pbx: each PBX's position only moves forward, so over time every row is passed about once
-        // per PBX, and appends pay no second index (an index on (pbx, id) cost about a third of the append rate).
+        // per PBX, and appends pay no second index (an index on (pbx, id) cut the append rate of ./ct bench relay-forwarder
+        // by about a third in one run on a loaded box).
         // envelopes the receiver refused with "do not retry" (400/413/422), kept with the answer; delivery goes on behind them
         Exec(_writer, "CREATE TABLE IF NOT EXISTS dead_letters (message_id TEXT PRIMARY KEY, pbx TEXT NOT NULL, body BLOB NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);");
         _reader = new SqliteConnection(cs);
