@@ -95,6 +95,14 @@ public sealed class SenderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Wrong_key_costs_the_sdks_retries_then_one_exception()
+    {
+        await using var sender = new FrameSender(Options(o => { o.SasKey = "bm90LXRoZS1rZXk="; o.MaxRetries = 2; o.RetryDelaySeconds = 0.05; o.MaxRetryDelaySeconds = 0.1; }));
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => sender.SendAsync(Envelopes("p", 3), CancellationToken.None));
+        Assert.Equal(3, _broker.RefusedTokens); // first try + MaxRetries, then the caller backs off (the relay: Relay:Forwarder:RejectedRetryDelaySeconds)
+    }
+
+    [Fact]
     public async Task Unknown_key_name_is_refused()
     {
         await using var sender = new FrameSender(Options(o => o.SasKeyName = "other"));
