@@ -82,6 +82,15 @@ public sealed class ServiceBusOptions
     /// <summary>Largest delay between the SDK's retries, in seconds (default 60).</summary>
     public double MaxRetryDelaySeconds { get; set; } = 60;
 
+    /// <summary>Receivers (the functions app's standalone consumer): sessions processed at once (default 8).</summary>
+    public int MaxConcurrentSessions { get; set; } = 8;
+
+    /// <summary>Receivers: how long a session may stay without messages before its lock is released for the next session, in seconds (default 5).</summary>
+    public double SessionIdleTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>Receivers: messages fetched ahead per session (default 100; 0 = none).</summary>
+    public int PrefetchCount { get; set; } = 100;
+
     /// <summary>Entra ID credential set in code (not bound from configuration); wins over the credential settings when <see cref="UseEntraId"/>.</summary>
     public TokenCredential? Credential { get; set; }
 
@@ -154,6 +163,21 @@ public sealed class ServiceBusOptions
         if (MaxRetries is < 0 or > 100)
         {
             errors.Add($"{prefix}:MaxRetries must be between 0 and 100");
+        }
+
+        if (MaxConcurrentSessions < 1)
+        {
+            errors.Add($"{prefix}:MaxConcurrentSessions must be a positive number");
+        }
+
+        if (!(SessionIdleTimeoutSeconds > 0))
+        {
+            errors.Add($"{prefix}:SessionIdleTimeoutSeconds must be positive");
+        }
+
+        if (PrefetchCount < 0)
+        {
+            errors.Add($"{prefix}:PrefetchCount must not be negative");
         }
 
         if (!(RetryDelaySeconds > 0) || !(MaxRetryDelaySeconds >= RetryDelaySeconds))

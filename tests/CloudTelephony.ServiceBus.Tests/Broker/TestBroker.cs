@@ -930,7 +930,7 @@ public sealed class BrokerQueue : IMessageProcessor
             var s = endpoint.Session!;
             if (!s.Unsettled.Remove(token, out var m))
             {
-                return;
+                return; // settled after its link closed (the SDK releases prefetched messages then): already back in the queue
             }
 
             switch (state)
@@ -939,7 +939,7 @@ public sealed class BrokerQueue : IMessageProcessor
                     _completed++;
                     break;
                 case Rejected r when r.Error?.Condition.ToString() == "com.microsoft:dead-letter":
-                    _deadLetters.Add(new DeadLetter(m, r.Error.Info?["DeadLetterReason"] as string, r.Error.Info?["DeadLetterErrorDescription"] as string));
+                    _deadLetters.Add(new DeadLetter(m, Info(r.Error, "DeadLetterReason"), Info(r.Error, "DeadLetterErrorDescription")));
                     break;
                 case Rejected r:
                     _deadLetters.Add(new DeadLetter(m, r.Error?.Condition.ToString(), r.Error?.Description));
@@ -948,6 +948,7 @@ public sealed class BrokerQueue : IMessageProcessor
                     s.Ready.AddFirst(m);
                     break;
                 default: // modified: abandon
+                    _broker.Note($"{Name}: {m.MessageId} abandoned ({state?.GetType().Name})");
                     Redeliver(s, m);
                     break;
             }
@@ -955,6 +956,9 @@ public sealed class BrokerQueue : IMessageProcessor
             Signal();
         }
     }
+
+    private static string? Info(Error error, string key) =>
+        error.Info is { } info && info.ContainsKey((Symbol)key) ? info[(Symbol)key] as string : null;
 
     /// <summary>A message that was delivered and not completed goes back to the front of its session, or to the dead letters after too many deliveries.</summary>
     private void Redeliver(SessionState s, StoredMessage m)
@@ -1135,12 +1139,17 @@ public sealed class BrokerQueue : IMessageProcessor
 
         public override void OnDisposition(DispositionContext dispositionContext)
         {
-            if (_tokens.TryGetValue(dispositionContext.Message, out var token))
+            try
             {
-                queue.Settle(this, (Guid)token, dispositionContext.DeliveryState);
+                if (_tokens.TryGetValue(dispositionContext.Message, out var token))
+                {
+                    queue.Settle(this, (Guid)token, dispositionContext.DeliveryState);
+                }
             }
-
-            dispositionContext.Complete();
+            finally
+            {
+                dispositionContext.Complete();
+            }
         }
 
         public override void OnLinkClosed(ListenerLink link, Error error) => queue.Release(this, null);
