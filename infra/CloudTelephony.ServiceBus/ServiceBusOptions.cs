@@ -88,8 +88,19 @@ public sealed class ServiceBusOptions
     /// <summary>Receivers: how long a session may stay without messages before its lock is released for the next session, in seconds (default 5).</summary>
     public double SessionIdleTimeoutSeconds { get; set; } = 5;
 
-    /// <summary>Receivers: messages fetched ahead per session (default 100; 0 = none).</summary>
-    public int PrefetchCount { get; set; } = 100;
+    /// <summary>
+    /// Receivers: messages fetched ahead per session (default 0 = none). A prefetched message is delivered and locked:
+    /// when the session receiver closes (idle, restart) before it is processed, the broker counts that delivery, so a
+    /// large prefetch with short sessions can push messages to the dead-letter queue unprocessed.
+    /// </summary>
+    public int PrefetchCount { get; set; }
+
+    /// <summary>
+    /// Receivers: tries again to store a message whose storage failed (database down) before it is abandoned, with
+    /// exponential backoff from 0.5 s to 10 s, holding the session lock (default 6, about 30 s): an outage does not burn
+    /// through the queue's max delivery count in milliseconds.
+    /// </summary>
+    public int StorageRetryAttempts { get; set; } = 6;
 
     /// <summary>Entra ID credential set in code (not bound from configuration); wins over the credential settings when <see cref="UseEntraId"/>.</summary>
     public TokenCredential? Credential { get; set; }
@@ -173,6 +184,11 @@ public sealed class ServiceBusOptions
         if (!(SessionIdleTimeoutSeconds > 0))
         {
             errors.Add($"{prefix}:SessionIdleTimeoutSeconds must be positive");
+        }
+
+        if (StorageRetryAttempts < 0)
+        {
+            errors.Add($"{prefix}:StorageRetryAttempts must not be negative");
         }
 
         if (PrefetchCount < 0)

@@ -2,6 +2,8 @@ using Azure.Messaging.ServiceBus;
 using CloudTelephony.Functions.Hosting;
 using CloudTelephony.ServiceBus;
 using CloudTelephony.Storage;
+using Polly;
+using Polly.Retry;
 
 namespace CloudTelephony.Functions.Ingest;
 
@@ -12,7 +14,8 @@ namespace CloudTelephony.Functions.Ingest;
 /// (so each PBX's order is kept), the session lock renewed by the SDK while a message is processed. Each message goes
 /// straight to the ingest code (<see cref="IngestFramesEndpoint.HandleAsync"/>, the same as the IngestFrames trigger):
 /// stored → complete; not an envelope → dead-letter at once with reason <c>NotAnEnvelope</c> and why; storage failed
-/// → abandon (the broker counts the delivery and dead-letters after the queue's <c>maxDeliveryCount</c>,
+/// → tried again with backoff while the session stays locked (<see cref="ServiceBusOptions.StorageRetryAttempts"/>),
+/// then abandoned (the broker counts the delivery and dead-letters after the queue's <c>maxDeliveryCount</c>,
 /// <c>MaxDeliveryCountExceeded</c>). The delivery count is the message's own.
 /// </summary>
 public sealed class QueueIngestService(
@@ -28,6 +31,23 @@ public sealed class QueueIngestService(
 
     /// <summary>Dead-letter reason of a message that is not an envelope or heartbeat.</summary>
     public const string PoisonReason = "NotAnEnvelope";
+
+    private readonly ResiliencePipeline<FramesOutcome> _storage = new ResiliencePipelineBuilder<FramesOutcome>()
+        .AddRetry(new RetryStrategyOptions<FramesOutcome>
+        {
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { Status: >= 500 }),
+            MaxRetryAttempts = Math.Max(1, options.StorageRetryAttempts),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = TimeSpan.FromSeconds(0.5),
+            MaxDelay = TimeSpan.FromSeconds(10),
+            OnRetry = args =>
+            {
+                logger.LogWarning("standalone: storing failed ({Reason}); trying again in {Delay:0.0} s", string.Join("; ", args.Outcome.Result?.Logs ?? []), args.RetryDelay.TotalSeconds);
+                return ValueTask.CompletedTask;
+            },
+        })
+        .Build();
 
     private long _completed;
     private long _abandoned;
@@ -81,7 +101,11 @@ public sealed class QueueIngestService(
     {
         var m = args.Message;
         var message = new ServiceBusTriggerMessage(0, m.Body.ToString(), m.MessageId, m.SessionId, m.DeliveryCount, m.EnqueuedTime);
-        var outcome = await IngestFramesEndpoint.HandleAsync([message], pipeline, progress, heartbeats, clock, logger, args.CancellationToken);
+        var outcome = options.StorageRetryAttempts == 0
+            ? await IngestFramesEndpoint.HandleAsync([message], pipeline, progress, heartbeats, clock, logger, args.CancellationToken)
+            : await _storage.ExecuteAsync(
+                async ct => await IngestFramesEndpoint.HandleAsync([message], pipeline, progress, heartbeats, clock, logger, ct),
+                args.CancellationToken);
         switch (outcome.Status)
         {
             case 200:
