@@ -68,6 +68,7 @@ public static class FunctionsApp
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddEnvironmentVariables();
         var cs = connectionString ?? AppConfig.ConnectionString(builder.Configuration);
+        builder.ConfigureBodyLimit();
 
         // the hosting mode is decided here, once; everything else asks FunctionsHost
         var host = FunctionsHost.From(builder.Configuration);
@@ -97,7 +98,14 @@ public static class FunctionsApp
                     o.EnrichWithHttpRequest = (activity, request) => activity.SetTag("url.path", PhoneMask.MaskText(request.Path.Value)))
                 .AddNpgsql(),
             metrics: m => m.AddAspNetCoreInstrumentation().AddNpgsqlInstrumentation());
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            // Strict numbers: the Web defaults also read numbers from strings, which made the OpenAPI document type every
+            // integer and double as "number or string".
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(1, RoutingJson.Default);
+        });
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(cs) { Name = "cloudtelephony" }.Build());
@@ -120,6 +128,8 @@ public static class FunctionsApp
         builder.Services.AddSms(builder.Configuration, sweepInProcess: !host.IsFunctionsHost);
         builder.Services.AddFrameArchive(builder.Configuration);
         builder.Services.AddSingleton<HeartbeatStore>();
+        builder.Services.AddSingleton(builder.Configuration.GetSection("Ingest").Get<IngestAccessOptions>() ?? new IngestAccessOptions());
+        builder.Services.AddSingleton<RelayPbxAccess>();
         var bus = builder.Configuration.GetSection(QueueIngestService.SectionName).Get<CloudTelephony.ServiceBus.ServiceBusOptions>();
         if (bus is { Endpoint.Length: > 0 } or { ConnectionString.Length: > 0 } && !host.IsFunctionsHost)
         {
@@ -138,8 +148,9 @@ public static class FunctionsApp
 
         var app = builder.Build();
         app.UseForwardedHeaders();
-        app.UseExceptionHandler();
+        app.UseProblemExceptionHandler();
         app.UseStatusCodePages();
+        app.UseStrictQuery();
         app.UseRateLimiter();
         app.MapHealthEndpoints();
         app.MapIngestEndpoints();
@@ -153,6 +164,7 @@ public static class FunctionsApp
         app.MapArchiveEndpoints();
         app.MapContactEndpoints();
         app.MapOpenApi(OpenApiSetup.Path).WithName("OpenApi").ExcludeFromDescription();
+        app.MapApiDocs();
         return app;
     }
 }
