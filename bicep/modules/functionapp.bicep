@@ -73,7 +73,11 @@ var commonSettings = {
   AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
   AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
   AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
-  // function.json serviceBusTrigger bindings (IngestFrames, SmsDispatch) use "connection": "ServiceBusConnection".
+  // function.json serviceBusTrigger bindings (IngestFrames, SmsDispatch) use "connection": "ServiceBusConnection": the
+  // Functions host's Service Bus extension (extension bundle) reads <connection>__fullyQualifiedNamespace for an
+  // identity connection (with __credential / __clientId for a user-assigned identity), or a setting named
+  // ServiceBusConnection holding a connection string. The app stays a custom handler: the isolated worker's
+  // Microsoft.Azure.Functions.Worker.Extensions.ServiceBus package is not served to this project.
   ServiceBusConnection__fullyQualifiedNamespace: serviceBusNamespace
   ServiceBusConnection__credential: 'managedidentity'
   ServiceBusConnection__clientId: identityClientId

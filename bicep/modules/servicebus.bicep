@@ -60,6 +60,8 @@ resource framesQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     defaultMessageTimeToLive: 'P14D'
     lockDuration: 'PT1M'
     maxSizeInMegabytes: 5120
+    // Not partitioned: the relay sends ServiceBusMessageBatches holding many MessageIds, and a partitioned entity
+    // with duplicate detection refuses batches of distinct MessageIds.
     enablePartitioning: false
   }
 }

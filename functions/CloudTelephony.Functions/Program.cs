@@ -7,13 +7,20 @@ using Microsoft.Extensions.Logging.Abstractions;
 // Entry point of the functions app (`handler`): the custom handler / standalone HTTP server and the operator commands.
 var root = new RootCommand("CloudTelephony functions: ingest, correlate and serve PBX call records");
 
-var serve = new Command("serve", "Serve every function over HTTP (custom handler under the Functions host, or standalone)");
+var serve = new Command(
+    "serve",
+    "Serve every function over HTTP (custom handler under the Functions host, or standalone). Settings may follow as "
+    + "--Section:Key=value or --Section:Key value, e.g. --ServiceBus:Endpoint=amqp://127.0.0.1:5672 (standalone queue consumer)")
+{
+    TreatUnmatchedTokensAsErrors = false,
+};
 var urls = new Option<string?>("--urls") { Description = $"listen address when not under the Functions host (default {FunctionsApp.DefaultUrl})" };
 serve.Options.Add(urls);
 serve.SetAction(async (parse, ct) =>
 {
     var url = parse.GetValue(urls);
-    var app = FunctionsApp.Build(url is null ? [] : ["--urls", url]);
+    var settings = FunctionsApp.SettingArguments(parse.UnmatchedTokens);
+    var app = FunctionsApp.Build([.. url is null ? [] : new[] { "--urls", url }, .. settings]);
     await app.RunAsync(ct);
     return 0;
 });

@@ -69,7 +69,7 @@ public sealed class ArchiveTests : IAsyncLifetime
         Assert.False(string.IsNullOrEmpty(calls));
 
         // The Functions host's timer invocation (protocols/functions-custom-handler.md §4.3).
-        var timer = """{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"IsPastDue":false}},"Metadata":{"sys":{}}}""";
+        var timer = HostPayloads.Timer("ArchiveFrames");
         var response = await _server.Http.PostAsync("/ArchiveFrames", new StringContent(timer, Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var answer = await response.Content.ReadFromJsonAsync(ApiJson.Default.InvocationResponse);

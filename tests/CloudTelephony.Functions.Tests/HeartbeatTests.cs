@@ -34,11 +34,13 @@ public sealed class HeartbeatTests : IAsyncLifetime
     public async Task Heartbeat_in_a_service_bus_batch_is_stored_and_shown_by_health()
     {
         var frame = Capture.Ctip()[0];
-        var msg = new JsonArray(
-            JsonValue.Create(JsonSerializer.Serialize(Beat("site-a"), ContractsJson.Default.RelayHeartbeat)),
-            JsonNode.Parse(JsonSerializer.Serialize(frame, ContractsJson.Default.Envelope)));
-        var payload = new JsonObject { ["Data"] = new JsonObject { ["msg"] = msg }, ["Metadata"] = new JsonObject { ["SessionIdArray"] = new JsonArray("relay:site-a", frame.Pbx) } };
-        using var response = await _server.Http.PostAsync(IngestFramesEndpoint.Path, new StringContent(payload.ToJsonString(), Encoding.UTF8, "application/json"));
+        var beat = Beat("site-a");
+        var payload = HostPayloads.ServiceBusBatch(
+        [
+            new(JsonSerializer.Serialize(beat, ContractsJson.Default.RelayHeartbeat), beat.MessageId, beat.SessionId),
+            new(JsonSerializer.Serialize(frame, ContractsJson.Default.Envelope), frame.MessageId, frame.Pbx),
+        ]);
+        using var response = await _server.Http.PostAsync(IngestFramesEndpoint.Path, new StringContent(payload, Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
         var health = (await _server.Http.GetFromJsonAsync("/api/health", ApiJson.Default.HealthDto))!;

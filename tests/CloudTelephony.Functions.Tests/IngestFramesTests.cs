@@ -21,33 +21,18 @@ public sealed class IngestFramesTests : IAsyncLifetime
 
     private static string Json(Envelope e) => JsonSerializer.Serialize(e, ContractsJson.Default.Envelope);
 
-    private static JsonObject Meta(IReadOnlyList<Envelope> batch, bool arrays) => arrays
-        ? new JsonObject
-        {
-            ["MessageIdArray"] = new JsonArray([.. batch.Select(e => (JsonNode)JsonValue.Create(e.MessageId))]),
-            ["SessionIdArray"] = new JsonArray([.. batch.Select(e => (JsonNode)JsonValue.Create(e.Pbx))]),
-            ["DeliveryCountArray"] = new JsonArray([.. batch.Select(_ => (JsonNode)JsonValue.Create(1))]),
-            ["ContentTypeArray"] = new JsonArray([.. batch.Select(_ => (JsonNode)JsonValue.Create("application/json"))]),
-            ["ApplicationPropertiesArray"] = new JsonArray([.. batch.Select(_ => (JsonNode)new JsonObject())]),
-            ["sys"] = new JsonObject { ["MethodName"] = "IngestFrames", ["UtcNow"] = "2026-01-01T00:00:00Z", ["RandGuid"] = Guid.NewGuid().ToString() },
-        }
-        : new JsonObject
-        {
-            ["MessageId"] = batch[0].MessageId,
-            ["SessionId"] = batch[0].Pbx,
-            ["DeliveryCount"] = 1,
-            ["ContentType"] = "application/json",
-            ["ApplicationProperties"] = new JsonObject(),
-            ["sys"] = new JsonObject { ["MethodName"] = "IngestFrames" },
-        };
+    private static HostPayloads.Message Message(Envelope e, string? body = null) => new(body ?? Json(e), e.MessageId, e.Pbx);
 
-    private async Task<(HttpStatusCode Status, InvocationResponse? Body)> InvokeAsync(JsonNode msg, JsonObject meta)
+    private async Task<(HttpStatusCode Status, InvocationResponse? Body)> PostAsync(string payload)
     {
-        var payload = new JsonObject { ["Data"] = new JsonObject { ["msg"] = msg }, ["Metadata"] = meta };
-        using var response = await _server.Http.PostAsync(IngestFramesEndpoint.Path, new StringContent(payload.ToJsonString(), Encoding.UTF8, "application/json"));
+        using var response = await _server.Http.PostAsync(IngestFramesEndpoint.Path, new StringContent(payload, Encoding.UTF8, "application/json"));
         var body = await response.Content.ReadFromJsonAsync(ApiJson.Default.InvocationResponse);
         return (response.StatusCode, body);
     }
+
+    /// <summary>A batch as the host posts it (HostPayloads: Newtonsoft, the host's value rules).</summary>
+    private Task<(HttpStatusCode Status, InvocationResponse? Body)> InvokeAsync(IReadOnlyList<HostPayloads.Message> messages) =>
+        PostAsync(HostPayloads.ServiceBusBatch(messages));
 
     [Fact]
     public void Function_json_declares_the_session_batch_trigger()
@@ -60,13 +45,14 @@ public sealed class IngestFramesTests : IAsyncLifetime
         Assert.Equal("ServiceBusConnection", (string?)b["connection"]);
         Assert.True((bool?)b["isSessionsEnabled"]);
         Assert.Equal("many", (string?)b["cardinality"]);
+        Assert.Equal("string", (string?)b["dataType"]); // message bodies as strings, not object[] (§4.2)
     }
 
     [Fact]
-    public async Task Single_message_as_object()
+    public async Task Single_message_json_encoded_again_by_the_host()
     {
         var e = Capture.Ctip()[0];
-        var (status, body) = await InvokeAsync(JsonNode.Parse(Json(e))!, Meta([e], arrays: false));
+        var (status, body) = await PostAsync(HostPayloads.ServiceBusSingle(Message(e), "IngestFrames"));
 
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Contains(body!.Logs, l => l.Contains("1 frames stored", StringComparison.Ordinal));
@@ -74,35 +60,28 @@ public sealed class IngestFramesTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Single_message_as_escaped_string()
-    {
-        var e = Capture.Ctip()[0];
-        var (status, _) = await InvokeAsync(JsonValue.Create(Json(e)), Meta([e], arrays: false));
-
-        Assert.Equal(HttpStatusCode.OK, status);
-        Assert.Equal(1, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames"));
-    }
-
-    [Fact]
-    public async Task Batch_of_objects_strings_and_base64_stores_everything_once()
+    public async Task Batch_as_the_host_sends_it_stores_everything_once_and_base64_bodies_are_read_too()
     {
         var batch = Capture.Ctip().Take(90).ToList();
-        var items = batch.Select((e, i) => (i % 3) switch
-        {
-            0 => JsonNode.Parse(Json(e))!,
-            1 => JsonValue.Create(Json(e)),
-            _ => (JsonNode)JsonValue.Create(Convert.ToBase64String(Encoding.UTF8.GetBytes(Json(e)))),
-        }).ToArray();
+        var messages = batch.Select((e, i) => i % 3 == 2 ? Message(e, Convert.ToBase64String(Encoding.UTF8.GetBytes(Json(e)))) : Message(e)).ToList();
 
-        var (status, body) = await InvokeAsync(new JsonArray(items), Meta(batch, arrays: true));
+        var (status, body) = await InvokeAsync(messages);
         Assert.Equal(HttpStatusCode.OK, status);
-        Assert.Contains(body!.Logs, l => l.StartsWith("IngestFrames: 90 messages", StringComparison.Ordinal));
+        Assert.Contains(body!.Logs, l => l.StartsWith($"IngestFrames: 90 messages (session {batch[0].Pbx})", StringComparison.Ordinal));
         Assert.Equal(90, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames"));
 
         // redelivery of the same batch (Service Bus at-least-once) changes nothing
-        items = batch.Select(e => JsonNode.Parse(Json(e))!).ToArray();
-        Assert.Equal(HttpStatusCode.OK, (await InvokeAsync(new JsonArray(items), Meta(batch, arrays: true))).Status);
+        Assert.Equal(HttpStatusCode.OK, (await InvokeAsync([.. batch.Select(e => Message(e))])).Status);
         Assert.Equal(90, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames"));
+    }
+
+    [Fact]
+    public async Task Batch_of_one_is_still_a_batch()
+    {
+        var e = Capture.Ctip()[0];
+        var (status, _) = await InvokeAsync([Message(e)]);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(1, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames"));
     }
 
     [Fact]
@@ -110,7 +89,7 @@ public sealed class IngestFramesTests : IAsyncLifetime
     {
         var batch = Capture.Ctip().Take(5).ToList();
         batch[2] = batch[2] with { Frame = "aRING 10" };
-        var (status, body) = await InvokeAsync(new JsonArray([.. batch.Select(e => (JsonNode)JsonValue.Create(Json(e)))]), Meta(batch, arrays: true));
+        var (status, body) = await InvokeAsync([.. batch.Select(e => Message(e))]);
 
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Contains(body!.Logs, l => l.Contains("1 parse errors", StringComparison.Ordinal));
@@ -121,12 +100,10 @@ public sealed class IngestFramesTests : IAsyncLifetime
     public async Task A_message_that_is_not_an_envelope_fails_the_invocation_but_the_good_ones_are_stored()
     {
         var batch = Capture.Ctip().Take(3).ToList();
-        var items = new JsonArray(JsonNode.Parse(Json(batch[0])), JsonValue.Create("hello, not json"), JsonNode.Parse(Json(batch[2])));
-        var meta = Meta(batch, arrays: true);
-        var (status, body) = await InvokeAsync(items, meta);
+        var (status, body) = await InvokeAsync([Message(batch[0]), Message(batch[1], "hello, not json"), Message(batch[2])]);
 
         Assert.Equal(HttpStatusCode.BadRequest, status);
-        Assert.Contains(body!.Logs, l => l.Contains($"message {batch[1].MessageId}", StringComparison.Ordinal) && l.Contains("is not an envelope", StringComparison.Ordinal));
+        Assert.Contains(body!.Logs, l => l.Contains($"message {batch[1].MessageId} (session {batch[1].Pbx}, delivery 1)", StringComparison.Ordinal) && l.Contains("is not an envelope", StringComparison.Ordinal));
         Assert.Equal(2, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames"));
     }
 
@@ -137,7 +114,7 @@ public sealed class IngestFramesTests : IAsyncLifetime
         await _server.Db.ScalarAsync("ALTER TABLE ct.frames RENAME TO frames_away; SELECT 0");
         try
         {
-            var (status, body) = await InvokeAsync(new JsonArray([.. batch.Select(e => JsonNode.Parse(Json(e)))]), Meta(batch, arrays: true));
+            var (status, body) = await InvokeAsync([.. batch.Select(e => Message(e))]);
             Assert.Equal(HttpStatusCode.InternalServerError, status);
             Assert.Contains(body!.Logs, l => l.StartsWith("batch not stored", StringComparison.Ordinal));
         }
@@ -147,7 +124,7 @@ public sealed class IngestFramesTests : IAsyncLifetime
         }
 
         Assert.Equal(0, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames"));
-        var (again, _) = await InvokeAsync(new JsonArray([.. batch.Select(e => JsonNode.Parse(Json(e)))]), Meta(batch, arrays: true));
+        var (again, _) = await InvokeAsync([.. batch.Select(e => Message(e))]);
         Assert.Equal(HttpStatusCode.OK, again);
         Assert.Equal(10, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames"));
     }
@@ -155,7 +132,8 @@ public sealed class IngestFramesTests : IAsyncLifetime
     [Fact]
     public async Task Invocation_without_data_msg_answers_400()
     {
-        using var response = await _server.Http.PostAsync(IngestFramesEndpoint.Path, new StringContent("""{"Data":{},"Metadata":{}}""", Encoding.UTF8, "application/json"));
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var (status, body) = await PostAsync(HostPayloads.Invocation(new Dictionary<string, object?>(), new Dictionary<string, object?>()));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains(body!.Logs, l => l.Contains("no Data.msg", StringComparison.Ordinal));
     }
 }

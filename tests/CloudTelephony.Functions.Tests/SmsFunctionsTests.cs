@@ -34,45 +34,38 @@ public sealed class SmsFunctionsTests : IAsyncLifetime
 
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 
-    /// <summary>A single-message serviceBusTrigger invocation as the host posts it (protocols/functions-custom-handler.md §4.1).</summary>
-    private static string QueuePayload(string msgJson) => """{"Data":{"msg":""" + msgJson + """
-        },
-         "Metadata":{"DeliveryCount":1,"DeadLetterSource":null,"LockToken":"7c1b0a57-3b51-4d2f-9a0e-0f1b2c3d4e5f",
-          "ExpiresAtUtc":"2025-09-17T10:00:00+00:00","EnqueuedTimeUtc":"2025-09-03T10:00:00+00:00","MessageId":"a1b2c3",
-          "ContentType":null,"ReplyTo":null,"SequenceNumber":12,"To":null,"Label":null,"CorrelationId":null,"SessionId":null,
-          "ReplyToSessionId":null,"PartitionKey":null,"TransactionPartitionKey":null,"ApplicationProperties":{},
-          "MessageActions":{},"Client":{},
-          "sys":{"MethodName":"SmsDispatch","UtcNow":"2025-09-03T10:00:00.1234567Z","RandGuid":"0f8fad5b-d9cb-469f-a165-70867728950e"}}}
-        """;
+    /// <summary>A single-message serviceBusTrigger invocation of queue sms as the host posts it (HostPayloads: dataType string).</summary>
+    private static string QueuePayload(string body) => HostPayloads.ServiceBusSingle(new(body, "a1b2c3", null), "SmsDispatch");
 
     [Theory]
-    [InlineData("\"{0}\"")] // body text "42" → a JSON string (the usual case)
-    [InlineData("{0}")] // a JSON number
-    [InlineData("\"\\\"{0}\\\"\"")] // a JSON string holding a JSON string: "\"42\""
-    [InlineData("\"{{\\\"id\\\":{0}}}\"")] // a JSON string holding {"id":42}
-    public async Task SmsDispatch_reads_the_id_from_the_hosts_queue_payload_and_sends(string msgTemplate)
+    [InlineData("{0}")] // the body IngestFrames' outSms binding writes: the id as text
+    [InlineData("\"{0}\"")] // a body that is a JSON string holding the id
+    [InlineData("{{\"id\":{0}}}")] // a body that is an object with id
+    [InlineData("{{\"smsId\":\"{0}\"}}")]
+    public async Task SmsDispatch_reads_the_id_from_the_hosts_queue_payload_and_sends(string bodyTemplate)
     {
         var id = await SmsKit.InsertAsync(_server.Db.DataSource);
-        var msg = msgTemplate.Replace("{0}", id.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
+        var body = bodyTemplate.Replace("{0}", id.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
             .Replace("{{", "{", StringComparison.Ordinal).Replace("}}", "}", StringComparison.Ordinal);
 
-        var response = await _server.Http.PostAsync("/SmsDispatch", Json(QueuePayload(msg)));
+        var response = await _server.Http.PostAsync("/SmsDispatch", Json(QueuePayload(body)));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        Assert.Equal(JsonValueKind.Object, body.RootElement.GetProperty("Outputs").ValueKind);
-        Assert.Equal($"sms {id}: sent (delivery 1)", body.RootElement.GetProperty("Logs")[0].GetString());
+        using var answer = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal(JsonValueKind.Object, answer.RootElement.GetProperty("Outputs").ValueKind);
+        Assert.Equal($"sms {id}: sent (delivery 1)", answer.RootElement.GetProperty("Logs")[0].GetString());
         Assert.Equal("SENT", (await SmsKit.RowAsync(_server.Db.DataSource, id)).Status);
         Assert.Single(_fake.Requests);
     }
 
     [Theory]
-    [InlineData("\"hello\"")]
+    [InlineData("hello")]
     [InlineData("null")]
-    [InlineData("\"-5\"")]
-    public async Task SmsDispatch_answers_200_for_a_message_that_names_no_sms(string msg)
+    [InlineData("-5")]
+    [InlineData("")]
+    public async Task SmsDispatch_answers_200_for_a_message_that_names_no_sms(string body)
     {
-        var response = await _server.Http.PostAsync("/SmsDispatch", Json(QueuePayload(msg)));
+        var response = await _server.Http.PostAsync("/SmsDispatch", Json(QueuePayload(body)));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.StartsWith("ignored", (await response.Content.ReadFromJsonAsync(ApiJson.Default.InvocationResponse))!.Logs[0]);
@@ -83,9 +76,9 @@ public sealed class SmsFunctionsTests : IAsyncLifetime
     public async Task SmsDispatch_of_an_sms_already_sent_sends_nothing_again()
     {
         var id = await SmsKit.InsertAsync(_server.Db.DataSource);
-        await _server.Http.PostAsync("/SmsDispatch", Json(QueuePayload($"\"{id}\"")));
+        await _server.Http.PostAsync("/SmsDispatch", Json(QueuePayload($"{id}")));
 
-        var again = await _server.Http.PostAsync("/SmsDispatch", Json(QueuePayload($"\"{id}\"")));
+        var again = await _server.Http.PostAsync("/SmsDispatch", Json(QueuePayload($"{id}")));
 
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         Assert.Equal($"sms {id}: notclaimed (delivery 1)", (await again.Content.ReadFromJsonAsync(ApiJson.Default.InvocationResponse))!.Logs[0]);
@@ -97,10 +90,7 @@ public sealed class SmsFunctionsTests : IAsyncLifetime
     {
         var due = await SmsKit.InsertAsync(_server.Db.DataSource, due: T0.AddSeconds(-1));
         var later = await SmsKit.InsertAsync(_server.Db.DataSource, due: T0.AddMinutes(10));
-        const string timer = """
-            {"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2025-09-03T09:59:00+00:00","Next":"2025-09-03T10:00:00+00:00","LastUpdated":"2025-09-03T09:59:00+00:00"},"IsPastDue":false}},
-             "Metadata":{"sys":{"MethodName":"SmsSweep","UtcNow":"2025-09-03T10:00:00.0012345Z","RandGuid":"4a0c3f7e-5b1d-4c7a-9e2f-1d2c3b4a5f6e"}}}
-            """;
+        var timer = HostPayloads.Timer("SmsSweep");
 
         var response = await _server.Http.PostAsync("/SmsSweep", Json(timer));
 
@@ -219,7 +209,7 @@ public sealed class SmsDatabaseDownTests
         {
             var url = app.Urls.First();
             using var http = new HttpClient { BaseAddress = new Uri(url) };
-            var response = await http.PostAsync("/SmsDispatch", new StringContent("""{"Data":{"msg":"42"},"Metadata":{}}""", Encoding.UTF8, "application/json"));
+            var response = await http.PostAsync("/SmsDispatch", new StringContent(HostPayloads.ServiceBusSingle(new("42", "a1", null), "SmsDispatch"), Encoding.UTF8, "application/json"));
 
             Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         }

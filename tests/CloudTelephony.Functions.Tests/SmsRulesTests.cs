@@ -60,10 +60,9 @@ public sealed class SmsRulesTests : IAsyncLifetime
     public async Task An_IngestFrames_invocation_hands_the_new_sms_ids_to_its_sms_queue_output_binding()
     {
         var rule = await AddRuleAsync("105", null, "missed", "Przepraszamy, oddzwonimy.", 0);
-        var messages = Capture.Ctip().Select(e => JsonSerializer.SerializeToElement(e, ContractsJson.Default.Envelope)).ToArray();
-        var invocation = new Dictionary<string, object> { ["Data"] = new Dictionary<string, object> { ["msg"] = messages }, ["Metadata"] = new Dictionary<string, object>() };
+        var invocation = HostPayloads.ServiceBusBatch([.. Capture.Ctip().Select(e => new HostPayloads.Message(JsonSerializer.Serialize(e, ContractsJson.Default.Envelope), e.MessageId, e.Pbx))]);
 
-        var response = await _server.Http.PostAsJsonAsync("/IngestFrames", invocation);
+        var response = await _server.Http.PostAsync("/IngestFrames", new StringContent(invocation, System.Text.Encoding.UTF8, "application/json"));
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

@@ -30,7 +30,7 @@ public sealed class HeartbeatTests
         status.SetState("office-slican", PbxConnectionState.Connected);
         status.SetState("branch", PbxConnectionState.Refused, "wrong key (NA 11)");
         status.SetOutbox(new OutboxStatus(42, 1000, false, DateTimeOffset.UtcNow.AddSeconds(-5), 777));
-        await using var services = new ServiceCollection().AddSingleton(new QueueSender(options.ServiceBus)).BuildServiceProvider();
+        await using var services = new ServiceCollection().AddSingleton(new FrameSender(options.ServiceBus)).BuildServiceProvider();
         var heartbeat = new HeartbeatService(Options.Create(options), status, services, new ListLoggerProvider().For<HeartbeatService>());
 
         await heartbeat.StartAsync(CancellationToken.None);
@@ -38,7 +38,7 @@ public sealed class HeartbeatTests
         await heartbeat.StopAsync(CancellationToken.None);
 
         var m = broker.Queue(Routes.FramesQueue).Accepted[0];
-        Assert.Equal("relay:site-7", m.GroupId);
+        Assert.Equal("relay:site-7", m.SessionId);
         Assert.StartsWith("heartbeat:site-7:", m.MessageId, StringComparison.Ordinal);
         var beat = JsonSerializer.Deserialize(m.Body, ContractsJson.Default.RelayHeartbeat)!;
         Assert.Equal("heartbeat", beat.Kind);

@@ -280,7 +280,7 @@ public sealed class OutboxTests
         broker.Start();
         Func<IReadOnlyList<Envelope>> received = transport == "Http"
             ? () => ingest.Received
-            : () => broker.Queue(Routes.FramesQueue).Accepted.Where(m => m.GroupId?.StartsWith("relay:", StringComparison.Ordinal) == false).Select(m => JsonSerializer.Deserialize(m.Body, ContractsJson.Default.Envelope)!).ToList();
+            : () => broker.Queue(Routes.FramesQueue).Accepted.Where(m => m.SessionId?.StartsWith("relay:", StringComparison.Ordinal) == false).Select(m => JsonSerializer.Deserialize(m.Body, ContractsJson.Default.Envelope)!).ToList();
         var dir = Directory.CreateTempSubdirectory("ct-kill9-").FullName;
         try
         {

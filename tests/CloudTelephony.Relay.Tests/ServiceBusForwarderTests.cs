@@ -13,7 +13,7 @@ namespace CloudTelephony.Relay.Tests;
 public sealed class ServiceBusForwarderTests : IAsyncLifetime
 {
     private readonly TestBroker _broker = new();
-    private readonly List<QueueSender> _senders = [];
+    private readonly List<FrameSender> _senders = [];
 
     public Task InitializeAsync()
     {
@@ -44,10 +44,10 @@ public sealed class ServiceBusForwarderTests : IAsyncLifetime
         {
             Transport = RelayOptions.ServiceBusTransport,
             Forwarder = new ForwarderOptions { BatchSize = 100, LingerMilliseconds = 1, RetryDelaySeconds = 0.05, MaxRetryDelaySeconds = 0.2, RejectedRetryDelaySeconds = 0.2 },
-            ServiceBus = new ServiceBusOptions { Endpoint = _broker.Endpoint, Queue = Routes.FramesQueue, SasKeyName = "relay-send", SasKey = key, OperationTimeoutSeconds = 3 },
+            ServiceBus = new ServiceBusOptions { Endpoint = _broker.Endpoint, Queue = Routes.FramesQueue, SasKeyName = "relay-send", SasKey = key, OperationTimeoutSeconds = 3, MaxRetries = 0 }, // failures reach the forwarder at once (the SDK's retries: ServiceBus.Tests)
         };
         forwarder?.Invoke(options.Forwarder);
-        var sender = new QueueSender(options.ServiceBus);
+        var sender = new FrameSender(options.ServiceBus);
         _senders.Add(sender);
         return (new ServiceBusForwarder(source ?? box.Outbox, sender, Options.Create(options), logs.For<ServiceBusForwarder>()), logs);
     }
@@ -74,8 +74,8 @@ public sealed class ServiceBusForwarderTests : IAsyncLifetime
 
         var stored = _broker.Queue(Routes.FramesQueue).Accepted;
         Assert.Equal(1000, stored.Count);
-        Assert.Equal(a.Select(e => e.MessageId), stored.Where(m => m.GroupId == "pbx-a").Select(m => m.MessageId));
-        Assert.Equal(b, stored.Where(m => m.GroupId == "pbx-b").Select(m => JsonSerializer.Deserialize(m.Body, ContractsJson.Default.Envelope)));
+        Assert.Equal(a.Select(e => e.MessageId), stored.Where(m => m.SessionId == "pbx-a").Select(m => m.MessageId));
+        Assert.Equal(b, stored.Where(m => m.SessionId == "pbx-b").Select(m => JsonSerializer.Deserialize(m.Body, ContractsJson.Default.Envelope)));
         Assert.Equal(1000, forwarder.Delivered);
     }
 
@@ -90,7 +90,7 @@ public sealed class ServiceBusForwarderTests : IAsyncLifetime
         }
 
         await forwarder.StartAsync(CancellationToken.None);
-        await Eventually.WaitAsync(() => logs.Lines.Count(l => l.Contains("Service Bus REJECTED: amqp:unauthorized-access", StringComparison.Ordinal)) >= 2, "rejection logged");
+        await Eventually.WaitAsync(() => logs.Lines.Count(l => l.Contains("Service Bus REJECTED: Unauthorized", StringComparison.Ordinal)) >= 2, "rejection logged");
         Assert.Equal(20, box.Outbox.Depth);
         Assert.Empty(_broker.Queue(Routes.FramesQueue).Accepted);
 
@@ -129,7 +129,7 @@ public sealed class ServiceBusForwarderTests : IAsyncLifetime
 
         var ids = _broker.Queue(Routes.FramesQueue).Accepted.Select(m => m.MessageId).ToList();
         Assert.Equal(frames.Select(e => e.MessageId), ids);
-        Assert.Contains(logs.Lines, l => l.Contains("reconnecting in", StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, l => l.Contains("next try in", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -157,7 +157,7 @@ public sealed class ServiceBusForwarderTests : IAsyncLifetime
         Assert.Equal(0, queue.Duplicates); // nothing failed, nothing was sent twice
         foreach (var p in pbxes)
         {
-            Assert.Equal(p.Select(e => e.MessageId), queue.Accepted.Where(m => m.GroupId == p[0].Pbx).Select(m => m.MessageId));
+            Assert.Equal(p.Select(e => e.MessageId), queue.Accepted.Where(m => m.SessionId == p[0].Pbx).Select(m => m.MessageId));
         }
 
         Assert.Equal(1200, forwarder.Delivered);
@@ -204,11 +204,11 @@ public sealed class ServiceBusForwarderTests : IAsyncLifetime
         Assert.Equal(4500, queue.Accepted.Count); // duplicates of resends were dropped by MessageId
         foreach (var p in pbxes)
         {
-            Assert.Equal(p.Select(e => e.MessageId), queue.Accepted.Where(m => m.GroupId == p[0].Pbx).Select(m => m.MessageId));
+            Assert.Equal(p.Select(e => e.MessageId), queue.Accepted.Where(m => m.SessionId == p[0].Pbx).Select(m => m.MessageId));
         }
 
         Assert.True(source.Rewinds >= 1, "the outages made the forwarder go back to the oldest unacknowledged frame");
-        Assert.Contains(logs.Lines, l => l.Contains("reconnecting in", StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, l => l.Contains("next try in", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -218,7 +218,7 @@ public sealed class ServiceBusForwarderTests : IAsyncLifetime
         var source = new ObservedSource(box.Outbox);
         var (forwarder, logs) = Create(box, source: source, forwarder: f => { f.BatchSize = 20; f.MaxBatchesInFlight = 4; });
         var queue = _broker.Queue(Routes.FramesQueue);
-        queue.MaxBodyBytes = 2000;
+        queue.MaxMessageBytes = 2000;
         var a = Frames("pbx-a", 300);
         a[149] = a[149] with { Frame = "aRING " + new string('x', 3000) }; // seq 150: too big for the queue as configured
         var b = Frames("pbx-b", 300);
@@ -230,20 +230,22 @@ public sealed class ServiceBusForwarderTests : IAsyncLifetime
 
         await forwarder.StartAsync(CancellationToken.None);
         await Eventually.WaitAsync(
-            () => logs.Lines.Count(l => l.StartsWith("Error: Service Bus REJECTED: amqp:link:message-size-exceeded", StringComparison.Ordinal)) >= 3,
+            () => logs.Lines.Count(l => l.StartsWith("Error: Service Bus REJECTED: MessageSizeExceeded", StringComparison.Ordinal)) >= 3,
             "rejection logged and retried");
         Assert.DoesNotContain(queue.Accepted, m => m.MessageId == a[149].MessageId);
         Assert.True(box.Outbox.Depth >= 300, $"the rejected frame and everything after it stay in the outbox (depth {box.Outbox.Depth})");
         Assert.Contains(logs.Lines, l => l.Contains(a[149].MessageId, StringComparison.Ordinal) && l.Contains("batch kept in the outbox", StringComparison.Ordinal));
 
-        queue.MaxBodyBytes = 256 * 1024; // the operator raises the limit
+        queue.MaxMessageBytes = 256 * 1024; // the operator raises the limit; the SDK reads it when its link attaches again
+        _broker.Stop();
+        _broker.Start();
         await Eventually.WaitAsync(() => box.Outbox.Depth == 0, "delivered after the fix", TimeSpan.FromSeconds(30));
         await forwarder.StopAsync(CancellationToken.None);
 
         var accepted = queue.Accepted;
         Assert.Equal(600, accepted.Count);
-        Assert.Equal(b.Select(e => e.MessageId), accepted.Where(m => m.GroupId == "pbx-b").Select(m => m.MessageId));
-        var aIds = accepted.Where(m => m.GroupId == "pbx-a").Select(m => m.MessageId).ToList();
+        Assert.Equal(b.Select(e => e.MessageId), accepted.Where(m => m.SessionId == "pbx-b").Select(m => m.MessageId));
+        var aIds = accepted.Where(m => m.SessionId == "pbx-a").Select(m => m.MessageId).ToList();
         Assert.Equal(a.Select(e => e.MessageId).Order(StringComparer.Ordinal), aIds.Order(StringComparer.Ordinal));
         Assert.Equal(a.Where(e => e.Seq != 150).Select(e => e.MessageId), aIds.Where(id => id != a[149].MessageId));
 

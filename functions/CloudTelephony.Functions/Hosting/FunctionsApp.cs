@@ -14,7 +14,8 @@ using OpenTelemetry.Trace;
 namespace CloudTelephony.Functions.Hosting;
 
 /// <summary>
-/// The HTTP app: one ASP.NET Core host that serves every function. Under the Azure Functions host it listens on
+/// The HTTP app: one ASP.NET Core host that serves every function. The hosting mode is decided once
+/// (<see cref="FunctionsHost.From"/>): under the Azure Functions host it listens on
 /// <c>127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT</c> (custom handler, HTTP requests forwarded at their original path);
 /// standalone it listens on <c>--urls</c> / <c>ASPNETCORE_URLS</c>, default <c>http://127.0.0.1:7071</c>.
 /// </summary>
@@ -25,6 +26,37 @@ public static class FunctionsApp
 
     /// <summary>OpenTelemetry service name (cloud_RoleName in Application Insights).</summary>
     public const string ServiceName = "cloudtelephony-functions";
+
+    /// <summary>
+    /// The configuration settings given on the command line after <c>serve</c> (<c>--Section:Key=value</c> or
+    /// <c>--Section:Key value</c>), checked; they go to the app's configuration like environment variables.
+    /// </summary>
+    /// <exception cref="ConfigException">A token is not such a setting (names it).</exception>
+    public static IReadOnlyList<string> SettingArguments(IReadOnlyList<string> tokens)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            var t = tokens[i];
+            var key = t.StartsWith("--", StringComparison.Ordinal) ? t[2..].Split('=', 2)[0] : "";
+            if (key.Length == 0 || !key.Contains(':', StringComparison.Ordinal) || key.StartsWith(':') || key.EndsWith(':'))
+            {
+                throw new ConfigException($"serve: '{t}' is not a setting (give settings as --Section:Key=value, e.g. --ServiceBus:Endpoint=amqp://127.0.0.1:5672)");
+            }
+
+            if (!t.Contains('=', StringComparison.Ordinal))
+            {
+                if (i + 1 >= tokens.Count || tokens[i + 1].StartsWith("--", StringComparison.Ordinal))
+                {
+                    throw new ConfigException($"serve: setting '{t}' has no value");
+                }
+
+                i++;
+            }
+        }
+
+        return tokens;
+    }
 
     /// <summary>Builds the app.</summary>
     /// <param name="args">ASP.NET Core arguments (e.g. <c>--urls http://127.0.0.1:0</c>).</param>
@@ -38,9 +70,12 @@ public static class FunctionsApp
         var cs = connectionString ?? AppConfig.ConnectionString(builder.Configuration);
         builder.ConfigureBodyLimit();
 
-        if (builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is { Length: > 0 } port)
+        // the hosting mode is decided here, once; everything else asks FunctionsHost
+        var host = FunctionsHost.From(builder.Configuration);
+        builder.Services.AddSingleton(host);
+        if (host.Url is { } hostUrl)
         {
-            builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+            builder.WebHost.UseUrls(hostUrl);
         }
         else if (string.IsNullOrEmpty(builder.Configuration["urls"]))
         {
@@ -78,7 +113,7 @@ public static class FunctionsApp
         builder.Services.AddSingleton<IngestProgress>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<IngestProgress>());
         var sweep = builder.Configuration.GetSection("Ingest").Get<SweepOptions>() ?? new SweepOptions();
-        if (builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is { Length: > 0 })
+        if (host.IsFunctionsHost)
         {
             sweep.SweepSeconds = 0; // the SweepCalls timer trigger does it under the Functions host
         }
@@ -90,16 +125,16 @@ public static class FunctionsApp
         builder.Services.AddCrmOpenApi();
         builder.Services.AddSingleton<HealthQueries>();
         builder.Services.AddRouting(builder.Configuration);
-        builder.Services.AddSms(builder.Configuration, sweepInProcess: builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 });
+        builder.Services.AddSms(builder.Configuration, sweepInProcess: !host.IsFunctionsHost);
         builder.Services.AddFrameArchive(builder.Configuration);
         builder.Services.AddSingleton<HeartbeatStore>();
         builder.Services.AddSingleton(builder.Configuration.GetSection("Ingest").Get<IngestAccessOptions>() ?? new IngestAccessOptions());
         builder.Services.AddSingleton<RelayPbxAccess>();
-        var bus = builder.Configuration.GetSection("ServiceBus").Get<CloudTelephony.ServiceBus.ServiceBusOptions>();
-        if (bus is { Endpoint.Length: > 0 } && builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 })
+        var bus = builder.Configuration.GetSection(QueueIngestService.SectionName).Get<CloudTelephony.ServiceBus.ServiceBusOptions>();
+        if (bus is { Endpoint.Length: > 0 } or { ConnectionString.Length: > 0 } && !host.IsFunctionsHost)
         {
             // standalone: consume the frames queue ourselves (under the Functions host the IngestFrames trigger does it)
-            var problems = bus.Check("ServiceBus");
+            var problems = bus.Check(QueueIngestService.SectionName);
             if (problems.Count > 0)
             {
                 throw new ConfigException(string.Join("; ", problems));

@@ -123,8 +123,8 @@ public sealed class ForwarderOptions
 
     /// <summary>
     /// Service Bus transport: most batches sent and not yet accepted by the broker at once (default 4, at least 1; 1 =
-    /// stop-and-wait). Batches are sent on one link in outbox order and acknowledged in that order, so each PBX's order
-    /// is kept. The HTTP transport ignores it and posts one batch at a time: parallel POSTs could be stored out of order.
+    /// stop-and-wait). Each PBX's part of a batch is sent after its part of the batch before was accepted, and batches
+    /// are acknowledged in outbox order, so each PBX's order is kept. The HTTP transport ignores it and posts one batch at a time: parallel POSTs could be stored out of order.
     /// </summary>
     public int MaxBatchesInFlight { get; set; } = 4;
 
@@ -145,6 +145,12 @@ public sealed class ForwarderOptions
 
     /// <summary>How often progress (<c>forwarded N frames ...</c>) is logged, in seconds (default 5).</summary>
     public double ProgressIntervalSeconds { get; set; } = 5;
+
+    /// <summary>HTTP transport: a function key of the functions app, sent as header <c>x-functions-key</c> (the host answers 401 to <c>authLevel: function</c> without it). A secret: never logged.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>HTTP transport: a relay-scope token of the functions app, sent as <c>Authorization: Bearer &lt;token&gt;</c>. A secret: never logged.</summary>
+    public string? Token { get; set; }
 }
 
 /// <summary>

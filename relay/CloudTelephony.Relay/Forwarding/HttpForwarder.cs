@@ -57,6 +57,33 @@ public sealed class HttpForwarder : BackgroundService
     /// <summary>Envelopes delivered (2xx) since start.</summary>
     public long Delivered => Interlocked.Read(ref _total);
 
+    /// <summary>
+    /// A POST of <paramref name="body"/> (UTF-8 JSON) to <paramref name="url"/> with a Content-Length, never chunked: the
+    /// Functions host forwards a request body only when <c>Content-Length &gt; 0</c> (protocols/functions-custom-handler.md
+    /// §4.5). Adds <c>x-functions-key</c> from <see cref="ForwarderOptions.ApiKey"/> and <c>Authorization: Bearer</c> from
+    /// <see cref="ForwarderOptions.Token"/> when they are set.
+    /// </summary>
+    public static HttpRequestMessage CreateRequest(Uri url, byte[] body, ForwarderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        ArgumentNullException.ThrowIfNull(options);
+        var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        content.Headers.ContentLength = body.Length;
+        var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = content };
+        if (!string.IsNullOrEmpty(options.ApiKey))
+        {
+            request.Headers.TryAddWithoutValidation("x-functions-key", options.ApiKey);
+        }
+
+        if (!string.IsNullOrEmpty(options.Token))
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", options.Token);
+        }
+
+        return request;
+    }
+
     /// <summary><c>{baseUrl}/api/frames</c>, keeping any path prefix of <paramref name="baseUrl"/>.</summary>
     public static Uri EndpointFor(string baseUrl) => new(baseUrl.TrimEnd('/') + Routes.IngestPath, UriKind.Absolute);
 
@@ -214,9 +241,7 @@ public sealed class HttpForwarder : BackgroundService
     private async ValueTask PostAsync(IReadOnlyList<Envelope> batch, CancellationToken ct)
     {
         var body = JsonSerializer.SerializeToUtf8Bytes(batch as Envelope[] ?? [.. batch], ContractsJson.Default.EnvelopeArray);
-        using var content = new ByteArrayContent(body);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
-        using var request = new HttpRequestMessage(HttpMethod.Post, _endpoint) { Content = content };
+        using var request = CreateRequest(_endpoint, body, _options);
         var client = _clients.CreateClient(HttpClientName);
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
         if (response.IsSuccessStatusCode)

@@ -13,23 +13,24 @@ using Polly.Retry;
 namespace CloudTelephony.Relay.Forwarding;
 
 /// <summary>
-/// Drains the outbox (<see cref="IFrameSource"/>) to a Service Bus queue over AMQP 1.0 (<see cref="QueueSender"/>):
-/// each batch goes out as unsettled transfers on one link, up to <see cref="ForwarderOptions.MaxBatchesInFlight"/>
-/// batches in flight at once, and batches are acknowledged (deleted from the outbox) in read order, each when the broker
-/// accepted every message of it and of the batches before it. Connection or link loss → reconnect with exponential
-/// backoff and jitter; a rejection (<c>amqp:unauthorized-access</c>, <c>amqp:not-found</c>, size, ...) → one error line
-/// with the condition, the batch stays in the outbox and is tried again at a slow pace. Resends are safe: MessageId =
-/// <c>pbx:session:seq</c>.
+/// Drains the outbox (<see cref="IFrameSource"/>) to a Service Bus queue through the official SDK
+/// (<see cref="FrameSender"/>: <c>ServiceBusSender</c>, one <c>ServiceBusMessageBatch</c> per PBX and batch, SessionId =
+/// PBX id, MessageId = <c>pbx:session:seq</c>): up to <see cref="ForwarderOptions.MaxBatchesInFlight"/> batches in
+/// flight at once, acknowledged (deleted from the outbox) in read order, each when the broker accepted every message of
+/// it and of the batches before it. A transient failure is retried by the SDK first (<c>Relay:ServiceBus:MaxRetries</c>,
+/// its connection and CBS token renewal are the SDK's); what still fails → the batch stays in the outbox and is sent
+/// again after an exponential backoff with jitter; a rejection (credentials refused by <c>$cbs</c>, queue missing or
+/// disabled, message too large, queue full) → one error line with the reason, retried at a slow pace. Resends are
+/// safe: the broker drops duplicate MessageIds.
 /// </summary>
 /// <remarks>
 /// <para>
-/// Order: batches are read in append order and sent in read order through one <see cref="SendSequence"/>, so the
-/// transfers are on the wire in append order (each PBX's order kept). Once a send fails, the sequence writes nothing
-/// more; the forwarder stops reading, waits until every batch in flight settled or failed, acknowledges the accepted
+/// Order: batches are read in append order and sent in read order through one <see cref="SendSequence"/>, which sends
+/// each PBX's messages of a batch only after those of the earlier batches were accepted (PBXes in parallel), so each
+/// PBX's order is kept on the queue. Once a send fails, the sequence starts nothing more; the forwarder stops reading, waits until every batch in flight settled or failed, acknowledges the accepted
 /// ones in front of the first failure, rewinds the outbox to the oldest unacknowledged frame and, after the retry
-/// delay, resends from there in a new sequence: old and new sends never interleave. Messages of later batches that
-/// were already on the wire when an earlier one was rejected may be accepted before it (transfers in flight cannot be
-/// called back); their resends are dropped by the broker as duplicates.
+/// delay, resends from there in a new sequence: old and new sends never interleave. Messages of other PBXes that
+/// were accepted while an earlier batch failed are sent again; the broker drops those resends as duplicates.
 /// </para>
 /// <para>
 /// Batching adapts to the load: with nothing in flight the frames waiting are sent at once; while batches are in flight
@@ -39,19 +40,8 @@ namespace CloudTelephony.Relay.Forwarding;
 /// </remarks>
 public sealed class ServiceBusForwarder : BackgroundService
 {
-    private static readonly HashSet<string> RejectionConditions = new(StringComparer.Ordinal)
-    {
-        "amqp:unauthorized-access",
-        "amqp:not-found",
-        "amqp:not-allowed",
-        "amqp:link:message-size-exceeded",
-        "amqp:invalid-field",
-        "amqp:decode-error",
-        "com.microsoft:entity-disabled",
-    };
-
     private readonly IFrameSource _source;
-    private readonly QueueSender _sender;
+    private readonly FrameSender _sender;
     private readonly ForwarderOptions _options;
     private readonly ServiceBusOptions _bus;
     private readonly ILogger _logger;
@@ -68,8 +58,8 @@ public sealed class ServiceBusForwarder : BackgroundService
     private long _total;
     private long _sinceProgress;
 
-    /// <summary>Creates the forwarder: batching and backoff from <c>Relay:Forwarder</c>; <paramref name="sender"/> holds the namespace connection (shared with the heartbeat).</summary>
-    public ServiceBusForwarder(IFrameSource source, QueueSender sender, IOptions<RelayOptions> options, ILogger<ServiceBusForwarder> logger)
+    /// <summary>Creates the forwarder: batching and backoff from <c>Relay:Forwarder</c>; <paramref name="sender"/> holds the SDK's client (shared with the heartbeat).</summary>
+    public ServiceBusForwarder(IFrameSource source, FrameSender sender, IOptions<RelayOptions> options, ILogger<ServiceBusForwarder> logger)
     {
         _source = source;
         _sender = sender;
@@ -83,18 +73,16 @@ public sealed class ServiceBusForwarder : BackgroundService
     /// <summary>Envelopes accepted by the broker since start.</summary>
     public long Delivered => Interlocked.Read(ref _total);
 
-    /// <summary>True when <paramref name="condition"/> is a refusal that retrying soon will not fix (credentials, missing queue, size).</summary>
-    public static bool IsRejection(string? condition) => condition is not null && RejectionConditions.Contains(condition);
-
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var pipeline = BuildPipeline();
         _progress.Start();
         _logger.LogInformation(
-            "forwarding frames to Service Bus {Endpoint}, queue {Queue} (batches of up to {BatchSize}, up to {InFlight} in flight)",
-            _bus.Endpoint,
-            _bus.Queue,
+            "forwarding frames to Service Bus {Host}, queue {Queue}, {Auth} (batches of up to {BatchSize}, up to {InFlight} in flight)",
+            _sender.Host,
+            _sender.Queue,
+            _bus.AuthName,
             _options.BatchSize,
             _options.MaxBatchesInFlight);
         try
@@ -171,7 +159,7 @@ public sealed class ServiceBusForwarder : BackgroundService
                     continue;
                 }
 
-                _inFlight.Enqueue(new InFlight(batch, _sender.SendAsync(batch, _sequence, ct)));
+                _inFlight.Enqueue(new InFlight(batch, _sequence.SendAsync(batch, ct)));
                 continue;
             }
 
@@ -334,17 +322,17 @@ public sealed class ServiceBusForwarder : BackgroundService
         var rejected = new RetryStrategyOptions
         {
             Name = "servicebus-rejected",
-            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is ServiceBusException s && IsRejection(s.Condition)),
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e and not OperationCanceledException and not FrameSourceException && FrameSender.IsRejection(e)),
             MaxRetryAttempts = int.MaxValue,
             BackoffType = DelayBackoffType.Constant,
             Delay = TimeSpan.FromSeconds(_options.RejectedRetryDelaySeconds),
             OnRetry = args =>
             {
-                var s = (ServiceBusException)args.Outcome.Exception!;
+                var e = FrameSender.Root(args.Outcome.Exception!);
                 _logger.LogError(
                     "Service Bus REJECTED: {Condition}: {Message}; batch kept in the outbox, next try in {Delay:0.#} s",
-                    s.Condition,
-                    s.Message,
+                    FrameSender.ConditionOf(e),
+                    e.Message,
                     args.RetryDelay.TotalSeconds);
                 return ValueTask.CompletedTask;
             },
@@ -353,7 +341,7 @@ public sealed class ServiceBusForwarder : BackgroundService
         {
             Name = "servicebus-failed",
             ShouldHandle = args => ValueTask.FromResult(
-                (args.Outcome.Exception is not null and not OperationCanceledException and not FrameSourceException && !(args.Outcome.Exception is ServiceBusException s && IsRejection(s.Condition)))
+                (args.Outcome.Exception is { } e and not OperationCanceledException and not FrameSourceException && !FrameSender.IsRejection(e))
                 || (args.Outcome.Exception is OperationCanceledException && !args.Context.CancellationToken.IsCancellationRequested)),
             MaxRetryAttempts = int.MaxValue,
             BackoffType = DelayBackoffType.Exponential,
@@ -362,11 +350,11 @@ public sealed class ServiceBusForwarder : BackgroundService
             MaxDelay = TimeSpan.FromSeconds(_options.MaxRetryDelaySeconds),
             OnRetry = args =>
             {
-                var ex = args.Outcome.Exception;
+                var ex = args.Outcome.Exception is { } failure ? FrameSender.Root(failure) : null;
                 _logger.LogWarning(
-                    "sending to Service Bus {Endpoint} failed: {Condition} {Reason}; batch kept in the outbox, reconnecting in {Delay:0.#} s",
-                    _bus.Endpoint,
-                    ex is null ? null : ServiceBusConnection.ConditionOf(ex) ?? ex.GetType().Name,
+                    "sending to Service Bus {Host} failed: {Condition} {Reason}; batch kept in the outbox, next try in {Delay:0.#} s",
+                    _sender.Host,
+                    ex is null ? null : FrameSender.ConditionOf(ex),
                     ex?.Message,
                     args.RetryDelay.TotalSeconds);
                 return ValueTask.CompletedTask;

@@ -1,4 +1,4 @@
-using System.Net.Http.Json;
+using System.Text.Json;
 using System.Reflection;
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Configuration;
@@ -68,13 +68,15 @@ public sealed class HeartbeatService(IOptions<RelayOptions> options, RelayStatus
                     timeout.CancelAfter(TimeSpan.FromSeconds(Math.Max(5, o.HeartbeatSeconds / 2)));
                     if (bus)
                     {
-                        await services.GetRequiredService<QueueSender>().SendMessagesAsync([FrameMessages.ToMessage(heartbeat)], timeout.Token).ConfigureAwait(false);
+                        await services.GetRequiredService<FrameSender>().SendAsync(heartbeat, timeout.Token).ConfigureAwait(false);
                     }
                     else
                     {
                         var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(HttpForwarder.HttpClientName);
                         var url = new Uri(o.Forwarder.Url!.TrimEnd('/') + Routes.HeartbeatPath, UriKind.Absolute);
-                        using var response = await client.PostAsJsonAsync(url, heartbeat, ContractsJson.Default.RelayHeartbeat, timeout.Token).ConfigureAwait(false);
+                        // with a Content-Length (the Functions host drops a chunked body) and the forwarder's key and token
+                        using var request = HttpForwarder.CreateRequest(url, JsonSerializer.SerializeToUtf8Bytes(heartbeat, ContractsJson.Default.RelayHeartbeat), o.Forwarder);
+                        using var response = await client.SendAsync(request, timeout.Token).ConfigureAwait(false);
                         response.EnsureSuccessStatusCode();
                     }
 

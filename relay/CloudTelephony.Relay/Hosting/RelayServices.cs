@@ -40,10 +40,10 @@ public static class RelayServices
         var transport = configuration.GetSection(RelayOptions.SectionName)[nameof(RelayOptions.Transport)];
         if (string.Equals(transport, RelayOptions.ServiceBusTransport, StringComparison.OrdinalIgnoreCase))
         {
-            // one connection per namespace: the forwarder and the heartbeat share this sender
-            services.AddSingleton(sp => new QueueSender(
+            // one ServiceBusClient (one AMQP connection) per namespace: the forwarder and the heartbeat share this sender
+            services.AddSingleton(sp => new FrameSender(
                 sp.GetRequiredService<IOptions<RelayOptions>>().Value.ServiceBus,
-                sp.GetRequiredService<ILogger<QueueSender>>()));
+                sp.GetRequiredService<ILogger<FrameSender>>()));
             services.AddHostedService<ServiceBusForwarder>();
         }
         else

@@ -68,7 +68,7 @@ static async Task RunAsync(string name, double seconds, int pbxes, string synchr
         Forwarder = new ForwarderOptions { BatchSize = 500, LingerMilliseconds = 1 },
         ServiceBus = new ServiceBusOptions { Endpoint = $"amqp://127.0.0.1:{port}", SasKeyName = "bench", SasKey = "YmVuY2gta2V5" },
     };
-    await using var sender = new QueueSender(options.ServiceBus);
+    await using var sender = new FrameSender(options.ServiceBus);
     var forwarder = new ServiceBusForwarder(source, sender, Options.Create(options), NullLogger<ServiceBusForwarder>.Instance);
     await forwarder.StartAsync(CancellationToken.None);
     var session = Guid.NewGuid().ToString("N")[..8];

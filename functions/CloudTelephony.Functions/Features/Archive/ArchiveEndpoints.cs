@@ -24,8 +24,9 @@ public static class ArchiveEndpoints
     public static void MapArchiveEndpoints(this IEndpointRouteBuilder app)
         => app.MapPost("/ArchiveFrames", RunAsync).WithName("ArchiveFrames").ExcludeFromDescription();
 
-    private static async Task<IResult> RunAsync(IServiceProvider services, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> RunAsync(HttpRequest request, IServiceProvider services, TimeProvider time, CancellationToken ct)
     {
+        var pastDue = await TimerInvocation.IsPastDueAsync(request, ct);
         FrameArchiver archiver;
         try
         {
@@ -37,10 +38,10 @@ public static class ArchiveEndpoints
         }
 
         var results = await archiver.RunAsync(time.GetUtcNow(), ct);
-        var logs = results.Select(r => r.ToString()).Prepend($"archive: {results.Count} PBX days due").ToList();
+        var logs = results.Select(r => r.ToString()).Prepend($"archive: {results.Count} PBX days due" + (pastDue ? " (timer past due)" : "")).ToList();
         var failed = results.Where(r => r.Outcome == "failed").ToList();
         return failed.Count == 0
-            ? Results.Json(new InvocationResponse([], logs, null), ApiJson.Default.InvocationResponse)
-            : Results.Problem(string.Join("\n", logs), statusCode: StatusCodes.Status500InternalServerError, title: $"archive: {failed.Count} PBX days failed");
+            ? Invocation.Ok(logs)
+            : Invocation.Failed(StatusCodes.Status500InternalServerError, [$"archive: {failed.Count} PBX days failed", .. logs]);
     }
 }

@@ -8,25 +8,31 @@ using Npgsql;
 namespace CloudTelephony.Functions.Ingest;
 
 /// <summary>
-/// <c>IngestFrames</c>: the serviceBusTrigger on <c>pbx-frames</c> (sessions, cardinality many). The Functions host POSTs
-/// <c>{"Data":{"msg":...},"Metadata":{...}}</c> to <c>/IngestFrames</c> (protocols/functions-custom-handler.md §4.1–4.2).
+/// <c>IngestFrames</c>: the serviceBusTrigger on <c>pbx-frames</c> (sessions, cardinality many, <c>"dataType":
+/// "string"</c>). The Functions host POSTs <c>{"Data":{"msg":…},"Metadata":{…}}</c> to <c>/IngestFrames</c>; the
+/// payload is decoded by <see cref="InvocationRequest.ServiceBusMessages"/> exactly as the host writes it
+/// (protocols/functions-custom-handler.md §4.2: <c>Data.msg</c> is a JSON string holding the array of body strings,
+/// the metadata arrays are JSON strings too).
 /// </summary>
 /// <remarks>
-/// <para><c>Data.msg</c> is parsed defensively: an envelope object, a string holding envelope JSON (possibly base64 of
-/// it), or an array of either (batch). Metadata is only used for logging (MessageId / SessionId / DeliveryCount, single
-/// or <c>...Array</c>).</para>
+/// <para>Each body is an envelope or a relay heartbeat as JSON (base64 of it is accepted too: a body bound as bytes).
+/// Metadata (MessageId / SessionId / DeliveryCount) is only used for logging.</para>
 /// <para>Answers: <b>200</b> + <see cref="InvocationResponse"/> when every envelope of the batch is stored (a frame that
 /// merely fails to parse is stored with its error). <b>500</b> when the database failed: nothing is committed, the
 /// host abandons the batch, Service Bus redelivers it and finally dead-letters it. <b>400</b> when a message is not an
 /// envelope (poison): the valid envelopes of the batch are still stored (idempotent on pbx, session, seq, so the
 /// redeliveries change nothing), the reason is logged with the MessageId, and the failed invocation makes Service Bus
 /// redeliver until <c>maxDeliveryCount</c> and dead-letter it (reason MaxDeliveryCountExceeded) — a custom handler
-/// cannot dead-letter explicitly, and answering 200 would silently lose the message.</para>
+/// cannot dead-letter explicitly, and answering 200 would silently lose the message. (The standalone consumer,
+/// <see cref="QueueIngestService"/>, dead-letters a poison message at once with the reason.)</para>
 /// </remarks>
 public static class IngestFramesEndpoint
 {
     /// <summary>The function name (folder of function.json) and the path the host posts to.</summary>
     public const string Path = "/IngestFrames";
+
+    /// <summary>The trigger's binding name.</summary>
+    public const string Binding = "msg";
 
     /// <summary>Maps <c>POST /IngestFrames</c>.</summary>
     public static void MapIngestFramesEndpoint(this IEndpointRouteBuilder app)
@@ -35,134 +41,139 @@ public static class IngestFramesEndpoint
     private static async Task<IResult> IngestAsync(
         HttpRequest request, IngestPipeline pipeline, IngestProgress progress, HeartbeatStore heartbeats, TimeProvider clock, ILogger<IngestPipeline> logger, CancellationToken ct)
     {
-        JsonDocument doc;
+        IReadOnlyList<ServiceBusTriggerMessage> messages;
         try
         {
-            doc = await JsonDocument.ParseAsync(request.Body, cancellationToken: ct);
+            messages = (await InvocationRequest.ReadAsync(request, ct)).ServiceBusMessages(Binding);
         }
-        catch (JsonException ex)
+        catch (InvocationFormatException ex)
         {
-            logger.LogError("IngestFrames: the invocation body is not JSON: {Message}", ex.Message);
-            return Answer(400, [$"invocation body is not JSON: {ex.Message}"], []);
+            logger.LogError("IngestFrames: {Message}", ex.Message);
+            return Invocation.Failed(400, [ex.Message]);
         }
 
-        using (doc)
+        if (messages.Count == 0)
         {
-            var (status, logs, sms) = await HandleAsync(doc.RootElement, pipeline, progress, heartbeats, clock, logger, ct);
-            return Answer(status, logs, sms);
+            logger.LogError("IngestFrames: the invocation has no Data.msg");
+            return Invocation.Failed(400, ["invocation has no Data.msg"]);
         }
+
+        var outcome = await HandleAsync(messages, pipeline, progress, heartbeats, clock, logger, ct);
+        return outcome.Status == 200
+            ? Invocation.Ok(outcome.Logs, outcome.SmsIds.Count > 0 ? Invocation.ServiceBusOutput(SmsOutput, outcome.SmsIds.Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture))) : null)
+            : Invocation.Failed(outcome.Status, outcome.Logs);
     }
 
     /// <summary>
-    /// Handles one invocation payload (<c>{"Data":{"msg":...},"Metadata":{...}}</c>): the same code serves the Functions
-    /// host and the standalone queue consumer. Returns the HTTP status (200, 400 poison, 500 storage), log lines and the
-    /// ids of SMS the batch's rules created (for the <c>outSms</c> output binding to queue <c>sms</c>).
+    /// Stores the messages of one invocation (the Functions host's batch, or one message of the standalone consumer):
+    /// envelopes through <see cref="IngestPipeline"/>, relay heartbeats through <see cref="HeartbeatStore"/>.
     /// </summary>
-    public static async Task<(int Status, IReadOnlyList<string> Logs, IReadOnlyList<long> SmsIds)> HandleAsync(
-        JsonElement root, IngestPipeline pipeline, IngestProgress progress, HeartbeatStore heartbeats, TimeProvider clock, ILogger logger, CancellationToken ct)
+    /// <returns>
+    /// Status 200 (stored), 400 (a message is not an envelope; the others are stored; <see cref="FramesOutcome.Poison"/>
+    /// says which and why) or 500 (storage failed, nothing stored); log lines; the ids of SMS the batch's rules created
+    /// (for the <c>outSms</c> output binding to queue <c>sms</c>).
+    /// </returns>
+    public static async Task<FramesOutcome> HandleAsync(
+        IReadOnlyList<ServiceBusTriggerMessage> messages, IngestPipeline pipeline, IngestProgress progress, HeartbeatStore heartbeats, TimeProvider clock, ILogger logger, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(pipeline);
         ArgumentNullException.ThrowIfNull(progress);
         ArgumentNullException.ThrowIfNull(heartbeats);
         ArgumentNullException.ThrowIfNull(clock);
         ArgumentNullException.ThrowIfNull(logger);
+        var envelopes = new List<Envelope>(messages.Count);
+        var beats = new List<RelayHeartbeat>();
+        var poison = new List<(ServiceBusTriggerMessage Message, string Reason)>();
+        foreach (var m in messages)
         {
-            if (root.ValueKind != JsonValueKind.Object
-                || !TryGet(root, "Data", out var data) || data.ValueKind != JsonValueKind.Object
-                || !TryGet(data, "msg", out var msg))
+            if (TryReadMessage(m.Body, out var envelope, out var heartbeat, out var why) && heartbeat is not null)
             {
-                logger.LogError("IngestFrames: the invocation has no Data.msg");
-                return (400, ["invocation has no Data.msg"], []);
+                beats.Add(heartbeat);
             }
-
-            var meta = TryGet(root, "Metadata", out var m) && m.ValueKind == JsonValueKind.Object ? m : default;
-            var messages = msg.ValueKind == JsonValueKind.Array ? msg.EnumerateArray().ToList() : [msg];
-            var envelopes = new List<Envelope>(messages.Count);
-            var beats = new List<RelayHeartbeat>();
-            var poison = new List<string>();
-            for (var i = 0; i < messages.Count; i++)
+            else if (envelope is not null && IngestPipeline.Validate([envelope]) is null)
             {
-                if (TryReadMessage(messages[i], out var envelope, out var heartbeat, out var why) && heartbeat is not null)
-                {
-                    beats.Add(heartbeat);
-                }
-                else if (envelope is not null && IngestPipeline.Validate([envelope]) is null)
-                {
-                    envelopes.Add(envelope);
-                }
-                else
-                {
-                    poison.Add($"message {MetaAt(meta, "MessageId", i, messages.Count) ?? $"#{i}"} (session {MetaAt(meta, "SessionId", i, messages.Count) ?? "?"}, "
-                        + $"delivery {MetaAt(meta, "DeliveryCount", i, messages.Count) ?? "?"}) is not an envelope: {why ?? IngestPipeline.Validate([envelope])}");
-                }
+                envelopes.Add(envelope);
             }
-
-            IngestResult? result = null;
-            if (envelopes.Count > 0)
+            else
             {
-                try
-                {
-                    result = await pipeline.IngestAsync(envelopes, ct);
-                    progress.Add(result);
-                }
-                catch (NpgsqlException ex)
-                {
-                    logger.LogError("IngestFrames: batch of {Count} messages NOT stored ({Message}); failing the invocation so Service Bus redelivers it", messages.Count, ex.Message);
-                    return (500, [$"batch not stored: {ex.Message}"], []);
-                }
+                poison.Add((m, why ?? IngestPipeline.Validate([envelope]) ?? "not an envelope"));
             }
-
-            if (beats.Count > 0)
-            {
-                try
-                {
-                    await heartbeats.SaveAsync(beats, clock.GetUtcNow(), ct);
-                }
-                catch (NpgsqlException ex)
-                {
-                    logger.LogError("IngestFrames: {Count} heartbeats NOT stored ({Message}); failing the invocation", beats.Count, ex.Message);
-                    return (500, [$"heartbeats not stored: {ex.Message}"], []);
-                }
-            }
-
-            var summary = $"IngestFrames: {messages.Count} messages (session {MetaAt(meta, "SessionId", 0, messages.Count) ?? "?"}), "
-                + $"{result?.Stored ?? 0} frames stored, {result?.ParseErrors ?? 0} parse errors, {result?.Calls ?? 0} calls, {beats.Count} heartbeats";
-            if (poison.Count > 0)
-            {
-                foreach (var p in poison)
-                {
-                    logger.LogError("IngestFrames: POISON {Reason}; answering 400 so it is redelivered and dead-lettered", p);
-                }
-
-                return (400, [summary, .. poison], []);
-            }
-
-            return (200, [summary], result?.SmsIds ?? []);
         }
+
+        IngestResult? result = null;
+        if (envelopes.Count > 0)
+        {
+            try
+            {
+                result = await pipeline.IngestAsync(envelopes, ct);
+                progress.Add(result);
+            }
+            catch (NpgsqlException ex)
+            {
+                logger.LogError("IngestFrames: batch of {Count} messages NOT stored ({Message}); failing the invocation so Service Bus redelivers it", messages.Count, ex.Message);
+                return new FramesOutcome(500, [$"batch not stored: {ex.Message}"], [], []);
+            }
+        }
+
+        if (beats.Count > 0)
+        {
+            try
+            {
+                await heartbeats.SaveAsync(beats, clock.GetUtcNow(), ct);
+            }
+            catch (NpgsqlException ex)
+            {
+                logger.LogError("IngestFrames: {Count} heartbeats NOT stored ({Message}); failing the invocation", beats.Count, ex.Message);
+                return new FramesOutcome(500, [$"heartbeats not stored: {ex.Message}"], [], []);
+            }
+        }
+
+        var summary = $"IngestFrames: {messages.Count} messages (session {messages[0].SessionId ?? "?"}), "
+            + $"{result?.Stored ?? 0} frames stored, {result?.ParseErrors ?? 0} parse errors, {result?.Calls ?? 0} calls, {beats.Count} heartbeats";
+        if (poison.Count > 0)
+        {
+            var lines = poison.Select(p => $"message {p.Message.MessageId ?? $"#{p.Message.Index}"} (session {p.Message.SessionId ?? "?"}, delivery {p.Message.DeliveryCount?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"}) is not an envelope: {p.Reason}").ToList();
+            foreach (var p in lines)
+            {
+                logger.LogError("IngestFrames: POISON {Reason}", p);
+            }
+
+            return new FramesOutcome(400, [summary, .. lines], result?.SmsIds ?? [], [.. poison.Select(p => p.Reason)]);
+        }
+
+        return new FramesOutcome(200, [summary], result?.SmsIds ?? [], []);
     }
 
     /// <summary>The output binding (function.json) that puts the ids of new SMS on queue <c>sms</c> for SmsDispatch.</summary>
     public const string SmsOutput = "outSms";
 
-    /// <summary>The invocation answer; new SMS ids go to the <see cref="SmsOutput"/> binding as one message each (the id as
-    /// text). The host processes outputs only on success, and dispatch claims each row once, so the in-process dispatch
-    /// of the same ids is harmless.</summary>
-    private static IResult Answer(int status, IReadOnlyList<string> logs, IReadOnlyList<long> sms)
+    /// <summary>
+    /// Reads one message body: an envelope or a relay heartbeat (<c>"kind":"heartbeat"</c>) as JSON, or base64 of that
+    /// JSON. False with <paramref name="why"/> when it is neither.
+    /// </summary>
+    public static bool TryReadMessage(string body, out Envelope? envelope, out RelayHeartbeat? heartbeat, out string? why)
     {
-        var outputs = new Dictionary<string, object?>();
-        if (sms.Count > 0)
+        ArgumentNullException.ThrowIfNull(body);
+        if (!LooksLikeJson(body) && TryBase64(body, out var decoded))
         {
-            outputs[SmsOutput] = sms.Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            body = decoded;
         }
 
-        return Results.Json(new InvocationResponse(outputs, logs, null), ApiJson.Default.InvocationResponse, statusCode: status);
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            return TryReadMessage(doc.RootElement, out envelope, out heartbeat, out why);
+        }
+        catch (JsonException ex)
+        {
+            (envelope, heartbeat, why) = (null, null, ex.Message);
+            return false;
+        }
     }
 
-    /// <summary>
-    /// Reads one message value: an envelope or a relay heartbeat (<c>"kind":"heartbeat"</c>) as an object, or a string
-    /// holding its JSON (or base64 of it). False with <paramref name="why"/> when it is neither.
-    /// </summary>
-    public static bool TryReadMessage(JsonElement value, out Envelope? envelope, out RelayHeartbeat? heartbeat, out string? why)
+    /// <summary>Reads one message value: an envelope or heartbeat object, or a string holding its JSON.</summary>
+    private static bool TryReadMessage(JsonElement value, out Envelope? envelope, out RelayHeartbeat? heartbeat, out string? why)
     {
         envelope = null;
         heartbeat = null;
@@ -182,17 +193,7 @@ public static class IngestFramesEndpoint
                     envelope = value.Deserialize(ContractsJson.Default.Envelope);
                     break;
                 case JsonValueKind.String:
-                    var text = value.GetString()!;
-                    if (!LooksLikeJson(text) && TryBase64(text, out var decoded))
-                    {
-                        text = decoded;
-                    }
-
-                    using (var inner = JsonDocument.Parse(text))
-                    {
-                        return TryReadMessage(inner.RootElement, out envelope, out heartbeat, out why);
-                    }
-
+                    return TryReadMessage(value.GetString()!, out envelope, out heartbeat, out why);
                 default:
                     why = $"a JSON {value.ValueKind.ToString().ToLowerInvariant()}, not an object";
                     return false;
@@ -241,27 +242,11 @@ public static class IngestFramesEndpoint
         value = default;
         return false;
     }
-
-    /// <summary>Metadata value of message <paramref name="i"/>: <c>{key}Array[i]</c> for batches, else <c>{key}</c>.</summary>
-    private static string? MetaAt(JsonElement meta, string key, int i, int count)
-    {
-        if (meta.ValueKind != JsonValueKind.Object)
-        {
-            return null;
-        }
-
-        if (TryGet(meta, key + "Array", out var arr) && arr.ValueKind == JsonValueKind.Array && i < arr.GetArrayLength())
-        {
-            return Text(arr[i]);
-        }
-
-        return count == 1 || i == 0 ? (TryGet(meta, key, out var v) ? Text(v) : null) : null;
-    }
-
-    private static string? Text(JsonElement e) => e.ValueKind switch
-    {
-        JsonValueKind.String => e.GetString(),
-        JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => e.GetRawText(),
-        _ => null,
-    };
 }
+
+/// <summary>What <see cref="IngestFramesEndpoint.HandleAsync"/> did with one invocation's messages.</summary>
+/// <param name="Status">200 stored, 400 poison (the others stored), 500 storage failed (nothing stored).</param>
+/// <param name="Logs">Log lines for the invocation.</param>
+/// <param name="SmsIds">Ids of SMS created by the batch's rules.</param>
+/// <param name="Poison">Why each poison message is not an envelope (empty unless 400).</param>
+public sealed record FramesOutcome(int Status, IReadOnlyList<string> Logs, IReadOnlyList<long> SmsIds, IReadOnlyList<string> Poison);

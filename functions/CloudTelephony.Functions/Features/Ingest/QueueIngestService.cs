@@ -1,20 +1,22 @@
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using CloudTelephony.Functions.Sms;
-using CloudTelephony.Functions.Tenancy;
+using Azure.Messaging.ServiceBus;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.ServiceBus;
 using CloudTelephony.Storage;
+using Polly;
+using Polly.Retry;
 
 namespace CloudTelephony.Functions.Ingest;
 
 /// <summary>
-/// Standalone mode (no Functions host): consumes the frames queue from an AMQP 1.0 broker itself (configuration
-/// section <c>ServiceBus</c>: Endpoint, Queue, SasKeyName/SasKey or SaslPlain), builds the payload the host would post
-/// for a serviceBusTrigger batch (<c>Data.msg</c> array of body strings, <c>MessageIdArray</c>, <c>SessionIdArray</c>,
-/// <c>DeliveryCountArray</c>) per session, and runs <see cref="IngestFramesEndpoint.HandleAsync"/>: 200 → accept,
-/// 500 → release (redelivered), 400 → release until <see cref="MaxDeliveryCount"/>, then reject (dead-letter), like
-/// Service Bus does for a failing function.
+/// Standalone mode (no Functions host): consumes the frames queue itself with the SDK's
+/// <see cref="ServiceBusSessionProcessor"/> (configuration section <c>ServiceBus</c>, see <see cref="ServiceBusOptions"/>):
+/// up to <see cref="ServiceBusOptions.MaxConcurrentSessions"/> PBX sessions at once, one message at a time per session
+/// (so each PBX's order is kept), the session lock renewed by the SDK while a message is processed. Each message goes
+/// straight to the ingest code (<see cref="IngestFramesEndpoint.HandleAsync"/>, the same as the IngestFrames trigger):
+/// stored → complete; not an envelope → dead-letter at once with reason <c>NotAnEnvelope</c> and why; storage failed
+/// → tried again with backoff while the session stays locked (<see cref="ServiceBusOptions.StorageRetryAttempts"/>),
+/// then abandoned (the broker counts the delivery and dead-letters after the queue's <c>maxDeliveryCount</c>,
+/// <c>MaxDeliveryCountExceeded</c>). The delivery count is the message's own.
 /// </summary>
 public sealed class QueueIngestService(
     ServiceBusOptions options,
@@ -24,92 +26,124 @@ public sealed class QueueIngestService(
     TimeProvider clock,
     ILogger<QueueIngestService> logger) : BackgroundService
 {
-    /// <summary>Deliveries of a failing message before it is dead-lettered (Service Bus default 10).</summary>
-    public const int MaxDeliveryCount = 10;
+    /// <summary>The configuration section of the consumer.</summary>
+    public const string SectionName = "ServiceBus";
 
-    private readonly Dictionary<string, int> _deliveries = new(StringComparer.Ordinal);
+    /// <summary>Dead-letter reason of a message that is not an envelope or heartbeat.</summary>
+    public const string PoisonReason = "NotAnEnvelope";
 
-    /// <summary>Messages accepted since start.</summary>
-    public long Accepted { get; private set; }
+    private readonly ResiliencePipeline<FramesOutcome> _storage = new ResiliencePipelineBuilder<FramesOutcome>()
+        .AddRetry(new RetryStrategyOptions<FramesOutcome>
+        {
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { Status: >= 500 }),
+            MaxRetryAttempts = Math.Max(1, options.StorageRetryAttempts),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = TimeSpan.FromSeconds(0.5),
+            MaxDelay = TimeSpan.FromSeconds(10),
+            OnRetry = args =>
+            {
+                logger.LogWarning("standalone: storing failed ({Reason}); trying again in {Delay:0.0} s", string.Join("; ", args.Outcome.Result?.Logs ?? []), args.RetryDelay.TotalSeconds);
+                return ValueTask.CompletedTask;
+            },
+        })
+        .Build();
+
+    private long _completed;
+    private long _abandoned;
+    private long _deadLettered;
+
+    /// <summary>Messages completed since start.</summary>
+    public long Completed => Interlocked.Read(ref _completed);
+
+    /// <summary>Messages abandoned (storage failed) since start.</summary>
+    public long Abandoned => Interlocked.Read(ref _abandoned);
+
+    /// <summary>Messages dead-lettered (not an envelope) since start.</summary>
+    public long DeadLettered => Interlocked.Read(ref _deadLettered);
 
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        logger.LogInformation("standalone: consuming {Queue} from {Endpoint}", options.Queue, options.Endpoint);
-        await using var receiver = new QueueReceiver(options, credit: 500, logger);
-        var backoff = TimeSpan.FromMilliseconds(200);
-        while (!stoppingToken.IsCancellationRequested)
+        await using var client = options.CreateClient();
+        await using var processor = client.CreateSessionProcessor(options.Queue, new ServiceBusSessionProcessorOptions
         {
-            try
-            {
-                var first = await receiver.ReceiveAsync(TimeSpan.FromSeconds(5), stoppingToken);
-                if (first is null)
-                {
-                    continue;
-                }
-
-                var batch = new List<ReceivedMessage> { first };
-                while (batch.Count < 500 && await receiver.ReceiveAsync(TimeSpan.FromMilliseconds(20), stoppingToken) is { } more)
-                {
-                    batch.Add(more);
-                }
-
-                foreach (var session in batch.GroupBy(m => m.SessionId ?? ""))
-                {
-                    await InvokeAsync([.. session], stoppingToken);
-                }
-
-                backoff = TimeSpan.FromMilliseconds(200);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex) when (ex is Amqp.AmqpException or ServiceBusException or TimeoutException or IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
-            {
-                logger.LogWarning("standalone: receiving from {Endpoint} failed: {Message}; retrying in {Delay:0.0} s", options.Endpoint, ex.Message, backoff.TotalSeconds);
-                await Task.Delay(backoff, clock, stoppingToken);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-            }
+            AutoCompleteMessages = false,
+            MaxConcurrentSessions = options.MaxConcurrentSessions,
+            MaxConcurrentCallsPerSession = 1,
+            PrefetchCount = options.PrefetchCount,
+            SessionIdleTimeout = TimeSpan.FromSeconds(options.SessionIdleTimeoutSeconds),
+            ReceiveMode = ServiceBusReceiveMode.PeekLock,
+        });
+        processor.ProcessMessageAsync += OnMessageAsync;
+        processor.ProcessErrorAsync += OnErrorAsync;
+        logger.LogInformation(
+            "standalone: consuming {Queue} from {Host} ({Auth}), up to {Sessions} sessions at once",
+            options.Queue,
+            client.FullyQualifiedNamespace,
+            options.AuthName,
+            options.MaxConcurrentSessions);
+        await processor.StartProcessingAsync(stoppingToken);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await processor.StopProcessingAsync(CancellationToken.None);
         }
     }
 
-    private async Task InvokeAsync(List<ReceivedMessage> messages, CancellationToken ct)
+    private async Task OnMessageAsync(ProcessSessionMessageEventArgs args)
     {
-        var counts = messages.Select(m => _deliveries.TryGetValue(m.MessageId ?? "", out var n) ? n + 1 : 1).ToList();
-        var payload = new JsonObject
+        var m = args.Message;
+        var message = new ServiceBusTriggerMessage(0, m.Body.ToString(), m.MessageId, m.SessionId, m.DeliveryCount, m.EnqueuedTime);
+        var outcome = options.StorageRetryAttempts == 0
+            ? await IngestFramesEndpoint.HandleAsync([message], pipeline, progress, heartbeats, clock, logger, args.CancellationToken)
+            : await _storage.ExecuteAsync(
+                async ct => await IngestFramesEndpoint.HandleAsync([message], pipeline, progress, heartbeats, clock, logger, ct),
+                args.CancellationToken);
+        switch (outcome.Status)
         {
-            ["Data"] = new JsonObject { ["msg"] = new JsonArray([.. messages.Select(m => (JsonNode?)JsonValue.Create(m.Body is null ? "" : Encoding.UTF8.GetString(m.Body)))]) },
-            ["Metadata"] = new JsonObject
-            {
-                ["MessageIdArray"] = new JsonArray([.. messages.Select(m => (JsonNode?)JsonValue.Create(m.MessageId))]),
-                ["SessionIdArray"] = new JsonArray([.. messages.Select(m => (JsonNode?)JsonValue.Create(m.SessionId))]),
-                ["DeliveryCountArray"] = new JsonArray([.. counts.Select(c => (JsonNode?)JsonValue.Create(c))]),
-            },
-        };
-        using var doc = JsonDocument.Parse(payload.ToJsonString());
-        var (status, logs, _) = await IngestFramesEndpoint.HandleAsync(doc.RootElement, pipeline, progress, heartbeats, clock, logger, ct);
-        for (var i = 0; i < messages.Count; i++)
-        {
-            var m = messages[i];
-            var id = m.MessageId ?? "";
-            if (status / 100 == 2)
-            {
-                QueueReceiver.Accept(m);
-                _deliveries.Remove(id);
-                Accepted++;
-            }
-            else if (counts[i] >= MaxDeliveryCount)
-            {
-                QueueReceiver.Reject(m, "MaxDeliveryCountExceeded", string.Join("; ", logs));
-                _deliveries.Remove(id);
-                logger.LogError("standalone: message {MessageId} dead-lettered after {Count} deliveries: {Reason}", id, counts[i], string.Join("; ", logs));
-            }
-            else
-            {
-                QueueReceiver.Release(m);
-                _deliveries[id] = counts[i];
-            }
+            case 200:
+                await args.CompleteMessageAsync(m, args.CancellationToken);
+                Interlocked.Increment(ref _completed);
+                break;
+            case 400:
+                var why = string.Join("; ", outcome.Poison);
+                await args.DeadLetterMessageAsync(m, PoisonReason, why.Length > 4000 ? why[..4000] : why, args.CancellationToken);
+                Interlocked.Increment(ref _deadLettered);
+                logger.LogError("standalone: message {MessageId} of session {Session} dead-lettered ({Reason}): {Why}", m.MessageId, m.SessionId, PoisonReason, why);
+                break;
+            default:
+                await args.AbandonMessageAsync(m, cancellationToken: args.CancellationToken);
+                Interlocked.Increment(ref _abandoned);
+                logger.LogWarning(
+                    "standalone: message {MessageId} of session {Session} abandoned (delivery {Count}): {Reason}",
+                    m.MessageId,
+                    m.SessionId,
+                    m.DeliveryCount,
+                    string.Join("; ", outcome.Logs));
+                break;
         }
+    }
+
+    private Task OnErrorAsync(ProcessErrorEventArgs args)
+    {
+        if (args.Exception is ServiceBusException { Reason: ServiceBusFailureReason.ServiceTimeout })
+        {
+            return Task.CompletedTask; // no session had messages within the try timeout: the processor simply tries again
+        }
+
+        logger.LogWarning(
+            "standalone: Service Bus {Source} on {Queue} failed: {Condition}: {Message}; the SDK retries",
+            args.ErrorSource,
+            args.EntityPath,
+            FrameSender.ConditionOf(args.Exception),
+            args.Exception.Message);
+        return Task.CompletedTask;
     }
 }

@@ -254,7 +254,7 @@ public sealed class WebhookSmsProvider(IHttpClientFactory clients, SmsOptions op
 public static class SmsProviders
 {
     /// <summary>Known provider names.</summary>
-    public static readonly string[] Names = ["log", "smsapi", "webhook"];
+    public static readonly string[] Names = ["log", "smsapi", "twilio", "webhook"];
 
     /// <summary>Checks the configuration of the chosen provider.</summary>
     /// <exception cref="ConfigException">Unknown provider or a missing setting (named, never its value).</exception>
@@ -269,6 +269,10 @@ public static class SmsProviders
             case "smsapi" when !Uri.TryCreate(o.Smsapi.Url, UriKind.Absolute, out _):
                 throw new ConfigException("Sms:Smsapi:Url is not an absolute URL");
             case "smsapi":
+                break;
+            case "twilio" when TwilioSmsProvider.Check(o.Twilio) is [var problem, ..]:
+                throw new ConfigException($"Sms:Provider is twilio but {problem}");
+            case "twilio":
                 break;
             case "webhook" when !Uri.TryCreate(o.Webhook.Url, UriKind.Absolute, out _):
                 throw new ConfigException("Sms:Provider is webhook but Sms:Webhook:Url is not an absolute URL (env Sms__Webhook__Url)");
@@ -301,6 +305,7 @@ public static class SmsProviders
     {
         "smsapi" => new SmsapiProvider(services.GetRequiredService<IHttpClientFactory>(), o),
         "webhook" => new WebhookSmsProvider(services.GetRequiredService<IHttpClientFactory>(), o),
+        "twilio" => new TwilioSmsProvider(services.GetRequiredService<IHttpClientFactory>(), o),
         _ => new LogSmsProvider(services.GetRequiredService<ILogger<LogSmsProvider>>()),
     };
 }

@@ -271,45 +271,37 @@ public static class SmsEndpoints
     }
 
     /// <summary>
-    /// <c>SmsDispatch</c>: the host's serviceBusTrigger payload <c>{"Data":{"msg":…},"Metadata":{…}}</c>. The id is read
-    /// from <c>Data.msg</c> as a number, a string, a JSON string holding either, or an object with <c>id</c>. 200 with
+    /// <c>SmsDispatch</c>: the host's serviceBusTrigger payload <c>{"Data":{"msg":…},"Metadata":{…}}</c> (queue
+    /// <c>sms</c>, <c>"dataType": "string"</c>), decoded by <see cref="InvocationRequest.ServiceBusMessages"/>; the id is
+    /// read from the message body (<see cref="SmsMessageIds.Parse(string?)"/>: digits, JSON holding them, or an object
+    /// with <c>id</c>). 200 with
     /// <see cref="InvocationResponse"/> whatever the SMS outcome (provider failures are handled in the outbox; a message
     /// that names no sms id cannot get better by redelivery); 503 only when the database failed, so Service Bus redelivers.
     /// </summary>
     private static async Task<IResult> DispatchAsync(HttpRequest request, SmsDispatcher dispatcher, ILogger<SmsDispatcher> logger, CancellationToken ct)
     {
-        JsonElement msg = default;
-        string? delivery = null;
+        ServiceBusTriggerMessage? message = null;
         try
         {
-            using var doc = await JsonDocument.ParseAsync(request.Body, cancellationToken: ct);
-            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("Data", out var data)
-                && data.ValueKind == JsonValueKind.Object && data.TryGetProperty("msg", out var m))
-            {
-                msg = m.Clone();
-            }
-
-            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("Metadata", out var meta)
-                && meta.ValueKind == JsonValueKind.Object && meta.TryGetProperty("DeliveryCount", out var dc))
-            {
-                delivery = dc.ToString();
-            }
+            message = (await InvocationRequest.ReadAsync(request, ct)).ServiceBusMessages("msg") is [var first, ..] ? first : null;
         }
-        catch (JsonException)
+        catch (InvocationFormatException ex)
         {
+            logger.LogWarning("SmsDispatch: {Message}; ignored", ex.Message);
         }
 
-        if (SmsMessageIds.Parse(msg) is not { } id)
+        if (SmsMessageIds.Parse(message?.Body) is not { } id)
         {
-            var shown = msg.ValueKind == JsonValueKind.Undefined ? "(no Data.msg)" : msg.GetRawText();
-            logger.LogWarning("SmsDispatch: message {Message} names no sms id; ignored", shown.Length > 100 ? shown[..100] : shown);
-            return Invocation($"ignored: the message names no sms id: {(shown.Length > 100 ? shown[..100] : shown)}");
+            var shown = message?.Body ?? "(no Data.msg)";
+            shown = shown.Length > 100 ? shown[..100] : shown;
+            logger.LogWarning("SmsDispatch: message {Message} names no sms id; ignored", shown);
+            return Invocation.Ok([$"ignored: the message names no sms id: {shown}"]);
         }
 
         try
         {
             var outcome = await dispatcher.DispatchAsync(id, ct);
-            return Invocation($"sms {id}: {outcome.ToString().ToLowerInvariant()}" + (delivery is null ? "" : $" (delivery {delivery})"));
+            return Invocation.Ok([$"sms {id}: {outcome.ToString().ToLowerInvariant()}" + (message?.DeliveryCount is { } delivery ? $" (delivery {delivery})" : "")]);
         }
         catch (NpgsqlException ex)
         {
@@ -331,15 +323,13 @@ public static class SmsEndpoints
                 logger.LogWarning("{Line}", line);
             }
 
-            return Results.Json(new InvocationResponse([], [line], r), ApiJson.Default.InvocationResponse);
+            return Invocation.Ok([line], returnValue: r);
         }
         catch (NpgsqlException ex)
         {
             return Results.Problem(statusCode: 503, title: "sms sweep failed: database unavailable", detail: ex.Message);
         }
     }
-
-    private static IResult Invocation(string log) => Results.Json(new InvocationResponse([], [log], null), ApiJson.Default.InvocationResponse);
 
     private static async Task<string> RegionAsync(NpgsqlDataSource db, long enterpriseId, SmsOptions options, CancellationToken ct)
     {
@@ -353,9 +343,13 @@ public static class SmsEndpoints
 public static class SmsMessageIds
 {
     /// <summary>
-    /// The id in <paramref name="value"/>: a JSON number (<c>42</c>), a string (<c>"42"</c>), a JSON string holding a number
-    /// or a quoted number (<c>"\"42\""</c>), an object with <c>id</c> or <c>smsId</c>, or base64 of the digits (a binary body).
+    /// The id in a message <paramref name="body"/>: the digits (<c>42</c>), JSON holding them (<c>"42"</c>, <c>"\"42\""</c>),
+    /// an object with <c>id</c> or <c>smsId</c>, or base64 of the digits (a binary body).
     /// </summary>
+    /// <returns>The id, or null when there is none (or it is not positive).</returns>
+    public static long? Parse(string? body) => body is null ? null : FromText(body.Trim(), 0) is > 0 and var id ? id : null;
+
+    /// <summary>The id in a JSON <paramref name="value"/>: a number, a string as in <see cref="Parse(string?)"/>, or an object with <c>id</c>.</summary>
     /// <returns>The id, or null when there is none (or it is not positive).</returns>
     public static long? Parse(JsonElement value, int depth = 0)
     {

@@ -3,15 +3,16 @@ using CloudTelephony.Functions.Tenancy;
 namespace CloudTelephony.Functions.Sms;
 
 /// <summary>
-/// Configuration section <c>Sms</c> (env <c>Sms__Provider</c>, <c>Sms__Smsapi__Token</c> …). Secrets (the SMSAPI token,
-/// the webhook auth header) are read from here and never logged.
+/// Configuration section <c>Sms</c> (env <c>Sms__Provider</c>, <c>Sms__Smsapi__Token</c>, <c>Sms__Twilio__AuthToken</c> …).
+/// Secrets (the SMSAPI token, the Twilio auth token or API key secret, the webhook auth header) are read from here and
+/// never logged.
 /// </summary>
 public sealed class SmsOptions
 {
     /// <summary>Configuration section name.</summary>
     public const string Section = "Sms";
 
-    /// <summary><c>log</c> (default: writes the SMS to the log, sends nothing), <c>smsapi</c> or <c>webhook</c>.</summary>
+    /// <summary><c>log</c> (default: writes the SMS to the log, sends nothing), <c>smsapi</c>, <c>twilio</c> or <c>webhook</c>.</summary>
     public string Provider { get; set; } = "log";
 
     /// <summary>SMSAPI (smsapi.pl) settings.</summary>
@@ -19,6 +20,9 @@ public sealed class SmsOptions
 
     /// <summary>Generic HTTP webhook settings.</summary>
     public WebhookOptions Webhook { get; set; } = new();
+
+    /// <summary>Twilio settings.</summary>
+    public TwilioOptions Twilio { get; set; } = new();
 
     /// <summary>Provider requests per SMS before it is given up as ERROR (all dispatches together).</summary>
     public int MaxAttempts { get; set; } = 5;

@@ -25,6 +25,15 @@ public static class SmsServices
         services.AddHttpClient(HttpSmsProvider.ClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .RemoveAllLoggers()
             .AddResilienceHandler("sms-timeout", b => b.AddTimeout(TimeSpan.FromSeconds(options.TimeoutSeconds)));
+        // the Twilio SDK sends through this client (SystemNetHttpClient): same timeout, optional other base address
+        var twilio = services.AddHttpClient(TwilioSmsProvider.ClientName, c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllLoggers();
+        if (options.Twilio.BaseUrl is { Length: > 0 } twilioBase)
+        {
+            twilio.AddHttpMessageHandler(() => new BaseUrlHandler(new Uri(twilioBase)));
+        }
+
+        twilio.AddResilienceHandler("sms-timeout", b => b.AddTimeout(TimeSpan.FromSeconds(options.TimeoutSeconds)));
+
         services.AddSingleton(sp => SmsProviders.Create(sp, options));
         services.AddSingleton<SmsDispatcher>();
         services.AddSingleton<SmsRules>();
