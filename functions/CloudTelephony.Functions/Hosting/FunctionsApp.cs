@@ -30,7 +30,8 @@ public static class FunctionsApp
     /// <param name="args">ASP.NET Core arguments (e.g. <c>--urls http://127.0.0.1:0</c>).</param>
     /// <param name="connectionString">PostgreSQL connection string; null = from configuration.</param>
     /// <param name="configure">Last-moment service changes (tests replace the clock or the SMS provider).</param>
-    /// <exception cref="ConfigException">No database configured, or incomplete SMS provider settings.</exception>
+    /// <exception cref="ConfigException">No database configured, a setting that cannot be bound, or incomplete SMS provider settings.</exception>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">A setting is out of range.</exception>
     public static WebApplication Build(string[] args, string? connectionString = null, Action<IServiceCollection>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -46,11 +47,7 @@ public static class FunctionsApp
             builder.WebHost.UseUrls(DefaultUrl);
         }
 
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss ";
-        });
+        builder.Logging.AddAppConsole(builder.Configuration);
         // OpenTelemetry: Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set (the Bicep sets it),
         // console only with Telemetry:Console=true, otherwise nothing is exported (./ct run stays readable).
         builder.Services.AddCloudTelephonyTelemetry(
@@ -64,12 +61,13 @@ public static class FunctionsApp
             metrics: m => m.AddAspNetCoreInstrumentation().AddNpgsqlInstrumentation());
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(cs) { Name = "cloudtelephony" }.Build());
         builder.Services.AddSingleton<IngestPipeline>();
         builder.Services.AddSingleton<IngestProgress>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<IngestProgress>());
-        var sweep = builder.Configuration.GetSection("Ingest").Get<SweepOptions>() ?? new SweepOptions();
+        var sweep = Settings.Read<SweepOptions>(builder.Configuration, "Ingest");
         if (builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is { Length: > 0 })
         {
             sweep.SweepSeconds = 0; // the SweepCalls timer trigger does it under the Functions host
@@ -81,11 +79,12 @@ public static class FunctionsApp
         builder.Services.AddSingleton<ContactStore>();
         builder.Services.AddCrmOpenApi();
         builder.Services.AddSingleton<HealthQueries>();
+        builder.Services.AddAppHealthChecks();
         builder.Services.AddRouting(builder.Configuration);
         builder.Services.AddSms(builder.Configuration, sweepInProcess: builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 });
         builder.Services.AddFrameArchive(builder.Configuration);
         builder.Services.AddSingleton<HeartbeatStore>();
-        var bus = builder.Configuration.GetSection("ServiceBus").Get<CloudTelephony.ServiceBus.ServiceBusOptions>();
+        var bus = Settings.Read<CloudTelephony.ServiceBus.ServiceBusOptions>(builder.Configuration, "ServiceBus");
         if (bus is { Endpoint.Length: > 0 } && builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 })
         {
             // standalone: consume the frames queue ourselves (under the Functions host the IngestFrames trigger does it)
@@ -102,6 +101,9 @@ public static class FunctionsApp
         configure?.Invoke(builder.Services);
 
         var app = builder.Build();
+        // Settings registered with ValidateOnStart are checked here, before the host starts, so a bad one stops the
+        // process with one line (Program.cs) instead of the host's "Hosting failed to start" stack trace.
+        app.Services.GetService<Microsoft.Extensions.Options.IStartupValidator>()?.Validate();
         app.UseForwardedHeaders();
         app.UseExceptionHandler();
         app.UseStatusCodePages();

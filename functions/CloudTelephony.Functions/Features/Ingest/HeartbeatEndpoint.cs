@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Sms;
 using CloudTelephony.Functions.Tenancy;
 using CloudTelephony.Storage;
@@ -39,7 +40,7 @@ public static class HeartbeatEndpoint
         }
         catch (NpgsqlException ex)
         {
-            logger.LogError("heartbeat of relay {Relay} not stored: {Message}", heartbeat.RelayId, ex.Message);
+            logger.LogError(LogEvents.HeartbeatFailed, "heartbeat of relay {Relay} not stored: {Message}", heartbeat.RelayId, ex.Message);
             return Results.Problem(statusCode: 503, title: "heartbeat not stored", detail: ex.Message);
         }
     }

@@ -48,7 +48,7 @@ public static class IngestEndpoints
         }
         catch (NpgsqlException ex)
         {
-            logger.LogError(ex, "batch of {Count} frames not stored; the sender will retry", batch.Length);
+            logger.LogError(LogEvents.BatchFailed, ex, "batch of {Count} frames not stored; the sender will retry", batch.Length);
             return Results.Problem(statusCode: 503, title: "batch not stored", detail: ex.Message);
         }
     }

@@ -42,7 +42,7 @@ public static class IngestFramesEndpoint
         }
         catch (JsonException ex)
         {
-            logger.LogError("IngestFrames: the invocation body is not JSON: {Message}", ex.Message);
+            logger.LogError(LogEvents.PoisonMessage, "IngestFrames: the invocation body is not JSON: {Message}", ex.Message);
             return Answer(400, [$"invocation body is not JSON: {ex.Message}"], []);
         }
 
@@ -71,7 +71,7 @@ public static class IngestFramesEndpoint
                 || !TryGet(root, "Data", out var data) || data.ValueKind != JsonValueKind.Object
                 || !TryGet(data, "msg", out var msg))
             {
-                logger.LogError("IngestFrames: the invocation has no Data.msg");
+                logger.LogError(LogEvents.PoisonMessage, "IngestFrames: the invocation has no Data.msg");
                 return (400, ["invocation has no Data.msg"], []);
             }
 
@@ -107,7 +107,7 @@ public static class IngestFramesEndpoint
                 }
                 catch (NpgsqlException ex)
                 {
-                    logger.LogError("IngestFrames: batch of {Count} messages NOT stored ({Message}); failing the invocation so Service Bus redelivers it", messages.Count, ex.Message);
+                    logger.LogError(LogEvents.BatchFailed, "IngestFrames: batch of {Count} messages NOT stored ({Message}); failing the invocation so Service Bus redelivers it", messages.Count, ex.Message);
                     return (500, [$"batch not stored: {ex.Message}"], []);
                 }
             }
@@ -120,7 +120,7 @@ public static class IngestFramesEndpoint
                 }
                 catch (NpgsqlException ex)
                 {
-                    logger.LogError("IngestFrames: {Count} heartbeats NOT stored ({Message}); failing the invocation", beats.Count, ex.Message);
+                    logger.LogError(LogEvents.HeartbeatFailed, "IngestFrames: {Count} heartbeats NOT stored ({Message}); failing the invocation", beats.Count, ex.Message);
                     return (500, [$"heartbeats not stored: {ex.Message}"], []);
                 }
             }
@@ -131,7 +131,7 @@ public static class IngestFramesEndpoint
             {
                 foreach (var p in poison)
                 {
-                    logger.LogError("IngestFrames: POISON {Reason}; answering 400 so it is redelivered and dead-lettered", p);
+                    logger.LogError(LogEvents.PoisonMessage, "IngestFrames: POISON {Reason}; answering 400 so it is redelivered and dead-lettered", p);
                 }
 
                 return (400, [summary, .. poison], []);

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Sms;
 using CloudTelephony.Functions.Tenancy;
 using CloudTelephony.ServiceBus;
@@ -67,7 +68,7 @@ public sealed class QueueIngestService(
             }
             catch (Exception ex) when (ex is Amqp.AmqpException or ServiceBusException or TimeoutException or IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
             {
-                logger.LogWarning("standalone: receiving from {Endpoint} failed: {Message}; retrying in {Delay:0.0} s", options.Endpoint, ex.Message, backoff.TotalSeconds);
+                logger.LogWarning(LogEvents.QueueUnreachable, "standalone: receiving from {Endpoint} failed: {Message}; retrying in {Delay:0.0} s", options.Endpoint, ex.Message, backoff.TotalSeconds);
                 await Task.Delay(backoff, clock, stoppingToken);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
             }
@@ -103,7 +104,7 @@ public sealed class QueueIngestService(
             {
                 QueueReceiver.Reject(m, "MaxDeliveryCountExceeded", string.Join("; ", logs));
                 _deliveries.Remove(id);
-                logger.LogError("standalone: message {MessageId} dead-lettered after {Count} deliveries: {Reason}", id, counts[i], string.Join("; ", logs));
+                logger.LogError(LogEvents.DeadLettered, "standalone: message {MessageId} dead-lettered after {Count} deliveries: {Reason}", id, counts[i], string.Join("; ", logs));
             }
             else
             {
