@@ -32,6 +32,8 @@ root.Subcommands.Add(migrate);
 root.Subcommands.Add(CorrelateCommand.Create());
 root.Subcommands.Add(AdminCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(DevCommand.Create());
 
 try
 {
