@@ -102,6 +102,47 @@ public sealed class StartupTests
         Assert.DoesNotContain("   at ", stdout, StringComparison.Ordinal);
     }
 
+    /// <summary>The first line <c>handler serve</c> writes with <paramref name="env"/>; the process is stopped then.</summary>
+    private static async Task<string> FirstLogLineAsync(IReadOnlyDictionary<string, string?> env)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "handler.dll"), "serve", "--urls", $"http://127.0.0.1:{FreePort()}" })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        start.Environment["ConnectionStrings__Postgres"] = Database;
+        start.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information"; // "Now listening on: ..."
+        foreach (var (k, v) in env)
+        {
+            start.Environment[k] = v;
+        }
+
+        using var p = Process.Start(start)!;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            return await p.StandardOutput.ReadLineAsync(timeout.Token) ?? "";
+        }
+        finally
+        {
+            p.Kill(entireProcessTree: true);
+            await p.WaitForExitAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Log_lines_carry_date_and_utc_time_and_the_json_formatter_is_honoured()
+    {
+        var simple = await FirstLogLineAsync(new Dictionary<string, string?>());
+        var json = await FirstLogLineAsync(new Dictionary<string, string?> { ["Logging__Console__FormatterName"] = "json" });
+
+        Assert.Matches(@"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z (info|warn|fail|crit|dbug|trce): ", simple);
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", doc.RootElement.GetProperty("Timestamp").GetString());
+        Assert.True(doc.RootElement.TryGetProperty("EventId", out _));
+    }
+
     [Fact]
     public async Task No_database_configured_is_one_line_and_exit_2()
     {

@@ -37,6 +37,15 @@ public static class AppLogging
             o.UseUtcTimestamp = true;
         });
         logging.AddConsole();
+        // WebApplication.CreateSlimBuilder registers AddSimpleConsole, which pins FormatterName to "simple" after the
+        // configuration is bound; the operator's Logging:Console:FormatterName wins again here.
+        logging.Services.PostConfigure<ConsoleLoggerOptions>(o =>
+        {
+            if (configuration["Logging:Console:FormatterName"] is { Length: > 0 } name)
+            {
+                o.FormatterName = name;
+            }
+        });
         // The generic host logs a start-up failure ("Hosting failed to start", a 30-line stack trace) and then throws it;
         // Program.cs prints the known ones (port taken, bad settings) as one line and lets any other one surface with its
         // trace. Its critical lines (a background service that crashed and stopped the host) stay.
