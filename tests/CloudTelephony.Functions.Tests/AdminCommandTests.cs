@@ -1,4 +1,5 @@
 using CloudTelephony.Functions.Commands;
+using CloudTelephony.Tests;
 
 namespace CloudTelephony.Functions.Tests;
 
@@ -129,5 +130,72 @@ public sealed class AdminCommandTests : IAsyncLifetime
         Assert.Contains("'site-a' forgotten", await OkAsync("relay", "forget", "--relay", "site-a"));
         Assert.Contains("no relay 'site-a'", await MistakeAsync("relay", "forget", "--relay", "site-a"));
         Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM ct.pbx_status"));
+    }
+}
+
+/// <summary><c>admin import</c>: an old collector's log back-filled with its own times, idempotently, apart from the live stream.</summary>
+public sealed class HistoryImportTests : IAsyncLifetime
+{
+    private readonly PostgresDatabase _db = new();
+
+    public Task InitializeAsync() => _db.InitializeAsync();
+
+    public Task DisposeAsync() => _db.DisposeAsync();
+
+    private async Task<(int Code, string Out, string Err)> AdminAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var errors = new StringWriter();
+        var code = await Cli.InvokeAsync(AdminCommand.Create(() => _db.DataSource, output, errors), args, output, errors);
+        return (code, output.ToString(), errors.ToString());
+    }
+
+    [Fact]
+    public async Task A_ctip_log_imports_with_its_own_times_once_and_leaves_the_live_state_alone()
+    {
+        var log = TestPaths.Sample("slican-ncp-2025-09-02_04.tsv");
+        Assert.Equal(0, (await AdminAsync("enterprise", "add", "--name", "acme")).Code);
+        Assert.Equal(0, (await AdminAsync("pbx", "assign", "--pbx", "office", "--enterprise", "acme", "--protocol", "ctip")).Code);
+        await _db.ScalarAsync("INSERT INTO ct.correlator_state (pbx, state, frames_total) VALUES ('office', '{\"live\":true}', 7); SELECT 0");
+
+        var (code, output, errors) = await AdminAsync("import", "--pbx", "office", "--input", log);
+
+        Assert.True(code == 0, errors);
+        Assert.Contains("855 frames from 2025-09-02 13:44:19 to 2025-09-04 10:55:21 UTC, 855 stored (0 already there), 0 parse errors", output);
+        Assert.Contains("calls: 80 (", output); // the capture's own times: all 80 calls, as ./ct correlate gives them
+        Assert.Contains("100% 855/855 frames", errors);
+        Assert.Equal(80, await _db.ScalarAsync("SELECT count(*) FROM ct.calls WHERE pbx = 'office'"));
+        Assert.Equal(1, await _db.ScalarAsync("SELECT count(*) FROM ct.calls WHERE pbx = 'office' AND started_at = '2025-09-02 13:44:19.03303+00' AND talk_seconds BETWEEN 5.2 AND 5.21"));
+        Assert.Equal(1, await _db.ScalarAsync("SELECT count(DISTINCT session) FROM ct.frames WHERE pbx = 'office' AND session LIKE 'import:%'"));
+        Assert.Equal(862, await _db.ScalarAsync("SELECT frames_total FROM ct.correlator_state WHERE pbx = 'office'"));
+        Assert.Equal(1, await _db.ScalarAsync("SELECT count(*) FROM ct.correlator_state WHERE pbx = 'office' AND state = '{\"live\":true}'"));
+
+        var storedAt = await _db.ScalarAsync("SELECT extract(epoch FROM max(stored_at))::bigint * 1000000 + count(*) FROM ct.calls");
+        var again = await AdminAsync("import", "--pbx", "office", "--input", log);
+        Assert.Equal(0, again.Code);
+        Assert.Contains("already imported", again.Out);
+        Assert.Equal(storedAt, await _db.ScalarAsync("SELECT extract(epoch FROM max(stored_at))::bigint * 1000000 + count(*) FROM ct.calls"));
+        Assert.Equal(855, await _db.ScalarAsync("SELECT count(*) FROM ct.frames WHERE pbx = 'office'"));
+    }
+
+    [Fact]
+    public async Task An_smdr_log_reads_local_times_in_the_pbx_zone_and_mistakes_are_one_line()
+    {
+        var log = TestPaths.Sample("smdr", "ipo-30field-2018-ru.csv");
+        Assert.Equal(0, (await AdminAsync("enterprise", "add", "--name", "moscow", "--time-zone", "Europe/Moscow")).Code);
+        Assert.Equal(0, (await AdminAsync("pbx", "assign", "--pbx", "ipo", "--enterprise", "moscow", "--protocol", "smdr")).Code);
+
+        Assert.Contains("is not known", Assert.Single((await AdminAsync("import", "--pbx", "nope", "--input", log)).Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Contains("speaks smdr", (await AdminAsync("import", "--pbx", "ipo", "--input", log, "--protocol", "ami")).Err);
+        Assert.Equal(2, (await AdminAsync("import", "--pbx", "ipo", "--input", log, "--time-zone", "Mars/Olympus")).Code);
+        Assert.Equal(2, (await AdminAsync("import", "--pbx", "ipo", "--input", "/nonexistent.csv")).Code);
+
+        var (code, output, errors) = await AdminAsync("import", "--pbx", "ipo", "--input", log);
+        Assert.True(code == 0, errors);
+        Assert.Contains("time zone Europe/Moscow", output);
+        var offline = CorrelateCommand.Correlate("smdr", [new FileInfo(log)], TimeZoneInfo.FindSystemTimeZoneById("Europe/Moscow"), "ipo", DateTimeOffset.UnixEpoch).Calls;
+        Assert.Equal(offline.Count, await _db.ScalarAsync("SELECT count(*) FROM ct.calls WHERE pbx = 'ipo'"));
+        var firstStart = offline.Min(c => c.StartedAt).UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(1, await _db.ScalarAsync($"SELECT count(*) FROM ct.calls WHERE pbx = 'ipo' AND date_trunc('second', started_at) = '{firstStart}+00'"));
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
+using CloudTelephony.Contracts;
 using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Routing;
 using CloudTelephony.Storage;
@@ -40,7 +41,7 @@ public static partial class AdminCommand
 
         return new Command("admin", "Administration commands")
         {
-            reset, Enterprise(env), Token(env), Pbx(env), Relay(env), Extensions(env), Contacts(env), Trunks(env), Smart(env), Crm(env), ArchiveCommand.Create(),
+            reset, Import(env), Enterprise(env), Token(env), Pbx(env), Relay(env), Extensions(env), Contacts(env), Trunks(env), Smart(env), Crm(env), ArchiveCommand.Create(),
         };
     }
 
@@ -201,6 +202,101 @@ public static partial class AdminCommand
             return 0;
         }));
         return new Command("pbx", "PBXes") { assign, list };
+    }
+
+    private static Command Import(Env env)
+    {
+        var pbx = new Option<string>("--pbx") { Description = "a registered PBX (admin pbx assign)", Required = true };
+        var input = new Option<FileInfo>("--input") { Description = "the old collector's log: receivedAt<TAB>frame lines (CTIP), raw AMI event blocks, SMDR CSV, JSON Lines envelopes", Required = true };
+        input.AcceptExistingOnly();
+        var protocol = new Option<string?>("--protocol") { Description = "ctip | ami | smdr (default: the PBX's)" };
+        protocol.AcceptOnlyFromAmong([.. Protocols.All]);
+        var zone = new Option<string?>("--time-zone") { Description = "IANA zone of times without an offset (default: the PBX's zone)" };
+        var import = new Command("import", "Back-fill a PBX's history from an old collector's log with the log's own times; importing the same file again changes nothing")
+        {
+            pbx, input, protocol, zone,
+        };
+        import.SetAction((parse, ct) => env.RunAsync(async db =>
+        {
+            var id = parse.GetValue(pbx)!;
+            if ((await new HealthQueries(db).PbxStreamsAsync(ct)).SingleOrDefault(p => p.Pbx == id) is not { } known)
+            {
+                return env.Fail($"PBX '{id}' is not known: register it first ({Cli.Name} admin pbx assign --pbx {id} --enterprise E --protocol P)");
+            }
+
+            var proto = parse.GetValue(protocol) ?? known.Protocol;
+            if (proto != known.Protocol)
+            {
+                return env.Fail($"--protocol {proto}: PBX '{id}' speaks {known.Protocol}");
+            }
+
+            var zoneId = parse.GetValue(zone) ?? known.TimeZone;
+            if (TimeZones.Find(zoneId) is not { } tz)
+            {
+                return env.Fail(TimeZones.Problem(zoneId, "--time-zone")!);
+            }
+
+            var file = parse.GetValue(input)!;
+            var config = AppConfig.Load();
+            using var logging = AppLogging.CreateFactory(config, LogLevel.Warning);
+            var rules = new Sms.SmsRules(Settings.Read<Sms.SmsOptions>(config, Sms.SmsOptions.Section), TimeProvider.System, logging.CreateLogger<Sms.SmsRules>());
+            var bar = new ProgressBar(env.Err);
+            Ingest.ImportSummary summary;
+            try
+            {
+                summary = await new Ingest.HistoryImport(db, rules).ImportAsync(id, proto, file, tz, bar, ct);
+            }
+            catch (FormatException ex)
+            {
+                bar.Done();
+                return env.Fail($"{file.Name} is not a {proto} log: {ex.Message}");
+            }
+
+            bar.Done();
+            if (summary.AlreadyImported)
+            {
+                env.Out.WriteLine($"{file.Name}: already imported into {id} (session {summary.Session}, {summary.Frames} frames); nothing changed");
+                return 0;
+            }
+
+            env.Out.WriteLine($"{file.Name} → {id} (session {summary.Session}, time zone {zoneId}): {summary.Frames} frames"
+                              + $"{(summary.FirstFrameAt is { } a && summary.LastFrameAt is { } b ? $" from {Utc(a)} to {Utc(b)} UTC" : "")}, "
+                              + $"{summary.Stored} stored ({summary.Frames - summary.Stored} already there), {summary.ParseErrors} parse errors");
+            env.Out.WriteLine($"calls: {summary.CallsByStatus.Values.Sum()}{(summary.CallsByStatus.Count == 0 ? "" : " (" + string.Join(", ", summary.CallsByStatus.Select(kv => $"{kv.Key} {kv.Value}")) + ")")}");
+            return 0;
+        }));
+        return import;
+    }
+
+    /// <summary>A progress bar on standard error: redrawn in place on a terminal, a line per 10 % otherwise.</summary>
+    private sealed class ProgressBar(TextWriter err) : IProgress<(long Done, long Total)>
+    {
+        private readonly bool _terminal = ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected;
+        private int _shown = -1;
+
+        public void Report((long Done, long Total) value)
+        {
+            var percent = value.Total == 0 ? 100 : (int)(value.Done * 100 / value.Total);
+            if (_terminal)
+            {
+                var filled = percent * 30 / 100;
+                err.Write($"\r[{new string('#', filled)}{new string('.', 30 - filled)}] {value.Done}/{value.Total} frames");
+            }
+            else if (percent / 10 != _shown / 10)
+            {
+                err.WriteLine($"{percent,3}% {value.Done}/{value.Total} frames");
+            }
+
+            _shown = percent;
+        }
+
+        public void Done()
+        {
+            if (_terminal && _shown >= 0)
+            {
+                err.WriteLine();
+            }
+        }
     }
 
     private static Command Relay(Env env)
