@@ -204,9 +204,16 @@ public sealed class DatabaseDownTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Ingest_answers_503_with_retry_after()
+    public async Task Ingest_and_heartbeat_answer_503_with_retry_after()
     {
-        var response = await _http.PostAsJsonAsync(Routes.IngestPath, Capture.Ctip().Take(3).ToArray(), ContractsJson.Default.EnvelopeArray);
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var frames = await _http.PostAsJsonAsync(Routes.IngestPath, Capture.Ctip().Take(3).ToArray(), ContractsJson.Default.EnvelopeArray);
+        var beat = await _http.PostAsJsonAsync(Routes.HeartbeatPath, HeartbeatTests.Beat("site-a"), ContractsJson.Default.RelayHeartbeat);
+
+        foreach (var response in new[] { frames, beat })
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.NotNull(response.Headers.RetryAfter);
+            Assert.DoesNotContain("Connection refused", await response.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+        }
     }
 }
