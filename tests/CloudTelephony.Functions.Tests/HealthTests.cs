@@ -24,7 +24,7 @@ public sealed class HealthTests : IAsyncLifetime
         => new(id, state, DateTimeOffset.UtcNow.AddSeconds(-secondsInState), null, 5);
 
     private async Task BeatAsync(RelayHeartbeat beat)
-        => Assert.Equal(HttpStatusCode.NoContent, (await _server.Http.PostAsJsonAsync(Routes.HeartbeatPath, beat, ContractsJson.Default.RelayHeartbeat)).StatusCode);
+        => Assert.Equal(HttpStatusCode.NoContent, (await (await _server.RelayAsync()).PostAsJsonAsync(Routes.HeartbeatPath, beat, ContractsJson.Default.RelayHeartbeat)).StatusCode);
 
     [Fact]
     public async Task A_refused_pbx_makes_health_degraded_and_names_it_to_its_enterprise()
@@ -206,8 +206,10 @@ public sealed class DatabaseDownTests : IAsyncLifetime
     [Fact]
     public async Task Ingest_and_heartbeat_answer_503_with_retry_after()
     {
-        var frames = await _http.PostAsJsonAsync(Routes.IngestPath, Capture.Ctip().Take(3).ToArray(), ContractsJson.Default.EnvelopeArray);
-        var beat = await _http.PostAsJsonAsync(Routes.HeartbeatPath, HeartbeatTests.Beat("site-a"), ContractsJson.Default.RelayHeartbeat);
+        // a relay token is looked up in the database: with the database down that is 503, not 401
+        using var relay = TestTokens.Client(_http.BaseAddress!.ToString(), "ct_some-relay-token");
+        var frames = await relay.PostAsJsonAsync(Routes.IngestPath, Capture.Ctip().Take(3).ToArray(), ContractsJson.Default.EnvelopeArray);
+        var beat = await relay.PostAsJsonAsync(Routes.HeartbeatPath, HeartbeatTests.Beat("site-a"), ContractsJson.Default.RelayHeartbeat);
 
         foreach (var response in new[] { frames, beat })
         {

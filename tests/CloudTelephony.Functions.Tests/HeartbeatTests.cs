@@ -57,7 +57,7 @@ public sealed class HeartbeatTests : IAsyncLifetime
     [Fact]
     public async Task Not_a_heartbeat_answers_400()
     {
-        var response = await _server.Http.PostAsync(Routes.HeartbeatPath, new StringContent("""{"kind":"envelope"}""", Encoding.UTF8, "application/json"));
+        var response = await (await _server.RelayAsync()).PostAsync(Routes.HeartbeatPath, new StringContent("""{"kind":"envelope"}""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
     }
 }

@@ -71,6 +71,29 @@ public static class DemoCommand
             return 0;
         });
 
+        var tEnterprise = new Option<string>("--enterprise") { Description = "enterprise name (created when missing)", Required = true };
+        var tScope = new Option<string>("--scope") { Description = "crm | relay", Required = true };
+        tScope.AcceptOnlyFromAmong("crm", "relay");
+        var tApi = Api();
+        var tFile = TokenFile();
+        var token = new Command("token", "Make (or reuse) a token of the enterprise kept in --token-file, e.g. the relay token ./ct run gives the relay")
+        {
+            tEnterprise, tScope, tApi, tFile,
+        };
+        token.SetAction(async (parse, ct) =>
+        {
+            await using var db = database();
+            var store = new RoutingStore(db);
+            var name = parse.GetValue(tEnterprise)!;
+            var id = await store.FindEnterpriseAsync(name, ct) ?? await store.AddEnterpriseAsync(name, "Europe/Warsaw", ct);
+            var scope = parse.GetValue(tScope)!;
+            var result = await EnsureTokenAsync(db, id, scope, parse.GetValue(tApi)!, parse.GetValue(tFile)!, ct);
+            (output ?? Console.Out).WriteLine(result.Created
+                ? $"created a {scope} token for enterprise '{name}' ({parse.GetValue(tFile)!.FullName}){(result.Why is null ? "" : $": {result.Why}")}"
+                : $"reusing the {scope} token of enterprise '{name}' ({parse.GetValue(tFile)!.FullName})");
+            return 0;
+        });
+
         var wPbx = new Option<string?>("--pbx") { Description = "the PBX whose frames and calls are counted; none = only the connection states" };
         var wProtocol = Protocol();
         var wApi = Api();
@@ -107,7 +130,7 @@ public static class DemoCommand
             return await WatchAsync(db, options, output ?? Console.Out, ct);
         });
 
-        return new Command("demo", "The ./ct run demo: tenant and token, progress, PBX states and the report") { prepare, watchCommand };
+        return new Command("demo", "The ./ct run demo: tenant and tokens, progress, PBX states and the report") { prepare, token, watchCommand };
     }
 
     /// <summary>What <see cref="PrepareAsync"/> did.</summary>
@@ -124,11 +147,21 @@ public static class DemoCommand
         var store = new RoutingStore(db);
         var enterprise = await store.FindEnterpriseAsync(Enterprise, ct) ?? await store.AddEnterpriseAsync(Enterprise, "Europe/Warsaw", ct);
         await store.AssignPbxAsync(pbx, enterprise, null, protocol, ct);
+        return await EnsureTokenAsync(db, enterprise, "crm", api, tokenFile, ct);
+    }
+
+    /// <summary>A token of <paramref name="scope"/> for the enterprise: the one kept in <paramref name="tokenFile"/> while
+    /// the API accepts it (crm: <c>GET /api/calls</c>; relay: an empty <c>POST /api/frames</c>), else a new one written
+    /// there (mode 0600).</summary>
+    public static async Task<Prepared> EnsureTokenAsync(NpgsqlDataSource db, long enterprise, string scope, Uri api, FileInfo tokenFile, CancellationToken ct)
+    {
         string? why = null;
         if (File.Exists(tokenFile.FullName) && (await File.ReadAllTextAsync(tokenFile.FullName, ct)).Trim() is { Length: > 0 } kept)
         {
             using var http = Client(api, kept);
-            using var probe = await http.GetAsync("/api/calls?pageSize=1", ct);
+            using var probe = scope == "relay"
+                ? await http.PostAsync("/api/frames", new StringContent("[]", System.Text.Encoding.UTF8, "application/json"), ct)
+                : await http.GetAsync("/api/calls?pageSize=1", ct);
             if (probe.IsSuccessStatusCode)
             {
                 return new Prepared(kept, false);
@@ -137,7 +170,7 @@ public static class DemoCommand
             why = $"the kept token was refused ({(int)probe.StatusCode})";
         }
 
-        var issued = await new TokenStore(db).CreateAsync(enterprise, "crm", ct);
+        var issued = await new TokenStore(db).CreateAsync(enterprise, scope, ct);
         tokenFile.Directory?.Create();
         await File.WriteAllTextAsync(tokenFile.FullName, issued.Token + "\n", ct);
         if (!OperatingSystem.IsWindows())

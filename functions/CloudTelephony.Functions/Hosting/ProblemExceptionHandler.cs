@@ -23,9 +23,9 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
     /// <inheritdoc/>
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
-        if (httpContext.Response.HasStarted)
+        if (httpContext.Response.HasStarted || exception is BadHttpRequestException)
         {
-            return false;
+            return false; // a malformed or too large request keeps its own status (413, 400: RequestBodies)
         }
 
         int status;

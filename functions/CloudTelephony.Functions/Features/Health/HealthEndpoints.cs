@@ -1,6 +1,5 @@
 using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Tenancy;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 
@@ -38,15 +37,34 @@ public static class HealthEndpoints
     public static void MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/", () => Results.Text("CloudTelephony functions handler")).ExcludeFromDescription();
-        app.MapHealthChecks(LivePath, new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteStatusAsync })
-            .WithName("HealthLive");
-        app.MapHealthChecks(ReadyPath, new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag), ResponseWriter = WriteStatusAsync })
-            .WithName("HealthReady");
-        app.MapGet("/api/health", CheckAsync).WithName("Health");
+        app.MapGet(LivePath, (TimeProvider clock) => Results.Json(new HealthDto("healthy", clock.GetUtcNow()), ApiJson.Default.HealthDto))
+            .WithName("HealthLive").WithTags("Health")
+            .WithSummary("Liveness: the process answers")
+            .WithDescription("No token, no database: 200 {\"status\":\"healthy\"} while the process runs (a liveness probe).")
+            .Produces<HealthDto>();
+        app.MapGet(ReadyPath, ReadyAsync)
+            .WithName("HealthReady").WithTags("Health")
+            .WithSummary("Readiness: the database answers")
+            .WithDescription("No token. The PostgreSQL health check (AspNetCore.HealthChecks.NpgSql): 200 healthy, or 503 unhealthy with Retry-After.")
+            .Produces<HealthDto>().Produces<HealthDto>(StatusCodes.Status503ServiceUnavailable);
+        app.MapGet("/api/health", CheckAsync).WithName("Health").WithTags("Health")
+            .WithSummary("Health of the app, its database, relays and PBX streams")
+            .WithDescription("Anonymous: the status only. With a crm token: that enterprise's PBXes (stream counters, connection state) and relays, and the problems. "
+                             + "200 healthy or degraded (a PBX refused or not connected, a relay silent for 5 minutes, an outbox at its cap); 503 unhealthy when the database is unreachable.")
+            .Produces<HealthDto>().Produces<HealthDto>(StatusCodes.Status503ServiceUnavailable)
+            .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden);
     }
 
-    private static Task WriteStatusAsync(HttpContext http, Microsoft.Extensions.Diagnostics.HealthChecks.HealthReport report)
-        => http.Response.WriteAsJsonAsync(new HealthDto(Name(report.Status), DateTimeOffset.UtcNow), ApiJson.Default.HealthDto);
+    private static async Task<IResult> ReadyAsync(HttpContext http, HealthCheckService checks, TimeProvider clock, CancellationToken ct)
+    {
+        var report = await checks.CheckHealthAsync(c => c.Tags.Contains(ReadyTag), ct);
+        if (report.Status == HealthStatus.Unhealthy)
+        {
+            return Unavailable(http, clock, detail: false);
+        }
+
+        return Results.Json(new HealthDto(Name(report.Status), clock.GetUtcNow()), ApiJson.Default.HealthDto);
+    }
 
     private static string Name(HealthStatus s) => s switch
     {
