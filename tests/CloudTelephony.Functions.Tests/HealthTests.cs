@@ -90,10 +90,36 @@ public sealed class HealthTests : IAsyncLifetime
 
         Assert.Equal("healthy", a.Status); // beta's refused PBX is not acme's problem
         Assert.Equal(["acme-pbx"], a.Pbxes!.Select(p => p.Pbx));
-        Assert.Equal(["acme-relay", "shared-relay"], a.Relays!.Select(r => r.RelayId));
-        Assert.Equal(["acme-pbx"], a.Relays!.Single(r => r.RelayId == "shared-relay").Pbxes.Select(p => p.Pbx));
+        Assert.Equal(["acme-relay", "shared-relay"], a.Relays!.Select(r => r.Relay.RelayId));
+        Assert.Equal(["acme-pbx"], a.Relays!.Single(r => r.Relay.RelayId == "shared-relay").Relay.Pbxes.Select(p => p.Pbx));
         Assert.DoesNotContain("beta", System.Text.Json.JsonSerializer.Serialize(a, ApiJson.Default.HealthDto));
         Assert.Equal(["beta-pbx"], b.Pbxes!.Select(p => p.Pbx));
+    }
+
+    [Fact]
+    public async Task The_detail_json_has_the_shape_the_web_app_reads()
+    {
+        var token = await _server.CreateTokenAsync("acme", "crm", "office");
+        await _server.PostFramesAsync(Capture.Ctip("office").Take(5));
+        await BeatAsync(Beat("site-a", Pbx("office", "connected")));
+
+        using var client = _server.Client(token);
+        using var doc = System.Text.Json.JsonDocument.Parse(await client.GetStringAsync("/api/health"));
+        var pbx = doc.RootElement.GetProperty("pbxes")[0];
+        foreach (var name in new[] { "pbx", "protocol", "framesStored", "parseErrors", "openCalls", "lastFrameAt", "state", "healthy" })
+        {
+            Assert.True(pbx.TryGetProperty(name, out _), $"pbxes[0].{name}");
+        }
+
+        var relay = doc.RootElement.GetProperty("relays")[0];
+        Assert.Equal("site-a", relay.GetProperty("relay").GetProperty("relayId").GetString());
+        foreach (var name in new[] { "version", "lastSeenAt", "outboxDepth", "outboxOldestAt", "outboxAtCap", "pbxes" })
+        {
+            Assert.True(relay.GetProperty("relay").TryGetProperty(name, out _), $"relays[0].relay.{name}");
+        }
+
+        Assert.True(relay.TryGetProperty("silentSeconds", out _));
+        Assert.True(relay.GetProperty("healthy").GetBoolean());
     }
 
     [Fact]

@@ -46,11 +46,11 @@ public sealed class HeartbeatTests : IAsyncLifetime
         Assert.Equal("degraded", health.Status); // branch is refused
         var relay = Assert.Single(health.Relays!);
         Assert.True(relay.Healthy);
-        Assert.Equal("site-a", relay.RelayId);
-        Assert.Equal("1.2.3", relay.Version);
-        Assert.Equal(98765, relay.FramesSent);
-        Assert.Equal(3, relay.OutboxDepth);
-        Assert.Equal(["refused: wrong key (NA 11)", "connected"], relay.Pbxes.Select(p => p.State));
+        Assert.Equal("site-a", relay.Relay.RelayId);
+        Assert.Equal("1.2.3", relay.Relay.Version);
+        Assert.Equal(98765, relay.Relay.FramesSent);
+        Assert.Equal(3, relay.Relay.OutboxDepth);
+        Assert.Equal(["refused: wrong key (NA 11)", "connected"], relay.Relay.Pbxes.Select(p => p.State));
         Assert.Equal(1, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames"));
     }
 

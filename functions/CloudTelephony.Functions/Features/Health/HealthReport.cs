@@ -53,28 +53,13 @@ public sealed record PbxHealthDto(
     string? Relay,
     bool Healthy);
 
-/// <summary>A relay in <c>/api/health</c>, as its last heartbeat described it.</summary>
-/// <param name="RelayId">Relay name.</param>
-/// <param name="Version">Relay version.</param>
-/// <param name="LastSeenAt">When its newest heartbeat arrived (UTC).</param>
-/// <param name="SilentSeconds">Seconds since then.</param>
-/// <param name="FramesSent">Frames it delivered since it started.</param>
-/// <param name="OutboxDepth">Frames waiting in its outbox.</param>
-/// <param name="OutboxOldestAt">Receive time of the oldest waiting frame (UTC), or null.</param>
-/// <param name="OutboxAtCap">Its outbox is full (connectors wait).</param>
+/// <summary>A relay in <c>/api/health</c>: its last heartbeat (<c>relay</c>: relayId, version, lastSeenAt, framesSent,
+/// outboxDepth, outboxOldestAt, outboxAtCap, pbxes — only the enterprise's PBXes, addresses redacted), how long it has
+/// been silent and whether it is fine (the shape the web app's health page reads).</summary>
+/// <param name="Relay">The stored heartbeat state.</param>
+/// <param name="SilentSeconds">Seconds since its last heartbeat arrived.</param>
 /// <param name="Healthy">False when silent for more than 5 minutes or its outbox is full.</param>
-/// <param name="Pbxes">The enterprise's PBXes among those it reported.</param>
-public sealed record RelayHealthDto(
-    string RelayId,
-    string Version,
-    DateTimeOffset LastSeenAt,
-    double SilentSeconds,
-    long FramesSent,
-    long OutboxDepth,
-    DateTimeOffset? OutboxOldestAt,
-    bool OutboxAtCap,
-    bool Healthy,
-    IReadOnlyList<PbxHeartbeat> Pbxes);
+public sealed record RelayHealthDto(RelayStatusRow Relay, double SilentSeconds, bool Healthy);
 
 /// <summary>Computes the health of the PBXes and relays of one enterprise (or of all) from the stored streams and heartbeats.</summary>
 public sealed partial class HealthReport(HealthQueries streams, HeartbeatStore heartbeats, TimeProvider clock)
@@ -114,8 +99,7 @@ public sealed partial class HealthReport(HealthQueries streams, HeartbeatStore h
                 problems.Add($"relay {r.RelayId}: outbox full ({r.OutboxDepth} frames)");
             }
 
-            relayDtos.Add(new RelayHealthDto(r.RelayId, r.Version, r.LastSeenAt, Math.Round(silent.TotalSeconds, 1), r.FramesSent, r.OutboxDepth,
-                r.OutboxOldestAt, r.OutboxAtCap, healthy, r.Pbxes));
+            relayDtos.Add(new RelayHealthDto(r, Math.Round(silent.TotalSeconds, 1), healthy));
         }
 
         // Each PBX's connection from the newest heartbeat that reported it (a PBX moved to another relay shows the new one).
