@@ -3,7 +3,7 @@
 -- enterprise's zone when the row is inserted; the column keeps the zone explicitly from then on.
 ALTER TABLE ct.pbxes ALTER COLUMN time_zone DROP DEFAULT;
 
-CREATE FUNCTION ct.pbx_default_time_zone() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION ct.pbx_default_time_zone() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.time_zone IS NULL THEN
         SELECT e.time_zone INTO NEW.time_zone FROM ct.enterprises e WHERE e.id = NEW.enterprise_id;
@@ -12,6 +12,7 @@ BEGIN
     RETURN NEW;
 END $$;
 
+DROP TRIGGER IF EXISTS pbxes_default_time_zone ON ct.pbxes;
 CREATE TRIGGER pbxes_default_time_zone BEFORE INSERT ON ct.pbxes
     FOR EACH ROW EXECUTE FUNCTION ct.pbx_default_time_zone();
 
