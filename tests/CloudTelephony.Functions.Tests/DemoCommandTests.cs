@@ -68,4 +68,22 @@ public sealed class DemoCommandTests : IAsyncLifetime
         Assert.Equal(1, await DemoCommand.WatchAsync(_server.Db.DataSource, gone, stopped, default));
         Assert.Contains("relay stopped", stopped.ToString());
     }
+
+    [Fact]
+    public async Task When_nothing_arrives_watch_shows_the_relays_last_log_line_and_times_out()
+    {
+        var capture = new FileInfo(TestPaths.Sample("slican-ncp-2025-09-02_04.tsv"));
+        var file = new FileInfo(Path.Combine(Path.GetTempPath(), $"ct-demo-token-{Guid.NewGuid():N}"));
+        await DemoCommand.PrepareAsync(_server.Db.DataSource, "quiet", "ctip", new Uri(_server.BaseUrl), file, default);
+        var log = new FileInfo(Path.GetTempFileName());
+        await File.WriteAllTextAsync(log.FullName, "12:00:04.761 fail: HttpForwarder ingest REJECTED a batch of 27 frames: HTTP 401\n\n");
+
+        var output = new StringWriter();
+        var options = new DemoCommand.WatchOptions("quiet", "ctip", new Uri(_server.BaseUrl), file, [capture], new Dictionary<string, int>(),
+            DemoCommand.QuietHint + TimeSpan.FromSeconds(3), 600, log);
+
+        Assert.Equal(1, await DemoCommand.WatchAsync(_server.Db.DataSource, options, output, default));
+        Assert.Contains("says: 12:00:04.761 fail: HttpForwarder ingest REJECTED a batch of 27 frames: HTTP 401", output.ToString());
+        Assert.Contains("was not stored within", output.ToString());
+    }
 }

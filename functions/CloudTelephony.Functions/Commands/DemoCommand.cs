@@ -103,9 +103,10 @@ public static class DemoCommand
         var watch = new Option<string[]>("--watch-pid") { Description = "name=pid of a process the demo needs (relay, simulator): its end stops the demo", AllowMultipleArgumentsPerToken = true };
         var timeout = new Option<double>("--timeout") { Description = "seconds to wait for the replay to be stored", DefaultValueFactory = _ => 300 };
         var speed = new Option<double>("--speed") { Description = "replay speed of the simulator (for the report's note)", DefaultValueFactory = _ => 0 };
+        var relayLog = new Option<FileInfo?>("--relay-log") { Description = "the relay's log: its last line is shown when neither heartbeats nor frames arrive" };
         var watchCommand = new Command("watch", "Show progress and PBX connection states until the replay is stored, then the report")
         {
-            wPbx, wProtocol, wApi, wToken, captures, watch, timeout, speed,
+            wPbx, wProtocol, wApi, wToken, captures, watch, timeout, speed, relayLog,
         };
         watchCommand.SetAction(async (parse, ct) =>
         {
@@ -126,7 +127,7 @@ public static class DemoCommand
             await using var db = database();
             var options = new WatchOptions(
                 parse.GetValue(wPbx) is { Length: > 0 } p ? p : null, parse.GetValue(wProtocol)!, parse.GetValue(wApi)!, parse.GetValue(wToken),
-                parse.GetValue(captures) ?? [], pids, TimeSpan.FromSeconds(parse.GetValue(timeout)), parse.GetValue(speed));
+                parse.GetValue(captures) ?? [], pids, TimeSpan.FromSeconds(parse.GetValue(timeout)), parse.GetValue(speed), parse.GetValue(relayLog));
             return await WatchAsync(db, options, output ?? Console.Out, ct);
         });
 
@@ -190,9 +191,13 @@ public static class DemoCommand
     /// <param name="Processes">Processes whose end stops the watch (name → pid).</param>
     /// <param name="Timeout">Longest wait for the replay.</param>
     /// <param name="Speed">The simulator's replay speed, for the report's note (0 = unknown).</param>
+    /// <param name="RelayLog">The relay's log; its last line is shown while neither heartbeats nor frames arrive.</param>
     public sealed record WatchOptions(
         string? Pbx, string Protocol, Uri Api, FileInfo? TokenFile, IReadOnlyList<FileInfo> Captures,
-        IReadOnlyDictionary<string, int> Processes, TimeSpan Timeout, double Speed);
+        IReadOnlyDictionary<string, int> Processes, TimeSpan Timeout, double Speed, FileInfo? RelayLog = null);
+
+    /// <summary>How long the watch waits for a first heartbeat or frame before it shows the relay's last log line.</summary>
+    public static readonly TimeSpan QuietHint = TimeSpan.FromSeconds(15);
 
     /// <summary>Frames the simulator sends for <paramref name="captures"/>: every frame of the files, plus the AMI
     /// <c>FullyBooted</c> event the simulated Asterisk sends after each login.</summary>
@@ -210,11 +215,19 @@ public static class DemoCommand
         var states = new Dictionary<string, string>(StringComparer.Ordinal);
         var clock = Stopwatch.StartNew();
         var started = DateTimeOffset.UtcNow;
+        string? shownLine = null;
         long lastStored = -1;
         var stable = 0;
         while (!ct.IsCancellationRequested)
         {
             await ShowStatesAsync(heartbeats, states, started, output, ct);
+            if (states.Count == 0 && lastStored <= 0 && clock.Elapsed > QuietHint && o.RelayLog is { } log && LastLine(log) is { } line && line != shownLine)
+            {
+                // nothing arrives: say what the relay says (a refused token, an unreachable app) instead of waiting mutely
+                output.WriteLine($"nothing from the relay for {clock.Elapsed.TotalSeconds:0} s; its log ({log.FullName}) says: {line}");
+                shownLine = line;
+            }
+
             if (o.Processes.FirstOrDefault(p => !IsRunning(p.Value)) is { Key: { } dead })
             {
                 output.WriteLine($"{dead} stopped (see its log in .ct/logs/)");
@@ -356,6 +369,30 @@ public static class DemoCommand
         }
 
         return result;
+    }
+
+    /// <summary>The last non-empty line of <paramref name="file"/> (at most 300 characters), or null.</summary>
+    private static string? LastLine(FileInfo file)
+    {
+        try
+        {
+            using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            string? last = null;
+            while (reader.ReadLine() is { } line)
+            {
+                if (line.Length > 0)
+                {
+                    last = line;
+                }
+            }
+
+            return last is null ? null : last.Length > 300 ? last[..300] + "…" : last;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     private static string Relative(FileInfo f)
