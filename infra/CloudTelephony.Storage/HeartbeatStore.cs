@@ -125,5 +125,15 @@ public sealed class HeartbeatStore(NpgsqlDataSource db)
         return rows;
     }
 
+    /// <summary>Forgets relay <paramref name="relayId"/> (a retired relay): its row and the PBX states it reported. A
+    /// relay that is still running comes back with its next heartbeat.</summary>
+    /// <returns>False when no such relay is stored.</returns>
+    public async Task<bool> ForgetAsync(string relayId, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("DELETE FROM ct.relays WHERE relay_id = @id");
+        cmd.Parameters.AddWithValue("id", relayId);
+        return await cmd.ExecuteNonQueryAsync(ct) > 0;
+    }
+
     private static DateTimeOffset Utc(DateTime t) => new(DateTime.SpecifyKind(t, DateTimeKind.Utc));
 }

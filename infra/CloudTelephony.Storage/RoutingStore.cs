@@ -70,7 +70,26 @@ public sealed record RoutingSettingsUpdate(
     IReadOnlyList<IPNetwork>? IpAllowlist = null,
     string? CrmKind = null,
     string? CrmUrl = null,
-    string? CrmApiKey = null);
+    string? CrmApiKey = null)
+{
+    /// <summary>Smallest and largest answer budget in milliseconds (the table's check constraint).</summary>
+    public const int MinBudgetMs = 10, MaxBudgetMs = 5000;
+
+    /// <summary>Shortest and longest look-back window of the call strategies, in days.</summary>
+    public const int MinLookbackDays = 1, MaxLookbackDays = 3650;
+
+    /// <summary>The first reason this change cannot be stored, naming the admin option (<c>--budget-ms</c>), or null.</summary>
+    public string? Problem()
+        => DefaultRegion is not null && !PhoneNormalizer.IsKnownRegion(DefaultRegion)
+            ? $"--region: '{DefaultRegion}' is not a region with phone numbering (ISO 3166 code such as PL, DE, GB)"
+            : BudgetMs is < MinBudgetMs or > MaxBudgetMs
+                ? $"--budget-ms: {BudgetMs} is out of range ({MinBudgetMs}–{MaxBudgetMs} ms)"
+                : LookbackDays is < MinLookbackDays or > MaxLookbackDays
+                    ? $"--lookback-days: {LookbackDays} is out of range ({MinLookbackDays}–{MaxLookbackDays} days)"
+                    : CrmUrl is not null && !(Uri.TryCreate(CrmUrl, UriKind.Absolute, out var u) && u.Scheme is "https" or "http")
+                        ? $"--crm-url: '{CrmUrl}' is not an http(s) address"
+                        : null;
+}
 
 /// <summary>An extension chosen for a caller, with its internal id (null when the extension table has none).</summary>
 [System.ComponentModel.ImmutableObject(true)]
@@ -120,8 +139,16 @@ public sealed class RoutingStore(NpgsqlDataSource db)
         """;
 
     /// <summary>Creates an enterprise; returns its id.</summary>
+    /// <exception cref="ArgumentException">The name is empty or <paramref name="timeZone"/> is not a known IANA zone.</exception>
+    /// <exception cref="PostgresException">The name is taken (unique violation; check <see cref="FindEnterpriseAsync"/> first).</exception>
     public async Task<long> AddEnterpriseAsync(string name, string timeZone, CancellationToken ct)
     {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (TimeZones.Problem(timeZone, "time zone") is { } zoneProblem)
+        {
+            throw new ArgumentException(zoneProblem, nameof(timeZone));
+        }
+
         await using var cmd = db.CreateCommand("""
             WITH e AS (INSERT INTO ct.enterprises (name, time_zone) VALUES (@n, @z) RETURNING id)
             INSERT INTO ct.enterprise_settings (enterprise_id) SELECT id FROM e RETURNING enterprise_id
@@ -158,16 +185,25 @@ public sealed class RoutingStore(NpgsqlDataSource db)
 
     /// <summary>
     /// Files PBX <paramref name="pbx"/> under the enterprise (registering it with <paramref name="protocol"/> if it was
-    /// never seen), optionally setting its time zone, and re-normalises its calls' remote numbers with the enterprise's
-    /// region. False when the PBX is new and no protocol was given.
+    /// never seen), and re-normalises its calls' remote numbers with the enterprise's region. Its time zone becomes
+    /// <paramref name="timeZone"/> when given; otherwise a new PBX, or one that moves from another enterprise, takes the
+    /// enterprise's zone, and a PBX that stays keeps its own. False when the PBX is new and no protocol was given.
     /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="timeZone"/> is not a known IANA zone.</exception>
     public async Task<bool> AssignPbxAsync(string pbx, long enterpriseId, string? timeZone, string? protocol, CancellationToken ct)
     {
+        if (timeZone is not null && TimeZones.Problem(timeZone, "time zone") is { } zoneProblem)
+        {
+            throw new ArgumentException(zoneProblem, nameof(timeZone));
+        }
+
         await using (var cmd = db.CreateCommand("""
             INSERT INTO ct.pbxes (id, enterprise_id, protocol, time_zone)
-            SELECT @pbx, @e, @protocol, coalesce(@zone, 'UTC') WHERE @protocol IS NOT NULL
-            ON CONFLICT (id) DO UPDATE SET enterprise_id = @e, time_zone = coalesce(@zone, ct.pbxes.time_zone);
-            UPDATE ct.pbxes SET enterprise_id = @e, time_zone = coalesce(@zone, time_zone) WHERE id = @pbx AND @protocol IS NULL;
+            SELECT @pbx, @e, @protocol, coalesce(@zone, e.time_zone) FROM ct.enterprises e WHERE e.id = @e AND @protocol IS NOT NULL
+            ON CONFLICT (id) DO NOTHING;
+            UPDATE ct.pbxes p SET enterprise_id = @e,
+                   time_zone = coalesce(@zone, CASE WHEN p.enterprise_id = @e THEN p.time_zone ELSE e.time_zone END)
+              FROM ct.enterprises e WHERE e.id = @e AND p.id = @pbx;
             """))
         {
             cmd.Parameters.AddWithValue("pbx", pbx);
@@ -287,6 +323,36 @@ public sealed class RoutingStore(NpgsqlDataSource db)
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    /// <summary>The enterprise's trunks and whether each is smart-enabled, by trunk id.</summary>
+    public async Task<IReadOnlyList<(string Trunk, bool SmartEnabled)>> ListTrunksAsync(long enterpriseId, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("SELECT trunk, smart_enabled FROM ct.trunks WHERE enterprise_id = @e ORDER BY trunk");
+        cmd.Parameters.AddWithValue("e", enterpriseId);
+        var list = new List<(string, bool)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add((r.GetString(0), r.GetBoolean(1)));
+        }
+
+        return list;
+    }
+
+    /// <summary>The enterprise's CRM manager → extension map, by manager id.</summary>
+    public async Task<IReadOnlyList<(string ManagerId, string Ext)>> ListCrmManagersAsync(long enterpriseId, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("SELECT crm_manager_id, ext FROM ct.crm_manager_map WHERE enterprise_id = @e ORDER BY crm_manager_id");
+        cmd.Parameters.AddWithValue("e", enterpriseId);
+        var list = new List<(string, string)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add((r.GetString(0), r.GetString(1)));
+        }
+
+        return list;
+    }
+
     /// <summary>Maps a CRM manager id to an extension.</summary>
     public async Task MapCrmManagerAsync(long enterpriseId, string managerId, string ext, CancellationToken ct)
     {
@@ -331,8 +397,14 @@ public sealed class RoutingStore(NpgsqlDataSource db)
     }
 
     /// <summary>Applies <paramref name="update"/> to the enterprise's settings (creating the row if needed).</summary>
+    /// <exception cref="ArgumentException">A value is out of range (see <see cref="RoutingSettingsUpdate.Problem"/>).</exception>
     public async Task<RoutingSettings> UpdateSettingsAsync(long enterpriseId, RoutingSettingsUpdate update, CancellationToken ct)
     {
+        if (update.Problem() is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(update));
+        }
+
         await using (var cmd = db.CreateCommand("""
             INSERT INTO ct.enterprise_settings (enterprise_id) VALUES (@e) ON CONFLICT DO NOTHING;
             UPDATE ct.enterprise_settings SET

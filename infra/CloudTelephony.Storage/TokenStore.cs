@@ -11,6 +11,14 @@ namespace CloudTelephony.Storage;
 [System.ComponentModel.ImmutableObject(true)]
 public sealed record ApiToken(long Id, long EnterpriseId, string Scope);
 
+/// <summary>A token as <c>admin token list</c> shows it (never its secret, which is not stored).</summary>
+/// <param name="Id">Token id.</param>
+/// <param name="Enterprise">Enterprise name.</param>
+/// <param name="Scope"><c>routing</c>, <c>crm</c> or <c>relay</c>.</param>
+/// <param name="CreatedAt">When it was created (UTC).</param>
+/// <param name="RevokedAt">When it was revoked (UTC), or null while it is valid.</param>
+public sealed record TokenInfo(long Id, string Enterprise, string Scope, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt);
+
 /// <summary>A token just created: the secret is in <paramref name="Token"/> and nowhere else (only its hash is stored).</summary>
 public sealed record IssuedToken(long Id, string Token);
 
@@ -53,6 +61,25 @@ public sealed class TokenStore(NpgsqlDataSource db)
         await using var cmd = db.CreateCommand("UPDATE ct.api_tokens SET revoked_at = now() WHERE id = @id AND revoked_at IS NULL");
         cmd.Parameters.AddWithValue("id", id);
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>Every token (or those of <paramref name="enterpriseId"/>), oldest first.</summary>
+    public async Task<IReadOnlyList<TokenInfo>> ListAsync(long? enterpriseId, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("""
+            SELECT t.id, e.name, t.scope, t.created_at, t.revoked_at FROM ct.api_tokens t JOIN ct.enterprises e ON e.id = t.enterprise_id
+             WHERE @e::bigint IS NULL OR t.enterprise_id = @e ORDER BY t.id
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter("e", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)enterpriseId ?? DBNull.Value });
+        var list = new List<TokenInfo>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(new TokenInfo(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetFieldValue<DateTimeOffset>(3),
+                r.IsDBNull(4) ? null : r.GetFieldValue<DateTimeOffset>(4)));
+        }
+
+        return list;
     }
 
     /// <summary>The token's enterprise and scope, or null when it is unknown or revoked.</summary>

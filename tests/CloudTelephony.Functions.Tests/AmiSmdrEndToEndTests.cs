@@ -45,8 +45,7 @@ internal static class E2e
         while ((stored < frames || open > maxOpen) && DateTime.UtcNow < deadline)
         {
             await Task.Delay(100);
-            var health = await server.Http.GetFromJsonAsync("/api/health", ApiJson.Default.HealthDto);
-            var stream = health!.Pbxes.SingleOrDefault(p => p.Pbx == pbx);
+            var stream = await server.StreamAsync(pbx);
             (stored, open) = (stream?.FramesStored ?? 0, stream?.OpenCalls ?? int.MaxValue);
         }
 

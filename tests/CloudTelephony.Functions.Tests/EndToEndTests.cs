@@ -70,8 +70,7 @@ public sealed class EndToEndTests : IAsyncLifetime
         while ((stored < 855 || open > 1) && DateTime.UtcNow < deadline)
         {
             await Task.Delay(200);
-            var health = await _server.Http.GetFromJsonAsync("/api/health", ApiJson.Default.HealthDto);
-            var stream = health!.Pbxes.SingleOrDefault(p => p.Pbx == Pbx);
+            var stream = await _server.StreamAsync(Pbx);
             (stored, open) = (stream?.FramesStored ?? 0, stream?.OpenCalls ?? int.MaxValue);
         }
 

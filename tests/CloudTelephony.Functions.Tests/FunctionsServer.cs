@@ -61,6 +61,19 @@ public sealed class FunctionsServer(double sweepSeconds = 0, params string[] ext
     /// <summary>A client of this server that sends <paramref name="token"/> as a bearer token (the caller disposes it).</summary>
     public HttpClient Client(string token) => TestTokens.Client(BaseUrl, token);
 
+    /// <summary>What the database holds of <paramref name="pbx"/>'s stream, or null (the tests' wait loops read it
+    /// directly: <c>/api/health</c> gives stream detail only to a crm token of the PBX's enterprise).</summary>
+    public async Task<Storage.PbxStreamStatus?> StreamAsync(string pbx)
+        => (await new Storage.HealthQueries(Db.DataSource).PbxStreamsAsync(default)).SingleOrDefault(p => p.Pbx == pbx);
+
+    /// <summary><c>GET /api/health</c>, with <paramref name="token"/> as a bearer token when given.</summary>
+    public async Task<Health.HealthDto> HealthAsync(string? token = null)
+    {
+        using var client = token is null ? new HttpClient { BaseAddress = new Uri(BaseUrl) } : Client(token);
+        return (await client.GetFromJsonAsync("/api/health", ApiJson.Default.HealthDto))!;
+    }
+
+
     /// <summary>
     /// A client with a relay token of <paramref name="enterprise"/> (one per enterprise, made on first use), as a relay
     /// posts frames and heartbeats.

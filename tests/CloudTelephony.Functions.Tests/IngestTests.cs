@@ -83,14 +83,15 @@ public sealed class IngestTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Health_reports_each_pbx_stream()
+    public async Task Health_reports_each_pbx_stream_to_a_token_of_its_enterprise()
     {
         await _server.PostFramesAsync(Capture.Ctip().Take(50));
+        var token = await _server.CreateTokenAsync("default", "crm");
 
-        var health = await _server.Http.GetFromJsonAsync("/api/health", ApiJson.Default.HealthDto);
+        var health = await _server.HealthAsync(token);
 
-        Assert.Equal("healthy", health!.Status);
-        var pbx = Assert.Single(health.Pbxes);
+        Assert.Equal("healthy", health.Status);
+        var pbx = Assert.Single(health.Pbxes!);
         Assert.Equal(("slican", "ctip", 50L), (pbx.Pbx, pbx.Protocol, pbx.FramesStored));
         Assert.NotNull(pbx.LastFrameAt);
     }

@@ -92,7 +92,7 @@ public sealed class RoutingFixture : IAsyncLifetime, IAsyncDisposable
     public async Task<(int Code, string Output)> AdminExitAsync(params string[] args)
     {
         var output = new StringWriter();
-        var code = await AdminCommand.Create(() => Server.Db.DataSource, output).Parse(args).InvokeAsync();
+        var code = await Cli.InvokeAsync(AdminCommand.Create(() => Server.Db.DataSource, output), args, output);
         return (code, output.ToString());
     }
 

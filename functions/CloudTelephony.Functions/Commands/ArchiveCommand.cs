@@ -73,7 +73,7 @@ public static class ArchiveCommand
             var config = AppConfig.Load();
             var container = ArchiveOptions.From(config).CreateContainerClient();
             var db = NpgsqlDataSource.Create(AppConfig.ConnectionString(config));
-            var logging = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+            var logging = AppLogging.CreateFactory(config, LogLevel.Warning);
             return new Session(db, logging, new FrameArchiver(db, container, logging.CreateLogger<FrameArchiver>()));
         }
 

@@ -50,11 +50,43 @@ public static class CorrelateCommand
             return 2;
         }
 
+        CaptureCalls result;
+        try
+        {
+            result = Correlate(protocol, [input], zone, pbx, clockStart, (seq, error) => errors.WriteLine($"frame {seq}: {error}"));
+        }
+        catch (Exception ex) when (ex is FormatException or IOException)
+        {
+            errors.WriteLine($"error: {input.Name}: {ex.Message}");
+            return 2;
+        }
+
+        foreach (var call in result.Calls)
+        {
+            output.WriteLine(JsonSerializer.Serialize(CallLine.From(call), ApiJson.Default.CallLine));
+        }
+
+        errors.WriteLine($"{result.Frames} frames, {result.ParseErrors} parse errors, {result.Calls.Count} calls");
+        return 0;
+    }
+
+    /// <summary>Correlates the frames of <paramref name="inputs"/> (read in order, as one stream: seq = frame number
+    /// from 1) into calls with the captures' own times, ordered by start time.</summary>
+    /// <param name="protocol">ctip, ami or smdr.</param>
+    /// <param name="inputs">Capture files (see <see cref="CaptureFile"/>).</param>
+    /// <param name="zone">The PBX's time zone (times without offset; SMDR local times).</param>
+    /// <param name="pbx">PBX id stamped on the calls.</param>
+    /// <param name="clockStart">Receive time of frames without one (one millisecond apart).</param>
+    /// <param name="parseError">Called with the frame number and error of each frame that does not parse.</param>
+    /// <exception cref="FormatException">A file is not a capture of <paramref name="protocol"/>.</exception>
+    /// <exception cref="IOException">A file cannot be read.</exception>
+    public static CaptureCalls Correlate(string protocol, IEnumerable<FileInfo> inputs, TimeZoneInfo zone, string pbx, DateTimeOffset clockStart, Action<long, string?>? parseError = null)
+    {
         var correlator = Correlators.Create(protocol, pbx, new CorrelatorOptions { TimeZone = zone });
         var calls = new List<Call>();
         long seq = 0;
         var parseErrors = 0;
-        try
+        foreach (var input in inputs)
         {
             foreach (var frame in CaptureFile.Read(input.FullName, protocol, zone))
             {
@@ -64,23 +96,18 @@ public static class CorrelateCommand
                 if (outcome.Disposition == FrameDisposition.ParseError)
                 {
                     parseErrors++;
-                    errors.WriteLine($"frame {seq}: {outcome.Error}");
+                    parseError?.Invoke(seq, outcome.Error);
                 }
             }
         }
-        catch (Exception ex) when (ex is FormatException or IOException)
-        {
-            errors.WriteLine($"error: {input.Name}: {ex.Message}");
-            return 2;
-        }
 
         correlator.Flush(calls);
-        foreach (var call in calls.OrderBy(c => c.StartedAt).ThenBy(c => c.CallKey, StringComparer.Ordinal))
-        {
-            output.WriteLine(JsonSerializer.Serialize(CallLine.From(call), ApiJson.Default.CallLine));
-        }
-
-        errors.WriteLine($"{seq} frames, {parseErrors} parse errors, {calls.Count} calls");
-        return 0;
+        return new CaptureCalls([.. calls.OrderBy(c => c.StartedAt).ThenBy(c => c.CallKey, StringComparer.Ordinal)], seq, parseErrors);
     }
 }
+
+/// <summary>What <see cref="CorrelateCommand.Correlate"/> made of a capture.</summary>
+/// <param name="Calls">The calls, by start time.</param>
+/// <param name="Frames">Frames read.</param>
+/// <param name="ParseErrors">Of which did not parse.</param>
+public sealed record CaptureCalls(IReadOnlyList<Call> Calls, long Frames, int ParseErrors);

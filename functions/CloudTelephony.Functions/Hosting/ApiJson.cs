@@ -105,27 +105,6 @@ public sealed record ContactPageDto(IReadOnlyList<ContactDto> Items, long Total,
 /// <summary><c>GET /api/calls/summary</c> answer: counts by direction and status.</summary>
 public sealed record CallSummaryDto(long Total, IReadOnlyList<CallCount> Counts);
 
-/// <summary><c>GET /api/health</c> answer.</summary>
-/// <param name="Status"><c>healthy</c>, or <c>unhealthy</c> (database unreachable, a relay silent for more than 5 minutes, an outbox at its cap).</param>
-/// <param name="Database"><c>reachable</c> or the error.</param>
-/// <param name="Pbxes">Per-PBX stream state.</param>
-/// <param name="CheckedAt">When this was measured (UTC).</param>
-/// <param name="Relays">Each relay as its last heartbeat described it.</param>
-/// <param name="Problems">Why the status is unhealthy (empty when healthy).</param>
-public sealed record HealthDto(
-    string Status,
-    string Database,
-    IReadOnlyList<PbxStreamStatus> Pbxes,
-    DateTimeOffset CheckedAt,
-    IReadOnlyList<RelayHealthDto>? Relays = null,
-    IReadOnlyList<string>? Problems = null);
-
-/// <summary>A relay in <c>/api/health</c>.</summary>
-/// <param name="Relay">The stored heartbeat state.</param>
-/// <param name="SilentSeconds">Seconds since its last heartbeat arrived.</param>
-/// <param name="Healthy">False when silent for more than 5 minutes or its outbox is at the cap.</param>
-public sealed record RelayHealthDto(RelayStatusRow Relay, double SilentSeconds, bool Healthy);
-
 /// <summary>
 /// One line of <c>correlate</c> output: exactly the fields the offline tool promises
 /// (pbx, callKey, direction, status, caller, called, answeredBy, extensions, startedAt, answeredAt, endedAt,
@@ -160,7 +139,7 @@ public sealed record CallLine(
 [JsonSerializable(typeof(CallPageDto))]
 [JsonSerializable(typeof(CallDetailDto))]
 [JsonSerializable(typeof(CallSummaryDto))]
-[JsonSerializable(typeof(HealthDto))]
+[JsonSerializable(typeof(CloudTelephony.Functions.Health.HealthDto))]
 [JsonSerializable(typeof(RelayHeartbeat))]
 [JsonSerializable(typeof(CallLine))]
 [JsonSerializable(typeof(InvocationResponse))]

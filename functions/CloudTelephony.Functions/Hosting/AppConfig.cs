@@ -16,11 +16,28 @@ public static class AppConfig
     /// The PostgreSQL connection string: <c>ConnectionStrings:Postgres</c> (env <c>ConnectionStrings__Postgres</c>),
     /// else env <c>CT_POSTGRES</c>.
     /// </summary>
-    /// <exception cref="ConfigException">Neither is set.</exception>
+    /// <exception cref="ConfigException">Neither is set, or the value is not an Npgsql connection string (the message
+    /// names the setting and the part that is wrong, never the password).</exception>
     public static string ConnectionString(IConfiguration config)
-        => config.GetConnectionString("Postgres") is { Length: > 0 } cs ? cs
-            : config["CT_POSTGRES"] is { Length: > 0 } env ? env
+    {
+        var (key, cs) = config.GetConnectionString("Postgres") is { Length: > 0 } a ? ("ConnectionStrings__Postgres", a)
+            : config["CT_POSTGRES"] is { Length: > 0 } env ? ("CT_POSTGRES", env)
             : throw new ConfigException("no database configured: set ConnectionStrings__Postgres (or CT_POSTGRES) to an Npgsql connection string");
+        try
+        {
+            var parsed = new Npgsql.NpgsqlConnectionStringBuilder(cs);
+            if (string.IsNullOrWhiteSpace(parsed.Host))
+            {
+                throw new ConfigException($"{key} is not a usable Npgsql connection string: it names no Host (e.g. Host=127.0.0.1;Port=5432;Username=postgres;Database=cloudtelephony)");
+            }
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidCastException or OverflowException)
+        {
+            throw new ConfigException($"{key} is not an Npgsql connection string: {ex.Message.Replace(cs, "…", StringComparison.Ordinal)} (expected Host=...;Port=...;Username=...;Database=...)");
+        }
+
+        return cs;
+    }
 }
 
 /// <summary>A configuration problem that stops the process with one readable line and exit code 2.</summary>

@@ -62,7 +62,8 @@ public static class FunctionsApp
     /// <param name="args">ASP.NET Core arguments (e.g. <c>--urls http://127.0.0.1:0</c>).</param>
     /// <param name="connectionString">PostgreSQL connection string; null = from configuration.</param>
     /// <param name="configure">Last-moment service changes (tests replace the clock or the SMS provider).</param>
-    /// <exception cref="ConfigException">No database configured, or incomplete SMS provider settings.</exception>
+    /// <exception cref="ConfigException">No database configured, a setting that cannot be bound, or incomplete SMS provider settings.</exception>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">A setting is out of range.</exception>
     public static WebApplication Build(string[] args, string? connectionString = null, Action<IServiceCollection>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -82,11 +83,7 @@ public static class FunctionsApp
             builder.WebHost.UseUrls(DefaultUrl);
         }
 
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss ";
-        });
+        builder.Logging.AddAppConsole(builder.Configuration);
         // OpenTelemetry: Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set (the Bicep sets it),
         // console only with Telemetry:Console=true, otherwise nothing is exported (./ct run stays readable).
         builder.Services.AddCloudTelephonyTelemetry(
@@ -107,12 +104,13 @@ public static class FunctionsApp
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, RoutingJson.Default);
         });
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(cs) { Name = "cloudtelephony" }.Build());
         builder.Services.AddSingleton<IngestPipeline>();
         builder.Services.AddSingleton<IngestProgress>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<IngestProgress>());
-        var sweep = builder.Configuration.GetSection("Ingest").Get<SweepOptions>() ?? new SweepOptions();
+        var sweep = Settings.Read<SweepOptions>(builder.Configuration, "Ingest");
         if (host.IsFunctionsHost)
         {
             sweep.SweepSeconds = 0; // the SweepCalls timer trigger does it under the Functions host
@@ -124,13 +122,14 @@ public static class FunctionsApp
         builder.Services.AddSingleton<ContactStore>();
         builder.Services.AddCrmOpenApi();
         builder.Services.AddSingleton<HealthQueries>();
+        builder.Services.AddAppHealthChecks();
         builder.Services.AddRouting(builder.Configuration);
         builder.Services.AddSms(builder.Configuration, sweepInProcess: !host.IsFunctionsHost);
         builder.Services.AddFrameArchive(builder.Configuration);
         builder.Services.AddSingleton<HeartbeatStore>();
-        builder.Services.AddSingleton(builder.Configuration.GetSection("Ingest").Get<IngestAccessOptions>() ?? new IngestAccessOptions());
+        builder.Services.AddSingleton(Settings.Read<IngestAccessOptions>(builder.Configuration, "Ingest"));
         builder.Services.AddSingleton<RelayPbxAccess>();
-        var bus = builder.Configuration.GetSection(QueueIngestService.SectionName).Get<CloudTelephony.ServiceBus.ServiceBusOptions>();
+        var bus = Settings.Read<CloudTelephony.ServiceBus.ServiceBusOptions>(builder.Configuration, QueueIngestService.SectionName);
         if (bus is { Endpoint.Length: > 0 } or { ConnectionString.Length: > 0 } && !host.IsFunctionsHost)
         {
             // standalone: consume the frames queue ourselves (under the Functions host the IngestFrames trigger does it)
@@ -147,6 +146,9 @@ public static class FunctionsApp
         configure?.Invoke(builder.Services);
 
         var app = builder.Build();
+        // Settings registered with ValidateOnStart are checked here, before the host starts, so a bad one stops the
+        // process with one line (Program.cs) instead of the host's "Hosting failed to start" stack trace.
+        app.Services.GetService<Microsoft.Extensions.Options.IStartupValidator>()?.Validate();
         app.UseForwardedHeaders();
         app.UseProblemExceptionHandler();
         app.UseStatusCodePages();

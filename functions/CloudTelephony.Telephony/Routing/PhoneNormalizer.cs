@@ -10,6 +10,11 @@ public static class PhoneNormalizer
 {
     private static readonly PhoneNumberUtil Util = PhoneNumberUtil.GetInstance();
 
+    /// <summary>Whether <paramref name="region"/> is an ISO 3166 region libphonenumber has numbering data for
+    /// (<c>PL</c>, <c>DE</c>; any case). <c>XX</c> or <c>Poland</c> are not.</summary>
+    public static bool IsKnownRegion(string? region)
+        => !string.IsNullOrWhiteSpace(region) && Util.GetSupportedRegions().Contains(region.ToUpperInvariant());
+
     /// <summary>
     /// The number in E.164 (<c>+48693109180</c>), or null when it is empty, an extension-length number, or not a
     /// possible number of any region.

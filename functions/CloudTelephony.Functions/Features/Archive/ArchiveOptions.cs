@@ -30,7 +30,7 @@ public sealed class ArchiveOptions
     /// <summary>Reads section <c>Archive</c>, with <c>CT_BLOB</c> as the connection string fallback.</summary>
     public static ArchiveOptions From(IConfiguration config)
     {
-        var options = config.GetSection("Archive").Get<ArchiveOptions>() ?? new ArchiveOptions();
+        var options = Settings.Read<ArchiveOptions>(config, "Archive");
         if (string.IsNullOrEmpty(options.BlobConnectionString) && config["CT_BLOB"] is { Length: > 0 } env)
         {
             options.BlobConnectionString = env;

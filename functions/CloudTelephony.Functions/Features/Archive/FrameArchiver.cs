@@ -6,6 +6,7 @@ using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Sms;
 using CloudTelephony.Functions.Tenancy;
 using CloudTelephony.Storage;
@@ -86,7 +87,7 @@ public sealed class FrameArchiver(NpgsqlDataSource db, BlobContainerClient conta
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {
                 result = new ArchiveDayResult(pbx, day, BlobName(pbx, day), 0, 0, "failed", ex.Message);
-                logger.LogError(ex, "archive {Pbx} {Day:yyyy-MM-dd} failed; its frames stay", pbx, day);
+                logger.LogError(LogEvents.ArchiveFailed, ex, "archive {Pbx} {Day:yyyy-MM-dd} failed; its frames stay", pbx, day);
             }
 
             if (result.Outcome != "failed")
@@ -264,7 +265,7 @@ public sealed class FrameArchiver(NpgsqlDataSource db, BlobContainerClient conta
 
         if (!TimeZoneInfo.TryFindSystemTimeZoneById(zoneId, out var zone))
         {
-            logger.LogWarning("unknown time zone '{Zone}' on PBX {Pbx}; using UTC", zoneId, pbx);
+            logger.LogWarning(LogEvents.UnknownTimeZone, "unknown time zone '{Zone}' on PBX {Pbx}; using UTC", zoneId, pbx);
             zone = TimeZoneInfo.Utc;
         }
 

@@ -1,52 +1,154 @@
 using CloudTelephony.Functions.Hosting;
-using CloudTelephony.Storage;
+using CloudTelephony.Functions.Tenancy;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 
 namespace CloudTelephony.Functions.Health;
 
-/// <summary><c>Health</c>: <c>GET /api/health</c> — database reachable, last frame per PBX. 200 healthy, 503 unhealthy.</summary>
+/// <summary>
+/// Health (Microsoft.Extensions.Diagnostics.HealthChecks): <c>GET /api/health/live</c> (liveness: the process answers,
+/// no database), <c>GET /api/health/ready</c> (readiness: the PostgreSQL check of AspNetCore.HealthChecks.NpgSql), and
+/// <c>GET /api/health</c> (both plus every relay and PBX: <c>healthy</c>, <c>degraded</c> or <c>unhealthy</c>; detail
+/// only for a <c>crm</c> token, limited to its enterprise).
+/// </summary>
 public static class HealthEndpoints
 {
-    /// <summary>Maps the endpoint and the custom handler's readiness probe (<c>GET /</c>).</summary>
+    /// <summary>Liveness route.</summary>
+    public const string LivePath = "/api/health/live";
+
+    /// <summary>Readiness route.</summary>
+    public const string ReadyPath = "/api/health/ready";
+
+    /// <summary>Tag of the checks readiness runs (the database).</summary>
+    public const string ReadyTag = "ready";
+
+    /// <summary>Registers the health checks: <c>database</c> (PostgreSQL, <c>SELECT 1</c> through the app's data source,
+    /// tag <see cref="ReadyTag"/>) and <c>pbx-relays</c> (<see cref="PbxRelayHealthCheck"/>).</summary>
+    public static IServiceCollection AddAppHealthChecks(this IServiceCollection services)
+    {
+        services.AddSingleton<HealthReport>();
+        services.AddHealthChecks()
+            .AddNpgSql(sp => sp.GetRequiredService<NpgsqlDataSource>(), name: "database", tags: [ReadyTag], timeout: TimeSpan.FromSeconds(5))
+            .AddCheck<PbxRelayHealthCheck>("pbx-relays");
+        return services;
+    }
+
+    /// <summary>Maps the endpoints and the custom handler's own probe (<c>GET /</c>).</summary>
     public static void MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/", () => Results.Text("CloudTelephony functions handler")).ExcludeFromDescription();
+        app.MapGet(LivePath, (TimeProvider clock) => Results.Json(new HealthDto("healthy", clock.GetUtcNow()), ApiJson.Default.HealthDto))
+            .WithName("HealthLive").WithTags("Health")
+            .WithSummary("Liveness: the process answers")
+            .WithDescription("No token, no database: 200 {\"status\":\"healthy\"} while the process runs (a liveness probe).")
+            .Produces<HealthDto>();
+        app.MapGet(ReadyPath, ReadyAsync)
+            .WithName("HealthReady").WithTags("Health")
+            .WithSummary("Readiness: the database answers")
+            .WithDescription("No token. The PostgreSQL health check (AspNetCore.HealthChecks.NpgSql): 200 healthy, or 503 unhealthy with Retry-After.")
+            .Produces<HealthDto>().Produces<HealthDto>(StatusCodes.Status503ServiceUnavailable);
         app.MapGet("/api/health", CheckAsync).WithName("Health").WithTags("Health")
             .WithSummary("Health of the app, its database, relays and PBX streams")
-            .WithDescription("No token. 200 with status healthy or unhealthy (a silent relay, an outbox at its cap); 503 when the database is unreachable.")
-            .Produces<HealthDto>().Produces<HealthDto>(StatusCodes.Status503ServiceUnavailable);
+            .WithDescription("Anonymous: the status only. With a crm token: that enterprise's PBXes (stream counters, connection state) and relays, and the problems. "
+                             + "200 healthy or degraded (a PBX refused or not connected, a relay silent for 5 minutes, an outbox at its cap); 503 unhealthy when the database is unreachable.")
+            .Produces<HealthDto>().Produces<HealthDto>(StatusCodes.Status503ServiceUnavailable)
+            .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden);
     }
 
-    /// <summary>A relay whose last heartbeat is older than this is reported unhealthy.</summary>
-    public static readonly TimeSpan RelaySilenceLimit = TimeSpan.FromMinutes(5);
+    private static async Task<IResult> ReadyAsync(HttpContext http, HealthCheckService checks, TimeProvider clock, CancellationToken ct)
+    {
+        var report = await checks.CheckHealthAsync(c => c.Tags.Contains(ReadyTag), ct);
+        if (report.Status == HealthStatus.Unhealthy)
+        {
+            return Unavailable(http, clock, detail: false);
+        }
+
+        return Results.Json(new HealthDto(Name(report.Status), clock.GetUtcNow()), ApiJson.Default.HealthDto);
+    }
+
+    private static string Name(HealthStatus s) => s switch
+    {
+        HealthStatus.Healthy => "healthy",
+        HealthStatus.Degraded => "degraded",
+        _ => "unhealthy",
+    };
 
     /// <remarks>
-    /// HTTP 503 only when the database is unreachable: the handler's own readiness (and <c>./ct run</c>) depends on this
-    /// endpoint. A silent relay or a full outbox makes <c>status</c> <c>unhealthy</c> with the reasons in
-    /// <c>problems</c>, answered with 200 — monitoring should read the body's status.
+    /// HTTP 503 only when the database is unreachable (the app cannot do its work); a silent relay, a full outbox or
+    /// a refused PBX make the status <c>degraded</c> with HTTP 200 — monitoring reads the body's status.
     /// </remarks>
-    private static async Task<IResult> CheckAsync(HealthQueries health, HeartbeatStore heartbeats, TimeProvider clock, CancellationToken ct)
+    private static async Task<IResult> CheckAsync(HttpContext http, HealthCheckService checks, HealthReport report, TenantCache tenants, TimeProvider clock, CancellationToken ct)
     {
-        try
+        long? enterprise = null;
+        if (TokenAuth.ReadToken(http.Request) is { } secret)
         {
-            var pbxes = await health.PbxStreamsAsync(ct);
-            var now = clock.GetUtcNow();
-            var relays = (await heartbeats.RelaysAsync(ct))
-                .Select(r => new RelayHealthDto(r, Math.Round((now - r.LastSeenAt).TotalSeconds, 1), now - r.LastSeenAt <= RelaySilenceLimit && !r.OutboxAtCap))
-                .ToList();
-            var problems = new List<string>();
-            foreach (var r in relays.Where(r => !r.Healthy))
+            // A token is optional here, but one that is sent must be valid: detail is for its enterprise only.
+            ApiTokenCheck check;
+            try
             {
-                problems.Add(r.Relay.OutboxAtCap && r.SilentSeconds <= RelaySilenceLimit.TotalSeconds
-                    ? $"relay {r.Relay.RelayId}: outbox full ({r.Relay.OutboxDepth} frames)"
-                    : $"relay {r.Relay.RelayId}: no heartbeat for {r.SilentSeconds:0} s");
+                check = await CheckTokenAsync(http, tenants, secret, ct);
+            }
+            catch (Exception ex) when (ProblemExceptionHandler.IsDatabaseUnavailable(ex))
+            {
+                return Unavailable(http, clock, detail: true);
             }
 
-            return Results.Ok(new HealthDto(problems.Count == 0 ? "healthy" : "unhealthy", "reachable", pbxes, now, relays, problems));
+            if (check.Refusal is { } refusal)
+            {
+                return refusal;
+            }
+
+            enterprise = check.EnterpriseId;
         }
-        catch (NpgsqlException ex)
+
+        var overall = await checks.CheckHealthAsync(ct);
+        if (overall.Entries.TryGetValue("database", out var db) && db.Status == HealthStatus.Unhealthy)
         {
-            return Results.Json(new HealthDto("unhealthy", ex.Message, [], clock.GetUtcNow()), ApiJson.Default.HealthDto, statusCode: 503);
+            return Unavailable(http, clock, detail: enterprise is not null);
         }
+
+        if (enterprise is not { } id)
+        {
+            return Results.Json(new HealthDto(Name(overall.Status), clock.GetUtcNow()), ApiJson.Default.HealthDto);
+        }
+
+        try
+        {
+            return Results.Json(await report.BuildAsync(id, ct), ApiJson.Default.HealthDto);
+        }
+        catch (Exception ex) when (ProblemExceptionHandler.IsDatabaseUnavailable(ex))
+        {
+            return Unavailable(http, clock, detail: true);
+        }
+    }
+
+    private static IResult Unavailable(HttpContext http, TimeProvider clock, bool detail)
+    {
+        http.Response.Headers.RetryAfter = ProblemExceptionHandler.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var dto = detail
+            ? new HealthDto("unhealthy", clock.GetUtcNow(), "unreachable", [], [], ["database: unreachable"])
+            : new HealthDto("unhealthy", clock.GetUtcNow());
+        return Results.Json(dto, ApiJson.Default.HealthDto, statusCode: StatusCodes.Status503ServiceUnavailable);
+    }
+
+    private sealed record ApiTokenCheck(long EnterpriseId, IResult? Refusal);
+
+    private static async Task<ApiTokenCheck> CheckTokenAsync(HttpContext http, TenantCache tenants, string secret, CancellationToken ct)
+    {
+        var token = await tenants.TokenAsync(secret, ct);
+        if (token is null)
+        {
+            return new(0, Results.Problem(statusCode: 401, title: "unauthorized", detail: "unknown or revoked token (leave it out for the status only)"));
+        }
+
+        if (token.Scope != "crm")
+        {
+            return new(0, Results.Problem(statusCode: 403, title: "forbidden", detail: $"this token has scope '{token.Scope}'; health detail needs 'crm'"));
+        }
+
+        var settings = (await tenants.ContextAsync(token.EnterpriseId, null, ct)).Settings;
+        return settings.Allows(http.Connection.RemoteIpAddress)
+            ? new(token.EnterpriseId, null)
+            : new(0, Results.Problem(statusCode: 403, title: "forbidden", detail: $"address {http.Connection.RemoteIpAddress} is not in the enterprise's IP allowlist"));
     }
 }

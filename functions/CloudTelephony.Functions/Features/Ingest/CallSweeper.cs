@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Sms;
 using CloudTelephony.Functions.Tenancy;
 namespace CloudTelephony.Functions.Ingest;
@@ -7,9 +9,11 @@ public sealed class SweepOptions
 {
     /// <summary>Standalone mode: seconds between sweeps; 0 turns the in-process timer off (under the Functions host the
     /// <c>SweepCalls</c> timer trigger runs it). Default 5.</summary>
+    [Range(0, 3600, ErrorMessage = "must be 0 (off) to 3600 seconds")]
     public double SweepSeconds { get; set; } = 5;
 
     /// <summary>A stream is swept once it has been idle (no frames) this many seconds. Default 1.</summary>
+    [Range(0, 3600, ErrorMessage = "must be 0–3600 seconds")]
     public double IdleSeconds { get; set; } = 1;
 }
 
@@ -25,7 +29,7 @@ public sealed class CallSweeper(IngestPipeline pipeline, SweepOptions options, I
         }
 
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.SweepSeconds));
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        while (await timer.TickAsync(stoppingToken))
         {
             try
             {
@@ -33,7 +37,7 @@ public sealed class CallSweeper(IngestPipeline pipeline, SweepOptions options, I
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                logger.LogError(ex, "call sweep failed; retrying in {Seconds} s", options.SweepSeconds);
+                logger.LogError(LogEvents.SweepFailed, ex, "call sweep failed; retrying in {Seconds} s", options.SweepSeconds);
             }
         }
     }

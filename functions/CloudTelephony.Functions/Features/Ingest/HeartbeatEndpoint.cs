@@ -47,8 +47,9 @@ public static class HeartbeatEndpoint
         }
         catch (NpgsqlException ex)
         {
-            logger.LogError("heartbeat of relay {Relay} not stored: {Message}", heartbeat.RelayId, ex.Message);
-            return Results.Problem(statusCode: 503, title: "heartbeat not stored", detail: ex.Message);
+            // 503 + Retry-After from the app's one exception mapping (ProblemExceptionHandler)
+            logger.LogError(LogEvents.HeartbeatFailed, "heartbeat of relay {Relay} not stored: {Message}", heartbeat.RelayId, ex.Message);
+            throw;
         }
     }
 }

@@ -74,8 +74,9 @@ public static class IngestEndpoints
         }
         catch (NpgsqlException ex)
         {
-            logger.LogError(ex, "batch of {Count} frames not stored; the sender will retry", batch.Length);
-            return Results.Problem(statusCode: 503, title: "batch not stored", detail: ex.Message);
+            // 503 + Retry-After from the app's one exception mapping (ProblemExceptionHandler); the sender retries
+            logger.LogError(LogEvents.BatchFailed, "batch of {Count} frames not stored ({Message}); the sender will retry", batch.Length, ex.Message);
+            throw;
         }
     }
 }

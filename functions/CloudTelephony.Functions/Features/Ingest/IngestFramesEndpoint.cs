@@ -48,13 +48,13 @@ public static class IngestFramesEndpoint
         }
         catch (InvocationFormatException ex)
         {
-            logger.LogError("IngestFrames: {Message}", ex.Message);
+            logger.LogError(LogEvents.PoisonMessage, "IngestFrames: {Message}", ex.Message);
             return Invocation.Failed(400, [ex.Message]);
         }
 
         if (messages.Count == 0)
         {
-            logger.LogError("IngestFrames: the invocation has no Data.msg");
+            logger.LogError(LogEvents.PoisonMessage, "IngestFrames: the invocation has no Data.msg");
             return Invocation.Failed(400, ["invocation has no Data.msg"]);
         }
 
@@ -111,7 +111,7 @@ public static class IngestFramesEndpoint
             }
             catch (NpgsqlException ex)
             {
-                logger.LogError("IngestFrames: batch of {Count} messages NOT stored ({Message}); failing the invocation so Service Bus redelivers it", messages.Count, ex.Message);
+                logger.LogError(LogEvents.BatchFailed, "IngestFrames: batch of {Count} messages NOT stored ({Message}); failing the invocation so Service Bus redelivers it", messages.Count, ex.Message);
                 return new FramesOutcome(500, [$"batch not stored: {ex.Message}"], [], []);
             }
         }
@@ -124,7 +124,7 @@ public static class IngestFramesEndpoint
             }
             catch (NpgsqlException ex)
             {
-                logger.LogError("IngestFrames: {Count} heartbeats NOT stored ({Message}); failing the invocation", beats.Count, ex.Message);
+                logger.LogError(LogEvents.HeartbeatFailed, "IngestFrames: {Count} heartbeats NOT stored ({Message}); failing the invocation", beats.Count, ex.Message);
                 return new FramesOutcome(500, [$"heartbeats not stored: {ex.Message}"], [], []);
             }
         }
@@ -136,7 +136,7 @@ public static class IngestFramesEndpoint
             var lines = poison.Select(p => $"message {p.Message.MessageId ?? $"#{p.Message.Index}"} (session {p.Message.SessionId ?? "?"}, delivery {p.Message.DeliveryCount?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"}) is not an envelope: {p.Reason}").ToList();
             foreach (var p in lines)
             {
-                logger.LogError("IngestFrames: POISON {Reason}", p);
+                logger.LogError(LogEvents.PoisonMessage, "IngestFrames: POISON {Reason}; answering 400 so it is redelivered and dead-lettered", p);
             }
 
             return new FramesOutcome(400, [summary, .. lines], result?.SmsIds ?? [], [.. poison.Select(p => p.Reason)]);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Sms;
 using CloudTelephony.Storage;
 using CloudTelephony.Telephony;
@@ -166,7 +167,7 @@ public sealed class IngestPipeline(NpgsqlDataSource db, SmsRules smsRules, SmsQu
             return zone;
         }
 
-        logger.LogWarning("unknown time zone '{Zone}' on a PBX; using UTC", id);
+        logger.LogWarning(LogEvents.UnknownTimeZone, "unknown time zone '{Zone}' on a PBX; using UTC", id);
         return TimeZoneInfo.Utc;
     }
 }

@@ -1,3 +1,4 @@
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Sms;
 using CloudTelephony.Functions.Tenancy;
 namespace CloudTelephony.Functions.Ingest;
@@ -27,7 +28,7 @@ public sealed class IngestProgress(ILogger<IngestProgress> logger) : BackgroundS
     {
         long lastFrames = 0;
         using var timer = new PeriodicTimer(Interval);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        while (await timer.TickAsync(stoppingToken))
         {
             var frames = Interlocked.Read(ref _frames);
             if (frames == lastFrames)

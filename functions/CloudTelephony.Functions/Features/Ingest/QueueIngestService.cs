@@ -43,7 +43,7 @@ public sealed class QueueIngestService(
             MaxDelay = TimeSpan.FromSeconds(10),
             OnRetry = args =>
             {
-                logger.LogWarning("standalone: storing failed ({Reason}); trying again in {Delay:0.0} s", string.Join("; ", args.Outcome.Result?.Logs ?? []), args.RetryDelay.TotalSeconds);
+                logger.LogWarning(LogEvents.BatchFailed, "standalone: storing failed ({Reason}); trying again in {Delay:0.0} s", string.Join("; ", args.Outcome.Result?.Logs ?? []), args.RetryDelay.TotalSeconds);
                 return ValueTask.CompletedTask;
             },
         })
@@ -116,7 +116,7 @@ public sealed class QueueIngestService(
                 var why = string.Join("; ", outcome.Poison);
                 await args.DeadLetterMessageAsync(m, PoisonReason, why.Length > 4000 ? why[..4000] : why, args.CancellationToken);
                 Interlocked.Increment(ref _deadLettered);
-                logger.LogError("standalone: message {MessageId} of session {Session} dead-lettered ({Reason}): {Why}", m.MessageId, m.SessionId, PoisonReason, why);
+                logger.LogError(LogEvents.DeadLettered, "standalone: message {MessageId} of session {Session} dead-lettered ({Reason}): {Why}", m.MessageId, m.SessionId, PoisonReason, why);
                 break;
             default:
                 await args.AbandonMessageAsync(m, cancellationToken: args.CancellationToken);
@@ -139,6 +139,7 @@ public sealed class QueueIngestService(
         }
 
         logger.LogWarning(
+            LogEvents.QueueUnreachable,
             "standalone: Service Bus {Source} on {Queue} failed: {Condition}: {Message}; the SDK retries",
             args.ErrorSource,
             args.EntityPath,

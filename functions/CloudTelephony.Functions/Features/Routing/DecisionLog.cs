@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Sms;
 using CloudTelephony.Functions.Tenancy;
 using CloudTelephony.Storage;
@@ -106,7 +107,7 @@ public sealed class DecisionLog(RoutingStore store, RoutingOptions options, ILog
             catch (Exception ex) when (ex is Npgsql.NpgsqlException or InvalidOperationException or TimeoutException)
             {
                 Interlocked.Add(ref _failed, batch.Count);
-                logger.LogWarning("routing decision log: {Rows} rows not written: {Error}", batch.Count, ex.Message);
+                logger.LogWarning(LogEvents.DecisionLogFailed, "routing decision log: {Rows} rows not written: {Error}", batch.Count, ex.Message);
             }
         }
     }

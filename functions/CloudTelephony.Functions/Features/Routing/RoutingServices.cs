@@ -18,7 +18,7 @@ public static class RoutingServices
     /// <exception cref="ConfigException">The <c>Routing</c> section is out of range.</exception>
     public static RoutingOptions AddRouting(this IServiceCollection services, IConfiguration configuration)
     {
-        var options = (configuration.GetSection("Routing").Get<RoutingOptions>() ?? new RoutingOptions()).Validate();
+        var options = Settings.Read<RoutingOptions>(configuration, "Routing").Validate();
         services.AddSingleton(options);
         services.AddSingleton<TokenStore>();
         services.AddSingleton<RoutingStore>();

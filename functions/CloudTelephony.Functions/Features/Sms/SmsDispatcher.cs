@@ -93,7 +93,7 @@ public sealed class SmsDispatcher(NpgsqlDataSource db, ISmsProvider provider, Sm
             default:
                 await FinishAsync(id, "ERROR", attempts, now, result, ct);
                 AppTelemetry.SmsFinished(sent: false, provider.Name);
-                logger.LogWarning("sms {Id} failed for good after {Attempts} attempt(s): {Code} {Reason}", id, attempts, result.Code, result.Reason);
+                logger.LogWarning(LogEvents.SmsFailed, "sms {Id} failed for good after {Attempts} attempt(s): {Code} {Reason}", id, attempts, result.Code, result.Reason);
                 return DispatchOutcome.Failed;
         }
     }
@@ -128,7 +128,7 @@ public sealed class SmsDispatcher(NpgsqlDataSource db, ISmsProvider provider, Sm
 
         foreach (var id in stuck)
         {
-            logger.LogWarning("sms {Id} was SENDING for more than {Minutes} min: set to ERROR (stuck, outcome unknown)", id, options.StuckMinutes);
+            logger.LogWarning(LogEvents.SmsStuck, "sms {Id} was SENDING for more than {Minutes} min: set to ERROR (stuck, outcome unknown)", id, options.StuckMinutes);
         }
 
         const string dueSql = "SELECT id FROM ct.sms_out WHERE status = 'NEW' AND next_attempt_at <= @now ORDER BY next_attempt_at, id LIMIT @limit";

@@ -305,7 +305,7 @@ public static class SmsEndpoints
         }
         catch (NpgsqlException ex)
         {
-            logger.LogError("SmsDispatch: sms {Id} not dispatched, database failed: {Error}", id, ex.Message);
+            logger.LogError(LogEvents.SmsDispatchFailed, "SmsDispatch: sms {Id} not dispatched, database failed: {Error}", id, ex.Message);
             return Results.Problem(statusCode: 503, title: "database unavailable; the message will be redelivered", detail: ex.Message);
         }
     }

@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Routing;
 using CloudTelephony.Functions.Tenancy;
 namespace CloudTelephony.Functions.Sms;
@@ -25,22 +27,28 @@ public sealed class SmsOptions
     public TwilioOptions Twilio { get; set; } = new();
 
     /// <summary>Provider requests per SMS before it is given up as ERROR (all dispatches together).</summary>
+    [Range(1, 100, ErrorMessage = "must be 1–100")]
     public int MaxAttempts { get; set; } = 5;
 
     /// <summary>Immediate retries (Polly, exponential with jitter) within one dispatch after a transient failure.</summary>
+    [Range(0, 10, ErrorMessage = "must be 0–10")]
     public int RetriesPerDispatch { get; set; } = 2;
 
     /// <summary>First delay of the immediate retries, in seconds (doubles per retry).</summary>
+    [Range(0, 600, ErrorMessage = "must be 0–600 seconds")]
     public double RetryDelaySeconds { get; set; } = 2;
 
     /// <summary>When a dispatch ends with a transient failure the row goes back to NEW, due after this many seconds,
     /// doubling with each further dispatch up to <see cref="MaxBackoffSeconds"/>; the sweep sends it then.</summary>
+    [Range(0, 86400, ErrorMessage = "must be 0–86400 seconds")]
     public double BackoffSeconds { get; set; } = 60;
 
     /// <summary>Upper bound of the backoff between dispatches, in seconds.</summary>
+    [Range(0, 604800, ErrorMessage = "must be 0–604800 seconds")]
     public double MaxBackoffSeconds { get; set; } = 3600;
 
     /// <summary>Timeout of one provider request, in seconds.</summary>
+    [Range(0.1, 600, ErrorMessage = "must be 0.1–600 seconds")]
     public double TimeoutSeconds { get; set; } = 15;
 
     /// <summary>Standalone mode: sweep schedule, 6-field cron (seconds first) like the <c>SmsSweep</c> function's NCRONTAB;
@@ -48,9 +56,11 @@ public sealed class SmsOptions
     public string SweepCron { get; set; } = "0 * * * * *";
 
     /// <summary>Rows due at most per sweep.</summary>
+    [Range(1, 10000, ErrorMessage = "must be 1–10000")]
     public int SweepBatch { get; set; } = 100;
 
     /// <summary>A row SENDING for longer than this many minutes is reported and set to ERROR (code <c>stuck</c>).</summary>
+    [Range(0.1, 10080, ErrorMessage = "must be 0.1–10080 minutes")]
     public double StuckMinutes { get; set; } = 10;
 
     /// <summary>New rows (API, rules) are dispatched at once by an in-process worker; the sweep is the safety net.</summary>
@@ -58,16 +68,20 @@ public sealed class SmsOptions
 
     /// <summary>Rules ignore calls that ended more than this many minutes before they were stored (backfills, replays
     /// of old captures, a relay that was offline for a day); 0 = no limit.</summary>
+    [Range(0, 5256000, ErrorMessage = "must be 0 (no limit) or more minutes")]
     public double RuleMaxAgeMinutes { get; set; } = 60;
 
     /// <summary>Region for national numbers when the enterprise has no SMS settings (ISO 3166, e.g. <c>PL</c>).</summary>
+    [PhoneRegion]
     public string DefaultRegion { get; set; } = "PL";
 
     /// <summary>Longest text accepted by <c>POST /api/sms</c> (918 = six concatenated GSM-7 parts).</summary>
+    [Range(1, 10000, ErrorMessage = "must be 1–10000 characters")]
     public int MaxLength { get; set; } = 918;
 
     /// <summary>How long an <c>Idempotency-Key</c> of <c>POST /api/sms</c> is kept per enterprise, in hours (1–720): a
     /// repeat within it answers the SMS the key created. Default 24.</summary>
+    [Range(1, 720, ErrorMessage = "must be 1–720 hours")]
     public int IdempotencyHours { get; set; } = 24;
 }
 

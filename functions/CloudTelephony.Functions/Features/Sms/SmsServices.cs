@@ -10,34 +10,30 @@ public static class SmsServices
     /// <param name="services">The app's services (an <see cref="Npgsql.NpgsqlDataSource"/> and a <see cref="TimeProvider"/> must be registered).</param>
     /// <param name="configuration">Configuration holding the <c>Sms</c> section.</param>
     /// <param name="sweepInProcess">True standalone (the worker runs the sweep); false under the Functions host (timer function).</param>
-    /// <exception cref="ConfigException">The provider settings are incomplete, or <c>Sms:IdempotencyHours</c> is out of range.</exception>
+    /// <remarks>The settings are checked when the host starts: a value out of range or incomplete provider settings stop it
+    /// (<see cref="Settings.AddSettings{T}"/>).</remarks>
     public static IServiceCollection AddSms(this IServiceCollection services, IConfiguration configuration, bool sweepInProcess)
     {
-        var options = configuration.GetSection(SmsOptions.Section).Get<SmsOptions>() ?? new SmsOptions();
-        SmsProviders.Validate(options);
-        if (options.IdempotencyHours is < 1 or > 720)
+        // Bound and validated when the host starts (ValidateOnStart): ranges on SmsOptions, provider settings here.
+        services.AddSettings<SmsOptions>(configuration, SmsOptions.Section, o =>
         {
-            throw new ConfigException($"Sms:IdempotencyHours must be 1–720 hours, not {options.IdempotencyHours}");
-        }
-
-        services.AddSingleton(options);
+            SmsProviders.Validate(o);
+            return null;
+        });
         // No default HttpClient request logging: a webhook URL may carry a key in its query string.
         services.AddHttpClient(HttpSmsProvider.ClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .RemoveAllLoggers()
-            .AddResilienceHandler("sms-timeout", b => b.AddTimeout(TimeSpan.FromSeconds(options.TimeoutSeconds)));
+            .AddResilienceHandler("sms-timeout", (b, context) => b.AddTimeout(TimeSpan.FromSeconds(context.ServiceProvider.GetRequiredService<SmsOptions>().TimeoutSeconds)));
         // the Twilio SDK sends through this client (SystemNetHttpClient): same timeout, optional other base address
         var twilio = services.AddHttpClient(TwilioSmsProvider.ClientName, c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllLoggers();
-        if (options.Twilio.BaseUrl is { Length: > 0 } twilioBase)
-        {
-            twilio.AddHttpMessageHandler(() => new BaseUrlHandler(new Uri(twilioBase)));
-        }
+        twilio.AddHttpMessageHandler(sp => new BaseUrlHandler(
+            sp.GetRequiredService<SmsOptions>().Twilio.BaseUrl is { Length: > 0 } twilioBase ? new Uri(twilioBase) : null));
+        twilio.AddResilienceHandler("sms-timeout", (b, context) => b.AddTimeout(TimeSpan.FromSeconds(context.ServiceProvider.GetRequiredService<SmsOptions>().TimeoutSeconds)));
 
-        twilio.AddResilienceHandler("sms-timeout", b => b.AddTimeout(TimeSpan.FromSeconds(options.TimeoutSeconds)));
-
-        services.AddSingleton(sp => SmsProviders.Create(sp, options));
+        services.AddSingleton(sp => SmsProviders.Create(sp, sp.GetRequiredService<SmsOptions>()));
         services.AddSingleton<SmsDispatcher>();
         services.AddSingleton<SmsRules>();
-        services.AddSingleton(new SmsQueue { Enabled = options.DispatchInProcess });
+        services.AddSingleton(sp => new SmsQueue { Enabled = sp.GetRequiredService<SmsOptions>().DispatchInProcess });
         services.AddSingleton(new SmsWorkerMode(sweepInProcess));
         services.AddHostedService<SmsWorker>();
         return services;

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Routing;
 using CloudTelephony.Functions.Tenancy;
 using Cronos;
@@ -70,7 +71,7 @@ public sealed class SmsWorker(SmsQueue queue, SmsDispatcher dispatcher, SmsOptio
                 }
                 catch (NpgsqlException ex)
                 {
-                    logger.LogWarning("sms {Id}: dispatch failed ({Error}); the sweep will send it", id, ex.Message);
+                    logger.LogWarning(LogEvents.SmsDispatchFailed, "sms {Id}: dispatch failed ({Error}); the sweep will send it", id, ex.Message);
                 }
             }
         }
@@ -105,7 +106,7 @@ public sealed class SmsWorker(SmsQueue queue, SmsDispatcher dispatcher, SmsOptio
             }
             catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
             {
-                logger.LogWarning("sms sweep failed: {Error}", ex.Message);
+                logger.LogWarning(LogEvents.SmsDispatchFailed, "sms sweep failed: {Error}", ex.Message);
             }
         }
     }

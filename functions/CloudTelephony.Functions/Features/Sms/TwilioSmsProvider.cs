@@ -161,11 +161,11 @@ public sealed class TwilioOptions
 }
 
 /// <summary>Sends the Twilio SDK's requests to <see cref="TwilioOptions.BaseUrl"/> (scheme, host and port replaced, path kept).</summary>
-internal sealed class BaseUrlHandler(Uri baseUrl) : DelegatingHandler
+internal sealed class BaseUrlHandler(Uri? baseUrl) : DelegatingHandler
 {
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (request.RequestUri is { } uri)
+        if (baseUrl is not null && request.RequestUri is { } uri)
         {
             request.RequestUri = new UriBuilder(uri) { Scheme = baseUrl.Scheme, Host = baseUrl.Host, Port = baseUrl.Port }.Uri;
         }
