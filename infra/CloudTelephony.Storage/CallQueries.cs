@@ -63,6 +63,31 @@ public sealed record CallDetail(long Id, Call Call, IReadOnlyList<StoredCallEven
 /// <summary>Calls counted by direction and status.</summary>
 public sealed record CallCount(string Direction, string Status, long Count);
 
+/// <summary>The column <see cref="CallQueries.ListAsync"/> sorts by (ties are broken by start time, newest first).</summary>
+public enum CallOrder
+{
+    /// <summary>Start time (the default).</summary>
+    StartedAt,
+
+    /// <summary>Ring time in seconds.</summary>
+    RingSeconds,
+
+    /// <summary>Talk time in seconds.</summary>
+    TalkSeconds,
+
+    /// <summary>Caller number (text order, empty last).</summary>
+    Caller,
+
+    /// <summary>Called number (text order, empty last).</summary>
+    Called,
+
+    /// <summary>Status name.</summary>
+    Status,
+
+    /// <summary>Direction name.</summary>
+    Direction,
+}
+
 /// <summary>Read side of calls: list with filters and paging, one call with legs and events, counts.</summary>
 public sealed class CallQueries(NpgsqlDataSource db)
 {
@@ -101,12 +126,13 @@ public sealed class CallQueries(NpgsqlDataSource db)
     /// <param name="page">1-based page number.</param>
     /// <param name="pageSize">Rows per page (1–1000).</param>
     /// <param name="ct">Cancellation.</param>
-    /// <param name="oldestFirst">Sort by start time ascending instead of descending.</param>
-    public async Task<CallPage> ListAsync(CallFilter filter, int page, int pageSize, CancellationToken ct, bool oldestFirst = false)
+    /// <param name="oldestFirst">Sort ascending instead of descending.</param>
+    /// <param name="orderBy">The column to sort by (start time by default).</param>
+    public async Task<CallPage> ListAsync(CallFilter filter, int page, int pageSize, CancellationToken ct, bool oldestFirst = false, CallOrder orderBy = CallOrder.StartedAt)
     {
         const string select = "SELECT " + Columns + ", count(*) OVER ()" + From + Where;
         const string paging = " LIMIT @limit OFFSET @offset";
-        await using var cmd = db.CreateCommand(oldestFirst ? select + Oldest + paging : select + Newest + paging);
+        await using var cmd = db.CreateCommand(select + OrderClause(orderBy, oldestFirst) + paging);
         AddFilter(cmd, filter);
         cmd.Parameters.AddWithValue("limit", pageSize);
         cmd.Parameters.AddWithValue("offset", (long)(page - 1) * pageSize);
@@ -229,6 +255,27 @@ public sealed class CallQueries(NpgsqlDataSource db)
 
         var call = stored.Call with { Participants = legs, Events = events.Select(e => e.Event).ToList() };
         return new CallDetail(id, call, events, stored.ContactName, sms);
+    }
+
+    /// <summary>One of a fixed set of ORDER BY clauses (never built from input).</summary>
+    private static string OrderClause(CallOrder orderBy, bool ascending)
+    {
+        if (orderBy == CallOrder.StartedAt)
+        {
+            return ascending ? Oldest : Newest;
+        }
+
+        var column = orderBy switch
+        {
+            CallOrder.RingSeconds => "c.ring_seconds",
+            CallOrder.TalkSeconds => "c.talk_seconds",
+            CallOrder.Caller => "c.caller",
+            CallOrder.Called => "c.called",
+            CallOrder.Status => "c.status",
+            CallOrder.Direction => "c.direction",
+            _ => throw new ArgumentOutOfRangeException(nameof(orderBy), orderBy, "unknown call order"),
+        };
+        return " ORDER BY " + column + (ascending ? " ASC NULLS LAST" : " DESC NULLS LAST") + ", c.started_at DESC, c.id DESC";
     }
 
     private static void AddFilter(NpgsqlCommand cmd, CallFilter f)

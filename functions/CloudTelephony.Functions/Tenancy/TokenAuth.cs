@@ -29,16 +29,27 @@ public static class TokenAuth
         {
             var http = ctx.HttpContext;
             var secret = ReadToken(http.Request);
+            var config = http.RequestServices.GetRequiredService<TenantCache>();
+            ApiToken? token;
             if (secret is null)
             {
-                return Deny(scope, 401, $"missing token: send header '{HeaderName}' or 'Authorization: Bearer <token>'");
+                // No token: a person signed in through App Service authentication (only when WebApp:Auth:AppService is on).
+                string? refused = null;
+                token = scope == "crm" && http.RequestServices.GetService<AppServiceIdentity>() is { Enabled: true } identity
+                    ? await identity.ResolveAsync(http.Request, r => refused = r, http.RequestAborted)
+                    : null;
+                if (token is null)
+                {
+                    return Deny(scope, refused is null ? 401 : 403, refused ?? $"missing token: send header '{HeaderName}' or 'Authorization: Bearer <token>'");
+                }
             }
-
-            var config = http.RequestServices.GetRequiredService<TenantCache>();
-            var token = await config.TokenAsync(secret, http.RequestAborted);
-            if (token is null)
+            else
             {
-                return Deny(scope, 401, "unknown or revoked token");
+                token = await config.TokenAsync(secret, http.RequestAborted);
+                if (token is null)
+                {
+                    return Deny(scope, 401, "unknown or revoked token");
+                }
             }
 
             if (token.Scope != scope)

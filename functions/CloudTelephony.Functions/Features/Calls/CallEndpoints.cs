@@ -52,9 +52,13 @@ public sealed class CallPaging
     [FromQuery(Name = "pageSize"), Description("Calls per page, 1–1000 (default 50).")]
     public string? PageSize { get; init; }
 
-    /// <summary>Sort by start time.</summary>
-    [FromQuery(Name = "sort"), Description("By start time: desc (newest first, default) or asc.")]
+    /// <summary>Sort direction.</summary>
+    [FromQuery(Name = "sort"), Description("desc (default: newest first, or the largest orderBy value first) or asc.")]
     public string? Sort { get; init; }
+
+    /// <summary>Sort column.</summary>
+    [FromQuery(Name = "orderBy"), Description("startedAt (default) | ringSeconds | talkSeconds | caller | called | status | direction; ties by start time, newest first.")]
+    public string? OrderBy { get; init; }
 }
 
 /// <summary>
@@ -66,13 +70,14 @@ public static class CallEndpoints
     private static readonly string[] Directions = ["inbound", "outbound", "internal"];
     private static readonly string[] Statuses = ["answered", "missed", "busy", "failed", "voicemail", "unknown"];
     private static readonly string[] Sorts = ["desc", "asc"];
+    private static readonly string[] Orders = Enum.GetNames<CallOrder>().Select(n => char.ToLowerInvariant(n[0]) + n[1..]).ToArray();
 
     /// <summary>Maps the endpoints.</summary>
     public static void MapCallEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/api/calls", ListAsync).WithName("Calls").RequireToken("crm").WithTags("Calls")
             .WithSummary("List calls")
-            .WithDescription("Calls of the token's enterprise matching the filters, sorted by start time (newest first unless sort=asc), one page with the total.")
+            .WithDescription("Calls of the token's enterprise matching the filters, sorted by start time (newest first unless sort=asc) or by orderBy, one page with the total.")
             .Produces<CallPageDto>().ProducesValidationProblem().ProducesCrmAuthProblems();
         app.MapGet("/api/calls/summary", SummaryAsync).WithName("CallsSummary").RequireToken("crm").WithTags("Calls")
             .WithSummary("Count calls by direction and status")
@@ -93,12 +98,13 @@ public static class CallEndpoints
         var page = Int(paging.Page, "page", 1, 1, int.MaxValue, errors);
         var size = Int(paging.PageSize, "pageSize", 50, 1, 1000, errors);
         var sort = Choice(paging.Sort, "sort", Sorts, errors) ?? "desc";
+        var order = Choice(paging.OrderBy, "orderBy", Orders, errors) is { } o ? Enum.Parse<CallOrder>(o, ignoreCase: true) : CallOrder.StartedAt;
         if (errors.Count > 0)
         {
             return Results.ValidationProblem(errors);
         }
 
-        var result = await queries.ListAsync(filter, page, size, ct, oldestFirst: sort == "asc");
+        var result = await queries.ListAsync(filter, page, size, ct, oldestFirst: sort == "asc", orderBy: order);
         return Results.Ok(new CallPageDto(result.Items.Select(CallDto.From).ToList(), result.Total, result.Page, result.PageSize));
     }
 
@@ -149,7 +155,7 @@ public static class CallEndpoints
     private static string? Choice(string? raw, string name, string[] allowed, Dictionary<string, string[]> errors)
     {
         var value = Clean(raw)?.ToLowerInvariant();
-        if (value is not null && !allowed.Contains(value))
+        if (value is not null && !allowed.Contains(value, StringComparer.OrdinalIgnoreCase))
         {
             errors[name] = [$"must be one of {string.Join(", ", allowed)}"];
         }

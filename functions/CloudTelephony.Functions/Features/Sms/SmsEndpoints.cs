@@ -10,7 +10,8 @@ namespace CloudTelephony.Functions.Sms;
 /// <summary><c>POST /api/sms</c> body.</summary>
 /// <param name="To">Recipient: E.164 (<c>+48600100200</c>) or national in the enterprise's region (<c>600 100 200</c>).</param>
 /// <param name="Text">Message text, 1 to <see cref="SmsOptions.MaxLength"/> characters.</param>
-public sealed record SmsSendRequest(string? To, string? Text);
+/// <param name="CallId">Optional: the call the SMS is about (it then shows in that call's SMS history); must be a call of the enterprise.</param>
+public sealed record SmsSendRequest(string? To, string? Text, long? CallId = null);
 
 /// <summary><c>POST /api/sms</c> answer (202).</summary>
 /// <param name="Id">The queued SMS.</param>
@@ -51,7 +52,7 @@ public static class SmsEndpoints
     {
         app.MapPost("/api/sms", SendAsync).WithName("SmsSend").RequireToken("crm").WithTags("SMS")
             .WithSummary("Queue an SMS")
-            .WithDescription("Body {\"to\": \"600 100 200\", \"text\": \"Dzień dobry\"} → 202 {id, to, status: NEW} with a Location. Header X-User-Id is recorded as the author.")
+            .WithDescription("Body {\"to\": \"600 100 200\", \"text\": \"Dzień dobry\", \"callId\": 42} (callId optional: the call the SMS is about) → 202 {id, to, status: NEW} with a Location. Header X-User-Id is recorded as the author.")
             .Accepts<SmsSendRequest>("application/json")
             .Produces<SmsAcceptedDto>(StatusCodes.Status202Accepted).ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable).ProducesCrmAuthProblems();
@@ -120,8 +121,10 @@ public static class SmsEndpoints
             }
 
             const string sql = """
-                INSERT INTO ct.sms_out (enterprise_id, to_number, text, origin_user, next_attempt_at, triggered_at)
-                VALUES (@enterprise, @to, @text, @user, @now, @now)
+                INSERT INTO ct.sms_out (enterprise_id, to_number, text, origin_user, next_attempt_at, triggered_at, call_id)
+                SELECT @enterprise, @to, @text, @user, @now, @now, @call
+                 WHERE @call::bigint IS NULL
+                    OR EXISTS (SELECT 1 FROM ct.calls c JOIN ct.pbxes p ON p.id = c.pbx WHERE c.id = @call AND p.enterprise_id = @enterprise)
                 RETURNING id
                 """;
             await using var cmd = db.CreateCommand(sql);
@@ -130,7 +133,12 @@ public static class SmsEndpoints
             cmd.Parameters.AddWithValue("text", body!.Text!);
             cmd.Parameters.AddWithValue("user", user.Length > 0 ? user : DBNull.Value);
             cmd.Parameters.AddWithValue("now", clock.GetUtcNow());
-            var id = (long)(await cmd.ExecuteScalarAsync(ct))!;
+            cmd.Parameters.Add(new NpgsqlParameter("call", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)body.CallId ?? DBNull.Value });
+            if (await cmd.ExecuteScalarAsync(ct) is not long id)
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["callId"] = [$"no call with id {body.CallId}"] }, title: "the SMS was not queued");
+            }
+
             queue.Enqueue([id]);
             return Results.Accepted($"/api/sms/{id.ToString(CultureInfo.InvariantCulture)}", new SmsAcceptedDto(id, to!, "NEW"));
         }
