@@ -1,10 +1,13 @@
 using CloudTelephony.Functions.Archive;
 using CloudTelephony.Functions.Calls;
 using CloudTelephony.Functions.Contacts;
+using CloudTelephony.Functions.Dashboard;
+using CloudTelephony.Functions.Enterprises;
 using CloudTelephony.Functions.Health;
 using CloudTelephony.Functions.Ingest;
 using CloudTelephony.Functions.Routing;
 using CloudTelephony.Functions.Sms;
+using CloudTelephony.Functions.WebApp;
 using CloudTelephony.Storage;
 using CloudTelephony.Telemetry;
 using Npgsql;
@@ -85,6 +88,7 @@ public static class FunctionsApp
         builder.Services.AddSms(builder.Configuration, sweepInProcess: builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 });
         builder.Services.AddFrameArchive(builder.Configuration);
         builder.Services.AddSingleton<HeartbeatStore>();
+        builder.Services.AddWebApp(builder.Configuration);
         var bus = builder.Configuration.GetSection("ServiceBus").Get<CloudTelephony.ServiceBus.ServiceBusOptions>();
         if (bus is { Endpoint.Length: > 0 } && builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 })
         {
@@ -103,6 +107,7 @@ public static class FunctionsApp
 
         var app = builder.Build();
         app.UseForwardedHeaders();
+        app.UseWebApp();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseRateLimiter();
@@ -117,6 +122,10 @@ public static class FunctionsApp
         app.MapSmsEndpoints();
         app.MapArchiveEndpoints();
         app.MapContactEndpoints();
+        app.MapSmsOutboxEndpoints();
+        app.MapEnterpriseEndpoints();
+        app.MapDashboardEndpoints();
+        app.MapWebApp();
         app.MapOpenApi(OpenApiSetup.Path).WithName("OpenApi").ExcludeFromDescription();
         return app;
     }

@@ -7,10 +7,9 @@ namespace CloudTelephony.Functions.Health;
 /// <summary><c>Health</c>: <c>GET /api/health</c> — database reachable, last frame per PBX. 200 healthy, 503 unhealthy.</summary>
 public static class HealthEndpoints
 {
-    /// <summary>Maps the endpoint and the custom handler's readiness probe (<c>GET /</c>).</summary>
+    /// <summary>Maps the endpoint (the custom handler's readiness probe, <c>GET /</c>, is answered by the web app).</summary>
     public static void MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/", () => Results.Text("CloudTelephony functions handler")).ExcludeFromDescription();
         app.MapGet("/api/health", CheckAsync).WithName("Health");
     }
 
