@@ -98,7 +98,9 @@ public static class CallEndpoints
         var page = Int(paging.Page, "page", 1, 1, int.MaxValue, errors);
         var size = Int(paging.PageSize, "pageSize", 50, 1, 1000, errors);
         var sort = Choice(paging.Sort, "sort", Sorts, errors) ?? "desc";
-        var order = Choice(paging.OrderBy, "orderBy", Orders, errors) is { } o ? Enum.Parse<CallOrder>(o, ignoreCase: true) : CallOrder.StartedAt;
+        var order = Choice(paging.OrderBy, "orderBy", Orders, errors) is { } o && Enum.TryParse<CallOrder>(o, ignoreCase: true, out var parsed)
+            ? parsed
+            : CallOrder.StartedAt;
         if (errors.Count > 0)
         {
             return Results.ValidationProblem(errors);
