@@ -156,13 +156,21 @@ public sealed class DashboardQueries(NpgsqlDataSource db)
 
     /// <summary>Start time (UTC) of the enterprise's newest call (of <paramref name="pbx"/> when given), or null when it has none.</summary>
     public async Task<DateTimeOffset?> NewestCallAsync(long enterpriseId, string? pbx, CancellationToken ct)
+        => await EdgeAsync("max(c.started_at)", enterpriseId, pbx, DateTimeOffset.MinValue, ct);
+
+    /// <summary>Start time (UTC) of the enterprise's oldest call that started at or after <paramref name="since"/>, or null.</summary>
+    public async Task<DateTimeOffset?> OldestCallSinceAsync(long enterpriseId, string? pbx, DateTimeOffset since, CancellationToken ct)
+        => await EdgeAsync("min(c.started_at)", enterpriseId, pbx, since, ct);
+
+    private async Task<DateTimeOffset?> EdgeAsync(string aggregate, long enterpriseId, string? pbx, DateTimeOffset since, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand("""
-            SELECT max(c.started_at) FROM ct.calls c JOIN ct.pbxes p ON p.id = c.pbx
-             WHERE p.enterprise_id = @e AND (@pbx::text IS NULL OR c.pbx = @pbx)
+        await using var cmd = db.CreateCommand("SELECT " + aggregate + """
+             FROM ct.calls c JOIN ct.pbxes p ON p.id = c.pbx
+             WHERE p.enterprise_id = @e AND (@pbx::text IS NULL OR c.pbx = @pbx) AND c.started_at >= @since
             """);
         cmd.Parameters.AddWithValue("e", enterpriseId);
         cmd.Parameters.Add(new NpgsqlParameter("pbx", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)pbx ?? DBNull.Value });
+        cmd.Parameters.AddWithValue("since", since == DateTimeOffset.MinValue ? DateTime.MinValue.ToUniversalTime() : since.UtcDateTime);
         return await cmd.ExecuteScalarAsync(ct) is DateTime t ? new DateTimeOffset(DateTime.SpecifyKind(t, DateTimeKind.Utc)) : null;
     }
 

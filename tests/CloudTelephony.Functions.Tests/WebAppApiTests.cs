@@ -197,14 +197,16 @@ public sealed class WebAppApiTests(WebAppSeed seed) : IClassFixture<WebAppSeed>
     }
 
     [Fact]
-    public async Task Without_a_range_the_dashboard_shows_the_seven_local_days_ending_with_the_newest_call()
+    public async Task Without_a_range_the_dashboard_shows_the_local_days_with_calls_of_the_week_ending_with_the_newest_call()
     {
         var d = await DashboardAsync(seed.Wa, "");
+        var old = await DashboardAsync(seed.Wa, "to=2025-09-03T00:00:00%2B02:00");
 
         Assert.Equal(new DateTimeOffset(2025, 9, 4, 22, 0, 0, TimeSpan.Zero), d.To); // midnight after 2025-09-04 in Warsaw
-        Assert.Equal(new DateTimeOffset(2025, 8, 28, 22, 0, 0, TimeSpan.Zero), d.From);
-        Assert.Equal(7 * 24, d.Hours.Count);
+        Assert.Equal(new DateTimeOffset(2025, 9, 2, 22, 0, 0, TimeSpan.Zero), d.From); // 2025-09-03, the first day with a call
+        Assert.Equal(48, d.Hours.Count);
         Assert.Equal(10, d.Totals.Calls);
+        Assert.Equal((7 * 24, 0L), (old.Hours.Count, old.Totals.Calls)); // only "to": the 7 days before it
     }
 
     [Theory]

@@ -37,7 +37,7 @@ public sealed record DashboardDto(
 public sealed class DashboardQuery
 {
     /// <summary>Range start.</summary>
-    [FromQuery(Name = "from"), Description("Range start (ISO 8601). Default: 7 local days ending with the day of the newest call (today when there is none).")]
+    [FromQuery(Name = "from"), Description("Range start (ISO 8601). Default: up to 7 local days ending with the day of the newest call (today when there is none), from the first of those days that has a call.")]
     public string? From { get; init; }
 
     /// <summary>Range end.</summary>
@@ -90,6 +90,11 @@ public static class DashboardEndpoints
                 var endLocal = TimeZoneInfo.ConvertTime(newest, tz).Date.AddDays(1);
                 to = LocalToUtc(endLocal, tz);
                 from = LocalToUtc(endLocal.AddDays(-DefaultRange.TotalDays), tz);
+                // no empty days before the first call of the window (a new site, a replayed capture)
+                if (await dashboard.OldestCallSinceAsync(enterpriseId, pbx, from.Value, ct) is { } oldest)
+                {
+                    from = LocalToUtc(TimeZoneInfo.ConvertTime(oldest, tz).Date, tz);
+                }
             }
         }
 

@@ -64,7 +64,7 @@ export function Contacts() {
       <Loading when={list.loading && !list.data} />
       {list.data && (
         <>
-          <p>{t('contacts.total', { count: fmt.number(list.data.total) })}</p>
+          <p id="contacts-total">{t('contacts.total', { count: fmt.number(list.data.total) })}</p>
           <ul class="contact-list" id="contacts-list">
             {list.data.items.map((c) => (
               <li class="card" data-contact-id={c.id}>
