@@ -193,6 +193,16 @@ public sealed class WebAppBrowserTests(WebAppFixture app) : IClassFixture<WebApp
     }
 
     [Fact]
+    public void The_accessibility_check_catches_a_violation_when_there_is_one()
+    {
+        app.Open("/health", "#pbx-table tr[data-pbx]");
+        B.Driver.ExecuteScript("const i = document.createElement('img'); i.src = '/favicon.svg'; document.querySelector('main').appendChild(i);");
+
+        Assert.Contains(B.SeriousAccessibilityViolations(), v => v.StartsWith("image-alt (critical)", StringComparison.Ordinal));
+        B.Driver.Navigate().Refresh();
+    }
+
+    [Fact]
     public void The_sign_in_page_has_no_serious_accessibility_violations_and_works_from_the_keyboard()
     {
         app.Open("/calls", "#calls-table");
