@@ -306,6 +306,96 @@ public sealed class WebAppApiTests(WebAppSeed seed) : IClassFixture<WebAppSeed>
     }
 
     [Fact]
+    public async Task A_sort_column_pages_by_page_without_a_next_cursor_while_start_time_keeps_its_cursor()
+    {
+        var first = await seed.Wa.GetAsync("/api/calls?pageSize=4&orderBy=ringSeconds&sort=desc");
+        var page1 = (await first.Content.ReadFromJsonAsync(ApiJson.Default.CallPageDto))!;
+        var page2 = (await seed.Wa.GetFromJsonAsync("/api/calls?pageSize=4&page=2&orderBy=ringSeconds&sort=desc", ApiJson.Default.CallPageDto))!;
+        var byStart = await seed.Wa.GetAsync("/api/calls?pageSize=4&orderBy=startedAt");
+        var startPage = (await byStart.Content.ReadFromJsonAsync(ApiJson.Default.CallPageDto))!;
+
+        Assert.Equal((1, (string?)null), (page1.Page, page1.Next));
+        Assert.False(first.Headers.Contains("Link"));
+        Assert.Equal((2, (string?)null), (page2.Page, page2.Next));
+        Assert.Empty(page1.Items.Select(c => c.Id).Intersect(page2.Items.Select(c => c.Id)));
+        Assert.True(page1.Items[^1].RingSeconds >= page2.Items[0].RingSeconds);
+        Assert.Equal(page1.Items.Concat(page2.Items).Select(c => c.RingSeconds).OrderDescending(), page1.Items.Concat(page2.Items).Select(c => c.RingSeconds));
+        Assert.NotNull(startPage.Next); // the start-time order keeps its keyset cursor
+        Assert.True(byStart.Headers.Contains("Link"));
+    }
+
+    [Theory]
+    [InlineData("orderBy=caller&sort=updated", "sort")]
+    [InlineData("orderBy=talkSeconds&cursor=CURSOR", "cursor")]
+    public async Task A_sort_column_refuses_the_cursor_orders(string query, string field)
+    {
+        var start = (await seed.Wa.GetFromJsonAsync("/api/calls?pageSize=2", ApiJson.Default.CallPageDto))!;
+        var cursor = System.Web.HttpUtility.ParseQueryString(new Uri(new Uri("http://x"), start.Next!).Query)["cursor"]!;
+
+        var response = await seed.Wa.GetAsync("/api/calls?" + query.Replace("CURSOR", Uri.EscapeDataString(cursor), StringComparison.Ordinal));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.True(problem.RootElement.GetProperty("errors").TryGetProperty(field, out _), $"{query}: {problem.RootElement}");
+    }
+
+    [Fact]
+    public async Task The_csv_answer_of_the_call_list_refuses_a_sort_column()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/calls?orderBy=ringSeconds");
+        request.Headers.Accept.ParseAdd("text/csv");
+
+        var response = await seed.Wa.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("\"orderBy\"", await response.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("/api/sms?status=ERROR&to=600100200&page=1&pageSize=10", HttpStatusCode.OK)]
+    [InlineData("/api/sms?limit=5", HttpStatusCode.BadRequest)]
+    [InlineData("/api/dashboard?from=2025-09-03T00:00:00%2B02:00&to=2025-09-05T00:00:00%2B02:00&pbx=wa-pbx", HttpStatusCode.OK)]
+    [InlineData("/api/dashboard?range=week", HttpStatusCode.BadRequest)]
+    [InlineData("/api/calls?orderBy=caller&sort=asc&page=2&pageSize=2", HttpStatusCode.OK)]
+    [InlineData("/api/calls?order=caller", HttpStatusCode.BadRequest)]
+    [InlineData("/api/enterprise?pbx=wa-pbx", HttpStatusCode.BadRequest)]
+    public async Task The_web_apps_endpoints_take_their_own_query_parameters_and_refuse_others(string path, HttpStatusCode expected)
+    {
+        var response = await seed.Wa.GetAsync(path);
+
+        Assert.True(expected == response.StatusCode, $"{path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+    }
+
+    [Fact]
+    public async Task The_call_an_sms_is_about_is_part_of_its_idempotency_key_and_a_refused_call_does_not_spend_the_key()
+    {
+        var key = Guid.NewGuid().ToString();
+        async Task<HttpResponseMessage> SendAsync(long callId)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/sms")
+            {
+                Content = JsonContent.Create(new SmsSendRequest("512 345 678", "Oddzwonimy", callId), ApiJson.Default.SmsSendRequest),
+            };
+            request.Headers.Add(SmsEndpoints.IdempotencyHeader, key);
+            return await seed.Wa.SendAsync(request);
+        }
+
+        var foreign = await SendAsync(seed.CallIds["w2"]); // wb's call
+        var first = await SendAsync(seed.CallIds["c5"]);
+        var again = await SendAsync(seed.CallIds["c5"]);
+        var otherCall = await SendAsync(seed.CallIds["c6"]);
+
+        Assert.Equal(HttpStatusCode.BadRequest, foreign.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        Assert.Equal("true", again.Headers.GetValues(SmsEndpoints.ReplayedHeader).Single());
+        Assert.Equal((await first.Content.ReadFromJsonAsync(ApiJson.Default.SmsAcceptedDto))!.Id, (await again.Content.ReadFromJsonAsync(ApiJson.Default.SmsAcceptedDto))!.Id);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, otherCall.StatusCode);
+        var detail = (await seed.Wa.GetFromJsonAsync($"/api/calls/{seed.CallIds["c5"]}", ApiJson.Default.CallDetailDto))!;
+        Assert.Single(detail.Sms, s => s.To == "+48512345678");
+    }
+
+    [Fact]
     public async Task An_unknown_sort_column_is_a_problem_naming_orderBy()
     {
         var response = await seed.Wa.GetAsync("/api/calls?orderBy=colour");

@@ -84,7 +84,7 @@ public sealed partial class WebAppHostingTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Unknown_api_paths_and_other_methods_stay_404_problems_and_the_api_is_untouched()
+    public async Task Unknown_api_paths_are_404_problems_other_methods_on_pages_405_and_the_api_is_untouched()
     {
         var api = await _server.Http.GetAsync("/api/no-such-thing");
         var post = await _server.Http.PostAsync("/calls", new StringContent("{}"));
@@ -93,7 +93,7 @@ public sealed partial class WebAppHostingTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, api.StatusCode);
         Assert.Equal("application/problem+json", api.Content.Headers.ContentType?.MediaType);
         Assert.False(api.Headers.Contains("Content-Security-Policy"));
-        Assert.Equal(HttpStatusCode.NotFound, post.StatusCode);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, post.StatusCode); // the web app answers GET and HEAD only
         Assert.Equal("application/json", health.Content.Headers.ContentType?.MediaType);
     }
 }
@@ -156,12 +156,18 @@ public sealed class AppServiceSignInTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Without_the_headers_it_is_401_and_a_token_still_works()
+    public async Task Without_the_headers_it_is_401_with_WWW_Authenticate_an_unmapped_person_403_and_a_token_still_works()
     {
         var token = await _server.CreateTokenAsync("elsewhere", "crm");
         using var client = _server.Client(token);
 
-        Assert.Equal(HttpStatusCode.Unauthorized, (await _server.Http.GetAsync("/api/calls")).StatusCode);
+        var anonymous = await _server.Http.GetAsync("/api/calls");
+        var refused = await GetAsync("/api/calls", "22222222-0000-0000-0000-000000000000", Group);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        Assert.Equal("Bearer", anonymous.Headers.WwwAuthenticate.Single().Scheme);
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode); // signed in, but no rule maps the person
+        Assert.Empty(refused.Headers.WwwAuthenticate);
         Assert.Equal("elsewhere", (await client.GetFromJsonAsync("/api/enterprise", WebAppJson.Default.EnterpriseDto))!.Name);
     }
 
@@ -227,6 +233,8 @@ public sealed class FunctionRouteTests
     [InlineData("/api/calls", false)]
     [InlineData("/api/calls/42", false)]
     [InlineData("/api/webapp/config", false)]
+    [InlineData("/api/docs", false)]
+    [InlineData("/api/numbers/600100200/contact", false)]
     [InlineData("/admin/host/status", false)]
     [InlineData("/runtime/webhooks/blobs", false)]
     public async Task The_web_app_route_takes_every_path_but_the_apis(string path, bool expected)

@@ -32,7 +32,8 @@ public sealed class LiveTests : IAsyncLifetime
         Assert.True(_browser.Find("#feed-empty").Displayed);
         Assert.DoesNotContain("token=", _browser.Driver.Url); // the token left the address bar for the session
 
-        var replay = WebAppFixture.IngestCaptureAsync(_server, Pbx, batch: 20, pause: TimeSpan.FromMilliseconds(100));
+        using var crm = _server.Client(_token);
+        var replay = WebAppFixture.IngestCaptureAsync(_server, crm, Pbx, batch: 20, pause: TimeSpan.FromMilliseconds(100));
         var first = _browser.Find("#live-feed li", seconds: 60);
 
         Assert.NotNull(first.FindElement(By.CssSelector("a[href^='/calls/']")));

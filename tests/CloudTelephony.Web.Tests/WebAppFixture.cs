@@ -34,7 +34,7 @@ public sealed class WebAppFixture : IAsyncLifetime
         await Server.InitializeAsync();
         Token = await Server.CreateTokenAsync("office", "crm", Pbx);
         Api = Server.Client(Token);
-        await IngestCaptureAsync(Server, Pbx);
+        await IngestCaptureAsync(Server, Api, Pbx);
         Summary = (await Api.GetFromJsonAsync($"/api/calls/summary?pbx={Pbx}", ApiJson.Default.CallSummaryDto))!;
         Browser = new Browser();
     }
@@ -50,8 +50,12 @@ public sealed class WebAppFixture : IAsyncLifetime
     public static IReadOnlyList<CloudTelephony.Contracts.Envelope> Capture(string pbx)
         => Functions.Tests.Capture.Ctip(pbx, "s1", TestPaths.Sample("slican-ncp-2025-09-02_04.tsv"));
 
-    /// <summary>Posts the capture in batches and waits until every frame is stored and the sweep closed the last calls.</summary>
-    public static async Task IngestCaptureAsync(FunctionsServer server, string pbx, int batch = 200, TimeSpan? pause = null)
+    /// <summary>
+    /// Posts the capture in batches with a relay token of the PBX's enterprise (as its relay would) and waits until every
+    /// frame is stored and the sweep closed the last calls, reading <c>/api/health</c> as the web app does: with the
+    /// enterprise's crm token (<paramref name="crm"/>), the view that shows its PBXes.
+    /// </summary>
+    public static async Task IngestCaptureAsync(FunctionsServer server, HttpClient crm, string pbx, int batch = 200, TimeSpan? pause = null)
     {
         foreach (var chunk in Capture(pbx).Chunk(batch))
         {
@@ -65,7 +69,7 @@ public sealed class WebAppFixture : IAsyncLifetime
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
-            var health = await server.Http.GetFromJsonAsync("/api/health", ApiJson.Default.HealthDto);
+            var health = await crm.GetFromJsonAsync("/api/health", ApiJson.Default.HealthDto);
             var stream = health!.Pbxes.Single(p => p.Pbx == pbx);
             if (stream.FramesStored == 855 && stream.OpenCalls == 0)
             {

@@ -36,6 +36,7 @@ public sealed class IngestPipeline(NpgsqlDataSource db, SmsRules smsRules, SmsQu
             {
                 null => "is null",
                 { Pbx: null or "" } => "has no pbx",
+                _ when !PbxIds.IsValid(e.Pbx) => $"has an invalid pbx id (1–{PbxIds.MaxLength} characters: letters, digits, '.', '_', ':', '-', a letter or digit first)",
                 { Session: null or "" } => "has no session",
                 { Seq: < 1 } => "has seq < 1",
                 { Frame: null } => "has no frame",

@@ -112,8 +112,12 @@ public static class WebAppEndpoints
             .WithDescription("Anonymous. auth = token (a crm token typed in, kept in the browser session only) or appservice (App Service authentication with Entra ID, see README).")
             .Produces<WebAppConfigDto>();
 
-        // {*path:nonfile}: paths whose last segment has no dot; files are the static file middleware's.
-        app.MapFallback(Index).ExcludeFromDescription();
+        // {*path:nonfile}: paths whose last segment has no dot; files are the static file middleware's. GET and HEAD
+        // only: a fallback for every method would be the candidate the router picks when an API endpoint's content type
+        // check refuses a request (a POST /api/frames that is not JSON must stay 415). Any query: an unknown /api path is
+        // a 404, not a 400 for its parameters (StrictQuery).
+        app.MapFallback(Index).WithMetadata(new HttpMethodMetadata([HttpMethods.Get, HttpMethods.Head]))
+            .ExcludeFromDescription().AllowAnyQuery();
     }
 
     private static IResult Index(HttpContext context, WebAppOptions options)
@@ -122,11 +126,6 @@ public static class WebAppEndpoints
         if (IsApi(path))
         {
             return Results.Problem(statusCode: 404, title: "not found", detail: $"no API endpoint {path}: see /api/openapi.json");
-        }
-
-        if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
-        {
-            return Results.Problem(statusCode: 404, title: "not found", detail: $"no {context.Request.Method} endpoint {path}");
         }
 
         var index = Path.Combine(RootPath(options), "index.html");

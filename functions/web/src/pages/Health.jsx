@@ -17,7 +17,11 @@ function stateClass(state) {
 /**
  * Health: every PBX (frames stored, parse errors, open calls, last frame, connection state from the relays'
  * heartbeats), every relay (last heartbeat, outbox depth, oldest waiting frame) and the Smart Redirect figures of the
- * last hour. Refreshed every 10 s.
+ * last hour. Refreshed every 10 s. GET /api/health is read with the signed-in crm token (api.js sends it on every call),
+ * the view a token-scoped health endpoint gives an enterprise; the PBXes are also narrowed to the enterprise's own.
+ * Fields read: status, database, checkedAt, problems[], pbxes[].{pbx, protocol, framesStored, parseErrors, openCalls,
+ * lastFrameAt}, relays[].{healthy, silentSeconds, relay.{relayId, version, lastSeenAt, outboxDepth, outboxOldestAt,
+ * outboxAtCap, framesSent, pbxes[].{pbx, state, since}}} — whoever changes that JSON updates this page (and Live.jsx).
  */
 export function Health() {
   const { t, fmt, enterprise } = useApp();
