@@ -12,13 +12,22 @@ namespace CloudTelephony.Contracts;
 /// <param name="Seq">Frame number within <paramref name="Session"/>, counting from 1 without gaps.</param>
 /// <param name="ReceivedAt">When the relay read the frame, UTC with milliseconds.</param>
 /// <param name="Frame">The exact frame text as the PBX sent it, decoded (CTIP: latin-1), without the line terminator.</param>
+/// <param name="Problem">
+/// Null when <paramref name="Frame"/> is exactly what the PBX sent. Otherwise why the relay had to change it, e.g.
+/// <c>line of 70000 bytes over the 65536-byte cap, cut</c> or <c>NUL and control characters</c>: the frame then starts
+/// with the marker <c>[relay: &lt;problem&gt;] </c> and holds the received text with every control character (except
+/// TAB), byte that does not decode, and backslash written as <c>\xNN</c> (reversible), cut at the cap. The receiver
+/// stores such a frame with this text as its parse error and does not correlate it. Optional: absent in JSON when
+/// null, so older receivers and senders are unaffected.
+/// </param>
 public sealed record Envelope(
     string Pbx,
     string Protocol,
     string Session,
     long Seq,
     DateTimeOffset ReceivedAt,
-    string Frame)
+    string Frame,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Problem = null)
 {
     /// <summary>The Service Bus MessageId of this envelope: <c>pbx:session:seq</c>; deterministic so resends are dropped as duplicates.</summary>
     [JsonIgnore]

@@ -15,6 +15,11 @@ namespace CloudTelephony.Contracts;
 /// <param name="OutboxDepth">Frames waiting in the outbox.</param>
 /// <param name="OutboxOldestAt">Receive time of the oldest waiting frame (UTC), or null when none.</param>
 /// <param name="OutboxAtCap">True while the outbox is full (alarm: connectors wait).</param>
+/// <param name="DeadLetters">
+/// Envelopes the receiver refused with "do not retry" (HTTP 400, 413, 422) and the relay set aside in its outbox's
+/// dead-letter table (with status and answer) so that delivery went on behind them; 0 when none. Optional (0 when absent).
+/// </param>
+/// <param name="DeadLetterOldestAt">When the oldest dead-lettered envelope was set aside (UTC), or null when none. Optional.</param>
 public sealed record RelayHeartbeat(
     string Kind,
     string RelayId,
@@ -24,7 +29,9 @@ public sealed record RelayHeartbeat(
     long FramesSent,
     long OutboxDepth,
     DateTimeOffset? OutboxOldestAt,
-    bool OutboxAtCap)
+    bool OutboxAtCap,
+    long DeadLetters = 0,
+    DateTimeOffset? DeadLetterOldestAt = null)
 {
     /// <summary>The <see cref="Kind"/> of heartbeats.</summary>
     public const string KindValue = "heartbeat";

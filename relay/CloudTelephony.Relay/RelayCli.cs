@@ -3,7 +3,6 @@ using System.Globalization;
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Configuration;
 using CloudTelephony.Relay.Hosting;
-using CloudTelephony.Relay.Simulator;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -43,8 +42,12 @@ public static class RelayCli
         };
         run.SetAction((parse, ct) => RunServiceAsync([.. parse.UnmatchedTokens], stderr, ct));
 
-        var protocol = new Option<string>("--protocol") { Description = "PBX protocol to simulate: ctip (Slican), ami (Asterisk), smdr (IP Office, connects to --target)", Required = true };
-        protocol.AcceptOnlyFromAmong(Protocols.Ctip, Protocols.Ami, Protocols.Smdr);
+        var protocol = new Option<string>("--protocol")
+        {
+            Description = "PBX protocol to simulate: " + string.Join(", ", PbxConnectorFactories.All.Select(f => $"{f.Protocol} ({f.Description})")),
+            Required = true,
+        };
+        protocol.AcceptOnlyFromAmong([.. PbxConnectorFactories.All.Select(f => f.Protocol)]);
         var capture = new Option<FileInfo[]>("--capture")
         {
             Description = "Capture(s) to replay (tsv, jsonl, AMI blocks or SMDR lines; see samples/); several files are replayed one after the other",
@@ -52,7 +55,11 @@ public static class RelayCli
             AllowMultipleArgumentsPerToken = true,
         };
         capture.AcceptExistingOnly();
-        var port = new Option<int?>("--port") { Description = "TCP port to listen on (ctip 5524, ami 5038 by default; 0 = any free port)" };
+        var port = new Option<int?>("--port")
+        {
+            Description = "TCP port to listen on (by default "
+                + string.Join(", ", PbxConnectorFactories.All.Where(f => !f.PbxConnects).Select(f => $"{f.Protocol} {f.DefaultPort}")) + "; 0 = any free port)",
+        };
         port.Validators.Add(r =>
         {
             if (r.GetValueOrDefault<int?>() is < 0 or > 65535)
@@ -109,57 +116,51 @@ public static class RelayCli
             },
         };
         var loop = new Option<bool>("--loop") { Description = "Replay the capture again when it ends" };
+        var announce = new Option<bool>("--announce-capture-times")
+        {
+            Description = "ctip, demo only: before each frame announce its capture time (#capture-time ...), which a relay with Relay:Demo:HonourCaptureTimes=true uses as the receive time, so replayed calls keep their real ring and talk times",
+        };
         var simulate = new Command(
             "simulate",
             "Act as a PBX and replay a capture with the real handshake: ctip (aWHO, one aLOGA, t link tests) and ami (banner, Login, Events, Ping) "
             + "listen on a port; smdr connects to the relay's listener (--target) like IP Office and pushes the records")
         {
-            protocol, capture, port, pin, username, secret, target, speed, maxGap, loop,
+            protocol, capture, port, pin, username, secret, target, speed, maxGap, loop, announce,
         };
         simulate.SetAction(async (parse, ct) =>
         {
             using var loggers = LoggerFactory.Create(b => ConfigureLogging(b));
-            var proto = parse.GetRequiredValue(protocol);
-            var frames = parse.GetRequiredValue(capture).SelectMany(f => CaptureFile.Read(f.FullName, proto)).ToList();
-            var listenPort = parse.GetValue(port) ?? PbxOptions.DefaultPort(proto);
-            return await (proto switch
+            var factory = PbxConnectorFactories.Find(parse.GetRequiredValue(protocol))!;
+            var frames = parse.GetRequiredValue(capture).SelectMany(f => CaptureFile.Read(f.FullName, factory.Protocol)).ToList();
+            TryParseTarget(parse.GetValue(target) ?? "", out var targetHost, out var targetPort);
+            var request = new SimulatorRequest(
+                frames,
+                parse.GetValue(port),
+                parse.GetValue(pin) ?? "1234",
+                parse.GetValue(username) ?? "admin",
+                parse.GetValue(secret) ?? "secret",
+                targetHost,
+                targetPort,
+                parse.GetValue(speed),
+                parse.GetValue(maxGap),
+                parse.GetValue(loop),
+                parse.GetValue(announce));
+            var simulator = await factory.StartSimulatorAsync(request, loggers, ct).ConfigureAwait(false);
+            await using (simulator.ConfigureAwait(false))
             {
-                Protocols.Ami => SimulateAsync(
-                    new AmiSimulator(
-                        new AmiSimulatorOptions
-                        {
-                            Frames = frames,
-                            Address = System.Net.IPAddress.Any,
-                            Port = listenPort,
-                            Username = parse.GetValue(username) ?? "admin",
-                            Secret = parse.GetValue(secret) ?? "secret",
-                            Speed = parse.GetValue(speed),
-                            MaxGap = parse.GetValue(maxGap),
-                            Loop = parse.GetValue(loop),
-                        },
-                        loggers.CreateLogger<AmiSimulator>()),
-                    s => s.StartAsync(ct),
-                    ct),
-                Protocols.Smdr => SimulateSmdrAsync(frames, parse.GetValue(target)!, parse.GetValue(speed), parse.GetValue(loop), loggers, ct),
-                _ => SimulateAsync(
-                    new CtipSimulator(
-                        new CtipSimulatorOptions
-                        {
-                            Frames = frames,
-                            Address = System.Net.IPAddress.Any,
-                            Port = listenPort,
-                            Pin = parse.GetValue(pin) ?? "1234",
-                            Speed = parse.GetValue(speed),
-                            MaxGap = parse.GetValue(maxGap),
-                            Loop = parse.GetValue(loop),
-                        },
-                        loggers.CreateLogger<CtipSimulator>()),
-                    s => s.StartAsync(ct),
-                    ct),
-            }).ConfigureAwait(false);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+
+            return 0;
         });
 
-        var root = new RootCommand("CloudTelephony relay: PBX connectors (Slican CTIP, Asterisk AMI, IP Office SMDR listener), frame buffer and HTTP forwarder; plus a PBX simulator.")
+        var root = new RootCommand("CloudTelephony relay: PBX connectors (" + string.Join(", ", PbxConnectorFactories.All.Select(f => f.Description)) + "), durable outbox and forwarder; plus a PBX simulator per protocol.")
         {
             run,
             simulate,
@@ -220,12 +221,20 @@ public static class RelayCli
                 Args = configArgs,
                 ContentRootPath = string.IsNullOrEmpty(contentRoot) ? AppContext.BaseDirectory : Path.GetFullPath(contentRoot),
             });
-            options = new RelayOptions();
-            builder.Configuration.GetSection(RelayOptions.SectionName).Bind(options);
+            // every key under Relay: is checked before binding: unknown keys (with a hint) and values that do not convert
+            var (problems, _) = RelayConfiguration.Check(builder.Configuration);
+            if (problems.Count > 0)
+            {
+                await stderr.WriteLineAsync($"relay: bad configuration: {OneLine(string.Join("; ", problems))}").ConfigureAwait(false);
+                return ConfigError;
+            }
+
+            options = RelayConfiguration.Bind(builder.Configuration);
         }
         catch (Exception ex) when (ex is InvalidOperationException or FormatException or IOException or ArgumentException)
         {
-            await stderr.WriteLineAsync($"relay: bad configuration: {OneLine(ex.InnerException?.Message ?? ex.Message)}").ConfigureAwait(false);
+            // the outer message names the key and the value (the inner one only says "abc is not a valid value for Int32")
+            await stderr.WriteLineAsync($"relay: bad configuration: {OneLine(ex.Message)}{(ex.InnerException is { } inner ? $" ({OneLine(inner.Message)})" : "")}").ConfigureAwait(false);
             return ConfigError;
         }
 
@@ -255,33 +264,6 @@ public static class RelayCli
         return 0;
     }
 
-    private static async Task<int> SimulateAsync<T>(T simulator, Func<T, Task> start, CancellationToken ct)
-        where T : IAsyncDisposable
-    {
-        await using (simulator.ConfigureAwait(false))
-        {
-            await start(simulator).ConfigureAwait(false);
-            try
-            {
-                await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-
-        return 0;
-    }
-
-    private static Task<int> SimulateSmdrAsync(IReadOnlyList<CapturedFrame> frames, string target, double speed, bool loop, ILoggerFactory loggers, CancellationToken ct)
-    {
-        TryParseTarget(target, out var host, out var targetPort);
-        var simulator = new SmdrSimulator(
-            new SmdrSimulatorOptions { Frames = frames, Host = host, Port = targetPort, Speed = speed, Loop = loop },
-            loggers.CreateLogger<SmdrSimulator>());
-        return SimulateAsync(simulator, s => s.StartAsync(ct), ct);
-    }
-
     /// <summary>Parses <c>host:port</c> (IPv6 as <c>[::1]:9000</c>).</summary>
     public static bool TryParseTarget(string text, out string host, out int port)
     {
@@ -297,14 +279,34 @@ public static class RelayCli
         return host.Length > 0;
     }
 
+    /// <summary>
+    /// Console logging: one line per event stamped with the UTC date and time (<c>2025-09-02T13:44:19.123Z</c>), the
+    /// level, the category and the EventId (<see cref="RelayEvents"/>); the standard switch
+    /// <c>Logging__Console__FormatterName=json</c> (or <c>systemd</c>) chooses another formatter, with the same UTC time
+    /// stamps. Noisy categories are turned down.
+    /// </summary>
     private static void ConfigureLogging(ILoggingBuilder logging)
     {
-        logging.AddSimpleConsole(o =>
+        // AddConsole keeps the formatter chosen by Logging:Console:FormatterName (AddSimpleConsole would force "simple")
+        logging.AddConsole();
+        // without a formatter name the console provider copies its own obsolete (empty) time stamp settings over ours
+        logging.Services.Configure<ConsoleLoggerOptions>(o => o.FormatterName ??= ConsoleFormatterNames.Simple);
+        logging.Services.Configure<SimpleConsoleFormatterOptions>(o =>
         {
             o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-            o.UseUtcTimestamp = false;
+            o.TimestampFormat = UtcTimestampFormat + " ";
+            o.UseUtcTimestamp = true;
             o.ColorBehavior = LoggerColorBehavior.Default;
+        });
+        logging.Services.Configure<JsonConsoleFormatterOptions>(o =>
+        {
+            o.TimestampFormat = UtcTimestampFormat;
+            o.UseUtcTimestamp = true;
+        });
+        logging.Services.Configure<ConsoleFormatterOptions>(o =>
+        {
+            o.TimestampFormat = UtcTimestampFormat + " ";
+            o.UseUtcTimestamp = true;
         });
         // the HTTP client logs every request at Information; the forwarder reports progress itself
         logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
@@ -312,6 +314,9 @@ public static class RelayCli
         // Polly's telemetry logs every HTTP retry with a stack trace; the forwarder logs one line per failed batch
         logging.AddFilter("Polly", LogLevel.None);
     }
+
+    /// <summary>The time stamp of every log line: UTC date and time with milliseconds, ISO 8601.</summary>
+    public const string UtcTimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" ");
 }

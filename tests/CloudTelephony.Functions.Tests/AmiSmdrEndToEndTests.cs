@@ -136,12 +136,14 @@ public sealed class AmiEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task The_real_AMI_captures_replayed_through_relay_and_functions_give_one_call_each()
     {
-        // each session: FullyBooted (after Login) + the capture's events
-        Assert.Equal(_hunt.EventCount + 1, await E2e.WaitStoredAsync(_server, Hunt, _hunt.EventCount + 1));
-        Assert.Equal(_answered.EventCount + 1, await E2e.WaitStoredAsync(_server, Answered, _answered.EventCount + 1));
+        // each session: FullyBooted (after Login), the relay's CoreShowChannels answer (CoreShowChannelsComplete) + the capture's events
+        Assert.Equal(_hunt.EventCount + 2, await E2e.WaitStoredAsync(_server, Hunt, _hunt.EventCount + 2));
+        Assert.Equal(_answered.EventCount + 2, await E2e.WaitStoredAsync(_server, Answered, _answered.EventCount + 2));
         Assert.Equal(53, _hunt.EventCount);
         Assert.Equal(0, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames WHERE parse_error IS NOT NULL"));
-        Assert.Equal(0, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames WHERE text LIKE '%Response:%' OR text LIKE '%ActionID%'"));
+        // the relay's own responses never arrive; only the CoreShowChannels list events carry its ActionID
+        Assert.Equal(0, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames WHERE text LIKE '%Response:%' OR (text LIKE '%ActionID%' AND text NOT LIKE 'Event: CoreShowChannel%')"));
+        Assert.Equal(2, await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames WHERE text LIKE 'Event: CoreShowChannelsComplete%'"));
 
         // hunt group 666: ONE missed call, 6 extensions rang, nobody answered
         var hunt = Assert.Single(await E2e.CallsAsync(_server, Hunt));

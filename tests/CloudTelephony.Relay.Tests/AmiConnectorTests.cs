@@ -21,8 +21,7 @@ public sealed class AmiConnectorTests
         Protocol = Protocols.Ami,
         Host = "127.0.0.1",
         Port = port,
-        Username = "relay",
-        Secret = secret,
+        Ami = new() { Username = "relay", Secret = secret },
         ReconnectDelaySeconds = 0.05,
         ReconnectMaxDelaySeconds = 0.2,
         StableSessionSeconds = 0,
@@ -72,17 +71,21 @@ public sealed class AmiConnectorTests
 
         await using (var relay = new Running(Pbx(sim.Port)))
         {
-            // FullyBooted (sent by Asterisk after Login) + the 23 real events
-            await Eventually.WaitAsync(() => relay.Sink.Items.Count >= capture.Count + 1, "all events forwarded");
+            // FullyBooted (sent by Asterisk after Login) + the answer to our CoreShowChannels (an empty list) + the 23 real events
+            await Eventually.WaitAsync(() => relay.Sink.Items.Count >= capture.Count + 2, "all events forwarded");
             Assert.Equal(PbxConnectionState.Connected, relay.State.State);
             Assert.Equal("Asterisk Call Manager/7.0.3", relay.State.PbxIdentity);
             Assert.Contains(relay.Logs.Lines, l => l.Contains("Asterisk Call Manager/7.0.3", StringComparison.Ordinal));
 
-            var got = relay.Sink.Items;
-            Assert.Equal(capture.Count + 1, got.Count);
+            var all = relay.Sink.Items;
+            Assert.Equal(capture.Count + 2, all.Count);
+            Assert.Equal(Enumerable.Range(1, all.Count).Select(i => (long)i), all.Select(e => e.Seq));
+            var resync = Assert.Single(all, e => e.Frame.StartsWith("Event: CoreShowChannelsComplete\r\n", StringComparison.Ordinal));
+            Assert.Contains("ListItems: 0", resync.Frame, StringComparison.Ordinal);
+            Assert.Contains("CoreShowChannels", sim.Actions);
+            var got = all.Where(e => e != resync).ToList();
             Assert.StartsWith("Event: FullyBooted\r\n", got[0].Frame, StringComparison.Ordinal);
             Assert.Equal(capture.Select(f => f.Frame), got.Skip(1).Select(e => e.Frame));
-            Assert.Equal(Enumerable.Range(1, got.Count).Select(i => (long)i), got.Select(e => e.Seq));
             Assert.Single(got.Select(e => e.Session).Distinct());
             Assert.All(got, e =>
             {
@@ -94,7 +97,7 @@ public sealed class AmiConnectorTests
                 Assert.Equal(0, e.ReceivedAt.Ticks % TimeSpan.TicksPerMillisecond);
                 Assert.InRange(e.ReceivedAt, before, DateTimeOffset.UtcNow.AddSeconds(1));
             });
-            Assert.Equal(["Login", "Events"], sim.Actions);
+            Assert.Equal(["Login", "Events", "CoreShowChannels"], sim.Actions);
             Assert.Equal(1, sim.LoginAttempts);
         }
     }
@@ -144,8 +147,8 @@ public sealed class AmiConnectorTests
         await using var sim = new AmiSimulator(Sim(Answered().Take(5).ToList()));
         await sim.StartAsync();
         var options = Pbx(sim.Port);
-        options.PingIntervalSeconds = 0.2;
-        options.PingTimeoutSeconds = 0.3;
+        options.Ami.PingIntervalSeconds = 0.2;
+        options.Ami.PingTimeoutSeconds = 0.3;
 
         await using var relay = new Running(options);
         await Eventually.WaitAsync(() => sim.PingsAnswered >= 2, "pings answered");

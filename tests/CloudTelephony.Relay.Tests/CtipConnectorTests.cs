@@ -20,7 +20,7 @@ public sealed class CtipConnectorTests
         Protocol = Protocols.Ctip,
         Host = "127.0.0.1",
         Port = port,
-        Pin = pin,
+        Ctip = new() { Pin = pin },
         ReconnectDelaySeconds = 0.05,
         ReconnectMaxDelaySeconds = 0.2,
         StableSessionSeconds = 0,
@@ -170,8 +170,8 @@ public sealed class CtipConnectorTests
     {
         await using var pbx = new SilentPbx();
         var options = Pbx(pbx.Port);
-        options.IdleProbeSeconds = 0.3;
-        options.ProbeTimeoutSeconds = 0.3;
+        options.Ctip.IdleProbeSeconds = 0.3;
+        options.Ctip.ProbeTimeoutSeconds = 0.3;
 
         await using var relay = new Running(options);
         await Eventually.WaitAsync(() => pbx.Accepted >= 2, "a second connection after the dead link");
@@ -189,8 +189,8 @@ public sealed class CtipConnectorTests
         await using var sim = new CtipSimulator(new CtipSimulatorOptions { Frames = [], Port = 0, Pin = Pin });
         await sim.StartAsync();
         var options = Pbx(sim.Port);
-        options.IdleProbeSeconds = 0.1;
-        options.ProbeTimeoutSeconds = 2;
+        options.Ctip.IdleProbeSeconds = 0.1;
+        options.Ctip.ProbeTimeoutSeconds = 2;
 
         await using var relay = new Running(options);
         await Eventually.WaitAsync(() => sim.Commands.Count(c => c == "aWHO") >= 4, "three probes after the login WHO");
@@ -301,6 +301,39 @@ public sealed class CtipConnectorTests
 
             await _accept;
             _cts.Dispose();
+        }
+    }
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Demo_mode_stamps_frames_with_the_capture_times_the_simulator_announces_and_only_then(bool honour)
+    {
+        var capture = Captures.Slican().Take(40).ToList(); // the capture's own times (2025-09-02, +02:00)
+        await using var sim = new CtipSimulator(new CtipSimulatorOptions { Frames = capture, Port = 0, Pin = Pin, Speed = 0, AnnounceCaptureTimes = true });
+        await sim.StartAsync();
+        var sink = new CollectingSink();
+        var logs = new ListLoggerProvider();
+        var connector = new CtipConnector(Pbx(sim.Port), sink, new RelayStatus(), logs.For<CtipConnector>(), honourCaptureTimes: honour);
+        using var cts = new CancellationTokenSource();
+        var run = connector.RunAsync(cts.Token);
+        await Eventually.WaitAsync(() => sink.Items.Count >= (honour ? capture.Count : capture.Count * 2), "the replay");
+        await cts.CancelAsync();
+        await run;
+
+        var got = sink.Items;
+        if (honour)
+        {
+            // replayed as fast as the socket takes it, stamped with the capture's times: ring and talk times stay real
+            Assert.Equal(capture.Select(f => f.Frame.StartsWith('a') ? f.Frame : "a" + f.Frame), got.Select(e => e.Frame));
+            Assert.Equal(capture.Select(f => CloudTelephony.Relay.Hosting.PbxSessions.TruncateToMilliseconds(f.ReceivedAt!.Value)), got.Select(e => e.ReceivedAt));
+            Assert.Equal(TimeSpan.Zero, got[0].ReceivedAt.Offset);
+        }
+        else
+        {
+            // a production relay never takes a time from the wire: the announcements are data, and said so once
+            Assert.Equal(capture.Count, got.Count(e => e.Frame.StartsWith("#capture-time ", StringComparison.Ordinal)));
+            Assert.All(got, e => Assert.True(e.ReceivedAt > DateTimeOffset.UtcNow.AddMinutes(-5)));
+            Assert.Single(logs.Lines, l => l.Contains("Relay:Demo:HonourCaptureTimes is off", StringComparison.Ordinal));
         }
     }
 }

@@ -173,7 +173,7 @@ public sealed class HttpForwarderTests
     [Fact]
     public async Task Rejected_batch_is_logged_kept_and_sent_again()
     {
-        await using var server = new IngestServer(400, 503, 503, 503, 503, 503, 503);
+        await using var server = new IngestServer(403, 503, 503, 503, 503, 503, 503); // a wrong key: kept and retried (400/413/422 are dead-lettered instead)
         await server.StartAsync();
         var (forwarder, buffer, services, logs) = Create(server.BaseUrl, batchSize: 500);
         await using var __ = services;

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Configuration;
+using CloudTelephony.Relay.Framing;
 using CloudTelephony.Relay.Simulator;
 using CloudTelephony.Relay.Smdr;
 using CloudTelephony.Relay.Status;
@@ -159,10 +160,10 @@ public sealed class SmdrListenerTests
         await Eventually.WaitAsync(() => relay.Sink.Items.Count >= 3, "all three lines forwarded");
         var got = relay.Sink.Items;
         Assert.Equal($"[relay: line of {longLine.Length} bytes over 4096] {longLine}", got[0].Frame);
-        Assert.Equal("[relay: control characters and invalid UTF-8] 2015/03/01 01:00:00,\\x01\\xFF\ttail", got[1].Frame);
+        Assert.Equal("[relay: control characters; invalid UTF-8] 2015/03/01 01:00:00,\\x01\\xFF\ttail", got[1].Frame);
         Assert.Equal(good, got[2].Frame);
         Assert.Contains(relay.Logs.Lines, l => l.Contains("seq 1: line of 5", StringComparison.Ordinal) && l.Contains("forwarded with the marker", StringComparison.Ordinal));
-        Assert.Contains(relay.Logs.Lines, l => l.Contains("seq 2: control characters and invalid UTF-8", StringComparison.Ordinal));
+        Assert.Contains(relay.Logs.Lines, l => l.Contains("seq 2: control characters; invalid UTF-8", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -192,9 +193,9 @@ public sealed class SmdrListenerTests
     [Fact]
     public void Escape_keeps_clean_UTF8_and_marks_control_and_invalid_bytes()
     {
-        Assert.Equal("Иван,\tx", SmdrListener.Escape(Encoding.UTF8.GetBytes("Иван,\tx"), out var none));
+        Assert.Equal("Иван,\tx\\y", FrameText.Decode(Encoding.UTF8.GetBytes("Иван,\tx\\y"), latin1: false, out var none));
         Assert.Null(none);
-        Assert.Equal("a\\x00b\\xC3", SmdrListener.Escape([(byte)'a', 0, (byte)'b', 0xC3], out var both));
-        Assert.Equal("control characters and invalid UTF-8", both);
+        Assert.Equal("a\\x00b\\x5C\\x01\\xC3", FrameText.Decode([(byte)'a', 0, (byte)'b', (byte)'\\', 1, 0xC3], latin1: false, out var all));
+        Assert.Equal("NUL; control characters; invalid UTF-8", all);
     }
 }

@@ -6,6 +6,8 @@
 #   relay:  the relay program itself (Native AOT as ./ct publish builds it, and the JIT build): SMDR PBXes push real
 #           records at 10,000/s and at full speed → relay → SQLite outbox → Service Bus forwarder → AMQP test broker;
 #           args: [seconds=15] [pbxes=4]; frames/s, receive→broker p50/p99, the relay's RSS idle / under load
+#   relay-soak: the soak test of the relay program (a flooding SMDR PBX, 20 MB without line ends again and again, and a
+#           garbage CTIP PBX next to a well-behaved one) for [seconds=600]; prints RSS max per quarter and frames delivered
 #   relay-forwarder: outbox + forwarder in the bench process (no sockets before the outbox);
 #           args: [seconds=15] [pbxes=4] [synchronous=Full]; frames/s, append→accept p50/p99
 set -euo pipefail
@@ -29,6 +31,12 @@ if [ "$what" = relay ] || [ "$what" = relay-forwarder ]; then
   relay_project="$root/tests/benchmarks/CloudTelephony.Relay.Benchmarks"
   dotnet build "$relay_project" -c Release -nologo -v q -clp:ErrorsOnly
   relay_bench="$relay_project/bin/Release/net10.0/CloudTelephony.Relay.Benchmarks.dll"
+fi
+if [ "$what" = relay-soak ]; then
+  dotnet build "$root/tests/CloudTelephony.Relay.Tests" -c Release -nologo -v q -clp:ErrorsOnly
+  CT_SOAK_SECONDS=${2:-600} dotnet test "$root/tests/CloudTelephony.Relay.Tests" -c Release --no-build -nologo \
+    --filter "FullyQualifiedName~FuzzAndSoakTests.Soak" --logger "console;verbosity=detailed" | grep -E "soak [0-9]+ s:|Passed|Failed"
+  exit "${PIPESTATUS[0]}"
 fi
 if [ "$what" = relay-forwarder ]; then
   dotnet "$relay_bench" "${@:2}"

@@ -45,6 +45,22 @@ public sealed class RelayOptions
 
     /// <summary>The SMDR listener shared by every <c>smdr</c> PBX (<c>Relay:Smdr</c>).</summary>
     public SmdrListenerOptions Smdr { get; set; } = new();
+
+    /// <summary>Settings for <c>./ct run</c>'s demo only (<c>Relay:Demo</c>); never set them for a real PBX.</summary>
+    public DemoOptions Demo { get; set; } = new();
+}
+
+/// <summary>Demo-only settings (<c>Relay:Demo</c>): <c>./ct run</c> sets them for its PBX simulator; a real PBX never needs them.</summary>
+public sealed class DemoOptions
+{
+    /// <summary>
+    /// CTIP carries no time stamps, so the relay stamps frames with their receive time; a replay at 60× speed would then
+    /// show ring and talk times 60× too short. With this on (default false) the relay stamps each CTIP frame with the
+    /// capture time the PBX simulator announces before it (<c>relay simulate --announce-capture-times</c>), so the demo
+    /// shows the capture's real times. AMI (<c>Timestamp</c> header) and SMDR (record times) carry their own times
+    /// already. A warning is logged at start while it is on.
+    /// </summary>
+    public bool HonourCaptureTimes { get; set; }
 }
 
 /// <summary>
@@ -67,6 +83,19 @@ public sealed class SmdrListenerOptions
     /// the line continues in the next one, so a peer that never sends a line end cannot exhaust memory.
     /// </summary>
     public int MaxBufferedBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// A connection that sent nothing for this many seconds is closed (default 3600). IP Office connects again when it
+    /// has the next record, so an idle office loses nothing; a peer that opens connections and sends nothing holds a
+    /// socket at most this long.
+    /// </summary>
+    public double IdleTimeoutSeconds { get; set; } = 3600;
+
+    /// <summary>Most connections open at once from one allowed source address (default 4); more are refused (RST) and logged.</summary>
+    public int MaxConnectionsPerSource { get; set; } = 4;
+
+    /// <summary>Refused connections are logged at most once per source and reason per this many seconds, with the number refused in between (default 60).</summary>
+    public double RefusedLogIntervalSeconds { get; set; } = 60;
 }
 
 /// <summary>Batching and retry pacing of the forwarder, and the HTTP target of the HTTP transport (<c>Relay:Forwarder</c>).</summary>
@@ -77,6 +106,12 @@ public sealed class ForwarderOptions
 
     /// <summary>Most envelopes in one batch: one POST, or one run of AMQP transfers (default 500).</summary>
     public int BatchSize { get; set; } = 500;
+
+    /// <summary>
+    /// Most bytes of envelope JSON in one HTTP batch (default 4 MiB, well below Kestrel's 30 MB request limit and the
+    /// functions app's own): a batch ends at <see cref="BatchSize"/> envelopes or at this size, whichever comes first.
+    /// </summary>
+    public long MaxBatchBytes { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>
     /// How long a batch waits for more frames after the first one arrived, in milliseconds (default 50). HTTP: every
@@ -112,70 +147,53 @@ public sealed class ForwarderOptions
     public double ProgressIntervalSeconds { get; set; } = 5;
 }
 
-/// <summary>One PBX connection (<c>Relay:Pbxes:N</c>).</summary>
+/// <summary>
+/// One PBX connection (<c>Relay:Pbxes:N</c>): the settings every protocol shares (id, protocol, address, timings) and
+/// one section per protocol (<c>Relay:Pbxes:N:Ctip</c>, <c>:Ami</c>, <c>:Smdr</c>) owned by that protocol's
+/// <see cref="Hosting.IPbxConnectorFactory"/>, which also validates it. Only the section of <see cref="Protocol"/> is used.
+/// </summary>
 public sealed class PbxOptions
 {
     /// <summary>PBX id, forwarded as <see cref="Envelope.Pbx"/> (e.g. <c>office-slican</c>).</summary>
     public string? Id { get; set; }
 
-    /// <summary>Protocol: <c>ctip</c> (Slican), <c>ami</c> (Asterisk) or <c>smdr</c> (Avaya IP Office, the PBX connects to us).</summary>
+    /// <summary>Protocol: the name of a registered connector factory (<see cref="Hosting.PbxConnectorFactories"/>): <c>ctip</c> (Slican), <c>ami</c> (Asterisk) or <c>smdr</c> (Avaya IP Office, the PBX connects to us).</summary>
     public string Protocol { get; set; } = Protocols.Ctip;
 
     /// <summary>PBX host name or address (ctip, ami). Not used by smdr, where the PBX connects to the relay.</summary>
     public string? Host { get; set; }
 
     /// <summary>
-    /// PBX TCP port: ctip default 5524, ami default 5038. For smdr the local port to listen on; when unset the shared
-    /// <c>Relay:Smdr:Port</c> (default 9000).
+    /// PBX TCP port; when unset the protocol's default (ctip 5524, ami 5038). For smdr the local port to listen on;
+    /// when unset the shared <c>Relay:Smdr:Port</c> (default 9000).
     /// </summary>
     public int? Port { get; set; }
 
-    /// <summary><see cref="Port"/>, or the protocol's default port (ctip 5524, ami 5038, smdr 9000).</summary>
-    public int EffectivePort => Port ?? DefaultPort(Protocol);
+    /// <summary><see cref="Port"/>, or the default port of the protocol's factory (ctip 5524, ami 5038, smdr 9000).</summary>
+    public int EffectivePort => Port ?? Hosting.PbxConnectorFactories.Find(Protocol)?.DefaultPort ?? 0;
 
-    /// <summary>The well-known port of <paramref name="protocol"/>: ctip 5524, ami 5038, smdr 9000.</summary>
-    public static int DefaultPort(string? protocol) => protocol switch
-    {
-        Protocols.Ami => 5038,
-        Protocols.Smdr => 9000,
-        _ => 5524,
-    };
+    /// <summary>Slican CTIP settings (<c>Relay:Pbxes:N:Ctip</c>): LOGA key and the idle probe.</summary>
+    public Ctip.CtipOptions Ctip { get; set; } = new();
 
-    /// <summary>AMI login user name (<c>manager.conf</c> section).</summary>
-    public string? Username { get; set; }
+    /// <summary>Asterisk AMI settings (<c>Relay:Pbxes:N:Ami</c>): manager user, secret, event mask, ping.</summary>
+    public Ami.AmiOptions Ami { get; set; } = new();
 
-    /// <summary>AMI login secret. A secret: never logged, never echoed in errors.</summary>
-    public string? Secret { get; set; }
-
-    /// <summary>AMI event mask sent with <c>Action: Events</c> (default <c>call,cdr,dialplan,agent</c>).</summary>
-    public string EventMask { get; set; } = "call,cdr,dialplan,agent";
-
-    /// <summary>AMI: a <c>Ping</c> action is sent this often, in seconds (default 20).</summary>
-    public double PingIntervalSeconds { get; set; } = 20;
-
-    /// <summary>AMI: how long a Ping may go unanswered before the link is declared dead and reconnected, in seconds (default 10).</summary>
-    public double PingTimeoutSeconds { get; set; } = 10;
+    /// <summary>Avaya IP Office SMDR settings (<c>Relay:Pbxes:N:Smdr</c>): the source addresses the PBX connects from.</summary>
+    public Smdr.SmdrPbxOptions Smdr { get; set; } = new();
 
     /// <summary>
-    /// SMDR: source IP addresses this PBX connects from (<c>Relay:Pbxes:N:AllowedSources:0</c> ...). Connections from any
-    /// other address are refused and logged. When empty and <see cref="Host"/> is an IP address, that address is used.
+    /// Cap of one frame, in bytes (default 65536; ctip: a line, ami: a message up to its empty line). A longer one is
+    /// forwarded cut at the cap and flagged (envelope <c>Problem</c>, marker <c>[relay: ...]</c>), the rest of it up to its
+    /// end is dropped and counted in the log: one PBX's garbage costs at most this much memory and never breaks its
+    /// connection. SMDR has its own limits (<c>Relay:Smdr:MaxLineBytes</c>, <c>MaxBufferedBytes</c>).
     /// </summary>
-    public List<string> AllowedSources { get; set; } = [];
+    public int MaxFrameBytes { get; set; } = 64 * 1024;
 
-    /// <summary>CTIP LOGA key (tariff/billing key, <c>____</c> when none). A secret: never logged.</summary>
-    public string Pin { get; set; } = "____";
-
-    /// <summary>TCP connect timeout, in seconds (default 10).</summary>
+    /// <summary>TCP connect timeout, in seconds (default 10; ctip, ami).</summary>
     public double ConnectTimeoutSeconds { get; set; } = 10;
 
     /// <summary>How long to wait for the answer to WHO and LOGA (CTIP) or for the banner and the Login response (AMI), in seconds (default 5).</summary>
     public double LoginTimeoutSeconds { get; set; } = 5;
-
-    /// <summary>After this many seconds without any data the connector sends <c>aWHO</c> as a probe (default 60).</summary>
-    public double IdleProbeSeconds { get; set; } = 60;
-
-    /// <summary>How long the probe may go unanswered before the link is declared dead and reconnected, in seconds (default 5).</summary>
-    public double ProbeTimeoutSeconds { get; set; } = 5;
 
     /// <summary>First reconnect delay after a failed connection, in seconds (default 1; exponential with jitter).</summary>
     public double ReconnectDelaySeconds { get; set; } = 1;

@@ -1,5 +1,5 @@
-using System.Net;
 using CloudTelephony.Contracts;
+using CloudTelephony.Relay.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace CloudTelephony.Relay.Configuration;
@@ -7,9 +7,6 @@ namespace CloudTelephony.Relay.Configuration;
 /// <summary>Checks <see cref="RelayOptions"/> at start; every failure message names the configuration key.</summary>
 public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
 {
-    /// <summary>Protocols this relay has a connector for.</summary>
-    public static readonly IReadOnlyList<string> SupportedProtocols = [Protocols.Ctip, Protocols.Ami, Protocols.Smdr];
-
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, RelayOptions options)
     {
@@ -51,6 +48,10 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
         }
 
         Positive(errors, $"{s}:Forwarder:BatchSize", f.BatchSize);
+        if (f.MaxBatchBytes is < 256 * 1024 or > 28 * 1024 * 1024)
+        {
+            errors.Add($"{s}:Forwarder:MaxBatchBytes {f.MaxBatchBytes} is out of range 262144-29360128 (below the receiver's 30 MB request limit)");
+        }
         Positive(errors, $"{s}:Forwarder:MaxBatchesInFlight", f.MaxBatchesInFlight);
         if (!(o.HeartbeatSeconds >= 0) || double.IsInfinity(o.HeartbeatSeconds))
         {
@@ -59,6 +60,10 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
 
         Positive(errors, $"{s}:Outbox:MaxFrames", o.Outbox.MaxFrames);
         Positive(errors, $"{s}:Outbox:MaxGroupCommit", o.Outbox.MaxGroupCommit);
+        if (o.Outbox.MaxFramesPerPbx < 0)
+        {
+            errors.Add($"{s}:Outbox:MaxFramesPerPbx must not be negative (0 = an equal share of MaxFrames per PBX)");
+        }
         if (o.Outbox.Synchronous?.Trim().ToUpperInvariant() is not (null or "" or "FULL" or "NORMAL" or "EXTRA"))
         {
             errors.Add($"{s}:Outbox:Synchronous '{o.Outbox.Synchronous}' is not Full, Normal or Extra");
@@ -90,11 +95,11 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
 
         if (o.Pbxes.Count == 0)
         {
-            errors.Add($"no PBX configured (set {s}:Pbxes:0:Id, :Protocol, :Host, :Port, :Pin)");
+            errors.Add($"no PBX configured (set {s}:Pbxes:0:Id, :Protocol, :Host, :Port and the protocol's section, e.g. {s}:Pbxes:0:Ctip:Pin)");
         }
 
         var ids = new HashSet<string>(StringComparer.Ordinal);
-        var smdrOwners = new Dictionary<(int, IPAddress), string>();
+        var byProtocol = new Dictionary<IPbxConnectorFactory, List<(string, PbxOptions)>>();
         for (var i = 0; i < o.Pbxes.Count; i++)
         {
             var p = o.Pbxes[i];
@@ -108,88 +113,39 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
                 errors.Add($"{k}:Id '{p.Id}' is used twice");
             }
 
-            if (!Protocols.IsKnown(p.Protocol))
+            var factory = PbxConnectorFactories.Find(p.Protocol);
+            if (factory is null)
             {
-                errors.Add($"{k}:Protocol '{p.Protocol}' is unknown (expected one of {string.Join(", ", Protocols.All)})");
-            }
-            else if (!SupportedProtocols.Contains(p.Protocol))
-            {
-                errors.Add($"{k}:Protocol '{p.Protocol}' is not supported by this relay yet (supported: {string.Join(", ", SupportedProtocols)})");
+                errors.Add(Protocols.IsKnown(p.Protocol)
+                    ? $"{k}:Protocol '{p.Protocol}' is not supported by this relay yet (supported: {PbxConnectorFactories.Names})"
+                    : $"{k}:Protocol '{p.Protocol}' is unknown (expected one of {PbxConnectorFactories.Names})");
+                continue;
             }
 
-            var smdr = p.Protocol == Protocols.Smdr;
-            if (!smdr && string.IsNullOrWhiteSpace(p.Host))
+            if (!byProtocol.TryGetValue(factory, out var list))
+            {
+                byProtocol[factory] = list = [];
+            }
+
+            list.Add((k, p));
+            if (!factory.PbxConnects && string.IsNullOrWhiteSpace(p.Host))
             {
                 errors.Add($"{k}:Host is empty");
             }
 
-            if (p.Port is { } port && (port > 65535 || port < (smdr ? 0 : 1)))
+            var min = factory.PbxConnects ? 0 : 1;
+            if (p.Port is { } port && (port > 65535 || port < min))
             {
-                errors.Add($"{k}:Port {port} is out of range {(smdr ? 0 : 1)}-65535");
+                errors.Add($"{k}:Port {port} is out of range {min}-65535");
             }
 
-            switch (p.Protocol)
+            if (p.MaxFrameBytes is < 256 or > 16 * 1024 * 1024)
             {
-                case Protocols.Ctip:
-                    if (string.IsNullOrEmpty(p.Pin) || p.Pin.Any(c => c is '\r' or '\n' or ' '))
-                    {
-                        // never echo the value: it is a secret
-                        errors.Add($"{k}:Pin is empty or contains spaces or line breaks (use ____ for no key)");
-                    }
-
-                    break;
-                case Protocols.Ami:
-                    if (string.IsNullOrWhiteSpace(p.Username) || p.Username.Any(char.IsControl))
-                    {
-                        errors.Add($"{k}:Username is empty or contains line breaks");
-                    }
-
-                    if (string.IsNullOrEmpty(p.Secret) || p.Secret.Any(char.IsControl))
-                    {
-                        // never echo the value: it is a secret
-                        errors.Add($"{k}:Secret is empty or contains line breaks");
-                    }
-
-                    if (string.IsNullOrWhiteSpace(p.EventMask) || p.EventMask.Any(char.IsControl))
-                    {
-                        errors.Add($"{k}:EventMask is empty or contains line breaks (e.g. call,cdr,dialplan,agent)");
-                    }
-
-                    Positive(errors, $"{k}:PingIntervalSeconds", p.PingIntervalSeconds);
-                    Positive(errors, $"{k}:PingTimeoutSeconds", p.PingTimeoutSeconds);
-                    break;
-                case Protocols.Smdr:
-                    var sources = SmdrSources(p);
-                    if (sources.Count == 0)
-                    {
-                        errors.Add($"{k}:AllowedSources is empty (list the IP addresses the PBX connects from, e.g. {k}:AllowedSources:0=192.0.2.10)");
-                    }
-
-                    foreach (var bad in p.AllowedSources.Where(a => !IPAddress.TryParse(a, out _)))
-                    {
-                        errors.Add($"{k}:AllowedSources '{bad}' is not an IP address");
-                    }
-
-                    foreach (var a in sources)
-                    {
-                        var key = (SmdrPort(o, p), a);
-                        if (smdrOwners.TryGetValue(key, out var owner))
-                        {
-                            errors.Add($"{k}:AllowedSources {a} is already the source of PBX '{owner}' on port {key.Item1}");
-                        }
-                        else
-                        {
-                            smdrOwners[key] = p.Id ?? "";
-                        }
-                    }
-
-                    break;
+                errors.Add($"{k}:MaxFrameBytes {p.MaxFrameBytes} is out of range 256-16777216");
             }
 
             Positive(errors, $"{k}:ConnectTimeoutSeconds", p.ConnectTimeoutSeconds);
             Positive(errors, $"{k}:LoginTimeoutSeconds", p.LoginTimeoutSeconds);
-            Positive(errors, $"{k}:IdleProbeSeconds", p.IdleProbeSeconds);
-            Positive(errors, $"{k}:ProbeTimeoutSeconds", p.ProbeTimeoutSeconds);
             Positive(errors, $"{k}:ReconnectDelaySeconds", p.ReconnectDelaySeconds);
             Positive(errors, $"{k}:ReconnectMaxDelaySeconds", p.ReconnectMaxDelaySeconds);
             Positive(errors, $"{k}:RefusedDelaySeconds", p.RefusedDelaySeconds);
@@ -200,44 +156,17 @@ public sealed class RelayOptionsValidator : IValidateOptions<RelayOptions>
             }
         }
 
-        var l = o.Smdr;
-        if (!IPAddress.TryParse(l.Address, out _))
+        // every protocol checks its own section (and shared ones such as Relay:Smdr), with or without PBXes of its own
+        foreach (var factory in PbxConnectorFactories.All)
         {
-            errors.Add($"{s}:Smdr:Address '{l.Address}' is not an IP address");
-        }
-
-        if (l.Port is < 0 or > 65535)
-        {
-            errors.Add($"{s}:Smdr:Port {l.Port} is out of range 0-65535");
-        }
-
-        Positive(errors, $"{s}:Smdr:MaxLineBytes", l.MaxLineBytes);
-        if (l.MaxBufferedBytes < l.MaxLineBytes)
-        {
-            errors.Add($"{s}:Smdr:MaxBufferedBytes must be at least {s}:Smdr:MaxLineBytes");
+            factory.Validate(o, byProtocol.TryGetValue(factory, out var mine) ? mine : [], errors);
         }
 
         return errors;
     }
 
-    /// <summary>The port an <c>smdr</c> PBX is received on: its own <c>Port</c>, else <c>Relay:Smdr:Port</c>.</summary>
-    public static int SmdrPort(RelayOptions o, PbxOptions p) => p.Port ?? o.Smdr.Port;
-
-    /// <summary>
-    /// The source addresses of an <c>smdr</c> PBX: <see cref="PbxOptions.AllowedSources"/> that parse (IPv4-mapped IPv6
-    /// addresses folded to IPv4), or <see cref="PbxOptions.Host"/> when that list is empty and Host is an IP address.
-    /// </summary>
-    public static IReadOnlyList<IPAddress> SmdrSources(PbxOptions p)
-    {
-        var list = p.AllowedSources.Count > 0 ? p.AllowedSources : (p.Host is { Length: > 0 } h ? [h] : []);
-        return list
-            .Select(a => IPAddress.TryParse(a, out var ip) ? (ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip) : null)
-            .OfType<IPAddress>()
-            .Distinct()
-            .ToList();
-    }
-
-    private static void Positive(List<string> errors, string key, double value)
+    /// <summary>Adds "<paramref name="key"/> must be a positive number" to <paramref name="errors"/> unless <paramref name="value"/> is a finite number above 0.</summary>
+    public static void Positive(ICollection<string> errors, string key, double value)
     {
         if (!(value > 0) || double.IsInfinity(value))
         {

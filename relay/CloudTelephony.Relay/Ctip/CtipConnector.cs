@@ -15,17 +15,36 @@ namespace CloudTelephony.Relay.Ctip;
 
 /// <summary>
 /// One Slican CTIP connection: connect, <c>aWHO</c>, one <c>aLOGA</c>, then stream every line (minus CR LF, latin-1,
-/// <c>a</c> marker kept, <c>t</c> link tests skipped) into the <see cref="IFrameSink"/> as envelopes. Reconnects through
-/// <see cref="ReconnectLoop"/>: exponential backoff with jitter for broken connections, a long one for refused logins.
+/// <c>a</c> marker kept, <c>t</c> link tests and replies skipped) into the <see cref="IFrameSink"/> as envelopes.
+/// Reconnects through <see cref="ReconnectLoop"/>: exponential backoff with jitter for broken connections, a long one
+/// for refused logins.
 /// </summary>
+/// <remarks>
+/// The socket's read loop appends the frames of each read to the outbox itself, before it reads on or does anything
+/// else with them (kill -9 can lose only what is in the kernel or not yet cut into lines); it hands only replies and
+/// link tests to the session (login, idle probe). A line over <see cref="PbxOptions.MaxFrameBytes"/> is forwarded cut
+/// and flagged, the rest of it skipped; NUL and other control characters are escaped and flagged
+/// (<see cref="FrameText"/>), so no byte a PBX sends breaks the connection or the receiver.
+/// </remarks>
 public sealed class CtipConnector : PbxConnector
 {
-    private const int MaxLineBytes = 64 * 1024;
+    private readonly bool _honourCaptureTimes;
+    private bool _warnedCaptureTimes;
 
-    /// <summary>Creates a connector for <paramref name="options"/> (Id, Host, Port, Pin and timings).</summary>
-    public CtipConnector(PbxOptions options, IFrameSink sink, RelayStatus status, ILogger<CtipConnector> logger, TimeProvider? time = null)
+    /// <summary>Creates a connector for <paramref name="options"/> (Id, Host, Port, Ctip:Pin and timings).</summary>
+    /// <param name="options">The PBX.</param>
+    /// <param name="sink">The outbox.</param>
+    /// <param name="status">The status board.</param>
+    /// <param name="logger">The logger.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="honourCaptureTimes">
+    /// Demo only (<c>Relay:Demo:HonourCaptureTimes</c>): stamp each frame with the capture time the PBX simulator
+    /// announced before it (<see cref="CtipReplies.CaptureTimePrefix"/>) instead of the receive time.
+    /// </param>
+    public CtipConnector(PbxOptions options, IFrameSink sink, RelayStatus status, ILogger<CtipConnector> logger, TimeProvider? time = null, bool honourCaptureTimes = false)
         : base("CTIP", options, sink, status, logger, time)
     {
+        _honourCaptureTimes = honourCaptureTimes;
     }
 
     /// <inheritdoc />
@@ -41,23 +60,24 @@ public sealed class CtipConnector : PbxConnector
 
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         using var sessionCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var lines = Channel.CreateBounded<ReceivedLine>(new BoundedChannelOptions(256) { SingleReader = true, SingleWriter = true });
-        var readTask = ReadLinesAsync(stream, lines.Writer, sessionCts.Token);
+        // replies and link tests for the session; null = "data arrived" (the link is alive)
+        var control = Channel.CreateBounded<string?>(new BoundedChannelOptions(64) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.DropOldest });
+        var readTask = ReadAsync(stream, control.Writer, session, sessionCts.Token);
         try
         {
-            await LoginAsync(stream, lines.Reader, ct).ConfigureAwait(false);
+            await LoginAsync(stream, control.Reader, ct).ConfigureAwait(false);
             var loggedInAt = Time.GetUtcNow();
             Status.SetState(Pbx, PbxConnectionState.Connected, session);
-            Logger.LogInformation("CTIP {Pbx}: logged in, session {Session}, streaming", Pbx, session);
+            Logger.LogInformation(RelayEvents.LinkUp, "CTIP {Pbx}: logged in, session {Session}, streaming", Pbx, session);
             try
             {
-                await StreamAsync(stream, lines.Reader, session, ct).ConfigureAwait(false);
+                await KeepAliveAsync(stream, control.Reader, ct).ConfigureAwait(false);
             }
             catch (CtipConnectionException ex) when (Time.GetUtcNow() - loggedInAt >= Seconds(Options.StableSessionSeconds))
             {
                 // A long, healthy session ended: reconnect at once with a fresh backoff.
                 Status.SetState(Pbx, PbxConnectionState.Connecting, ex.Message);
-                Logger.LogWarning("CTIP {Pbx}: session {Session} ended: {Reason}; reconnecting", Pbx, session, ex.Message);
+                Logger.LogWarning(RelayEvents.LinkLost, "CTIP {Pbx}: session {Session} ended: {Reason}; reconnecting", Pbx, session, ex.Message);
             }
         }
         finally
@@ -78,12 +98,11 @@ public sealed class CtipConnector : PbxConnector
         }
     }
 
-
-    private async Task LoginAsync(Stream stream, ChannelReader<ReceivedLine> lines, CancellationToken ct)
+    private async Task LoginAsync(Stream stream, ChannelReader<string?> control, CancellationToken ct)
     {
         var replyTimeout = Seconds(Options.LoginTimeoutSeconds);
         await SendAsync(stream, CtipReplies.Who, ct).ConfigureAwait(false);
-        var who = await ReadReplyAsync(lines, replyTimeout, ct).ConfigureAwait(false);
+        var who = await ReadReplyAsync(control, replyTimeout, ct).ConfigureAwait(false);
         if (who is not null && CtipReplies.IsOk(who))
         {
             var identity = who.Length > 4 ? who[4..] : "";
@@ -101,8 +120,8 @@ public sealed class CtipConnector : PbxConnector
         }
 
         // Exactly one LOGA per connection (MANUAL p.5). The key is a secret: never logged.
-        await SendAsync(stream, CtipReplies.LoginPrefix + Options.Pin, ct).ConfigureAwait(false);
-        var reply = await ReadReplyAsync(lines, replyTimeout, ct).ConfigureAwait(false);
+        await SendAsync(stream, CtipReplies.LoginPrefix + Options.Ctip.Pin, ct).ConfigureAwait(false);
+        var reply = await ReadReplyAsync(control, replyTimeout, ct).ConfigureAwait(false);
         if (reply is null)
         {
             throw new CtipLoginRefusedException($"no answer to LOGA within {replyTimeout.TotalSeconds:0.#} s");
@@ -114,8 +133,8 @@ public sealed class CtipConnector : PbxConnector
         }
     }
 
-    /// <summary>The next reply line (<c>aOK</c>, <c>aNA</c> ...), skipping link tests and unknown lines; null on timeout.</summary>
-    private async Task<string?> ReadReplyAsync(ChannelReader<ReceivedLine> lines, TimeSpan timeout, CancellationToken ct)
+    /// <summary>The next reply line (<c>aOK</c>, <c>aNA</c> ...), skipping link tests and data pulses; null on timeout.</summary>
+    private async Task<string?> ReadReplyAsync(ChannelReader<string?> control, TimeSpan timeout, CancellationToken ct)
     {
         var deadline = Time.GetUtcNow() + timeout;
         while (true)
@@ -126,94 +145,63 @@ public sealed class CtipConnector : PbxConnector
                 return null;
             }
 
-            var line = await ReadLineAsync(lines, left, ct).ConfigureAwait(false);
-            if (line is null)
+            var (got, line) = await ReadControlAsync(control, left, ct).ConfigureAwait(false);
+            if (!got)
             {
                 return null;
             }
 
-            if (CtipReplies.IsReply(line.Value.Text))
+            if (line is not null && CtipReplies.IsReply(line))
             {
-                return line.Value.Text;
-            }
-
-            if (line.Value.Text != CtipReplies.LinkTest)
-            {
-                Logger.LogDebug("CTIP {Pbx}: ignoring '{Line}' while logging in", Pbx, line.Value.Text);
+                return line;
             }
         }
     }
 
-    private async Task StreamAsync(Stream stream, ChannelReader<ReceivedLine> lines, string session, CancellationToken ct)
+    /// <summary>After login: anything from the PBX proves the link alive; after <c>IdleProbeSeconds</c> of silence an <c>aWHO</c> probe must be answered within <c>ProbeTimeoutSeconds</c>.</summary>
+    private async Task KeepAliveAsync(Stream stream, ChannelReader<string?> control, CancellationToken ct)
     {
-        var idle = Seconds(Options.IdleProbeSeconds);
-        var probeTimeout = Seconds(Options.ProbeTimeoutSeconds);
-        var probing = false; // a WHO probe went out and no data came back yet
-        var whoAnswersExpected = 0; // probe answers still to come (not forwarded)
-        long seq = 0;
-        var batch = new List<Envelope>();
+        var idle = Seconds(Options.Ctip.IdleProbeSeconds);
+        var probeTimeout = Seconds(Options.Ctip.ProbeTimeoutSeconds);
+        var probing = false;
         while (true)
         {
-            var line = await ReadLineAsync(lines, probing ? probeTimeout : idle, ct).ConfigureAwait(false);
-            if (line is not { } l)
+            var (got, _) = await ReadControlAsync(control, probing ? probeTimeout : idle, ct).ConfigureAwait(false);
+            if (got)
             {
-                if (probing)
-                {
-                    throw new CtipConnectionException(
-                        $"dead link: no data for {idle.TotalSeconds:0.#} s and no answer to the WHO probe within {probeTimeout.TotalSeconds:0.#} s");
-                }
-
-                Logger.LogDebug("CTIP {Pbx}: no data for {Idle:0.#} s, probing with WHO", Pbx, idle.TotalSeconds);
-                await SendAsync(stream, CtipReplies.Who, ct).ConfigureAwait(false);
-                probing = true;
-                whoAnswersExpected++;
+                probing = false;
                 continue;
             }
 
-            // Any data proves the link alive. After login we send nothing but WHO probes, so an aOK is a probe's answer.
-            probing = false;
-            batch.Clear();
-            var next = l;
-            do
+            if (probing)
             {
-                if (whoAnswersExpected > 0 && CtipReplies.IsOk(next.Text))
-                {
-                    whoAnswersExpected--;
-                    continue;
-                }
-
-                if (next.Text == CtipReplies.LinkTest)
-                {
-                    continue;
-                }
-
-                seq++;
-                batch.Add(new Envelope(Pbx, Protocols.Ctip, session, seq, next.ReceivedAt, next.Text));
+                throw new CtipConnectionException(
+                    $"dead link: no data for {idle.TotalSeconds:0.#} s and no answer to the WHO probe within {probeTimeout.TotalSeconds:0.#} s");
             }
-            while (batch.Count < PbxSessions.MaxFramesPerAppend && lines.TryRead(out next));
 
-            // every line already read shares one outbox commit
-            await PbxSessions.AppendReadAsync(Sink, Status, batch, ct).ConfigureAwait(false);
+            Logger.LogDebug("CTIP {Pbx}: no data for {Idle:0.#} s, probing with WHO", Pbx, idle.TotalSeconds);
+            await SendAsync(stream, CtipReplies.Who, ct).ConfigureAwait(false);
+            probing = true;
         }
     }
 
-    /// <summary>The next line, or null when none came within <paramref name="timeout"/>; throws when the connection ended.</summary>
-    private static async ValueTask<ReceivedLine?> ReadLineAsync(ChannelReader<ReceivedLine> lines, TimeSpan timeout, CancellationToken ct)
+    /// <summary>The next control item (true, item) or (false, null) when none came within <paramref name="timeout"/>; throws when the connection ended.</summary>
+    private static async ValueTask<(bool Got, string? Line)> ReadControlAsync(ChannelReader<string?> control, TimeSpan timeout, CancellationToken ct)
     {
-        if (lines.TryRead(out var ready))
+        if (control.TryRead(out var ready))
         {
-            return ready;
+            return (true, ready);
         }
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(timeout);
         try
         {
-            return await lines.ReadAsync(cts.Token).ConfigureAwait(false);
+            return (true, await control.ReadAsync(cts.Token).ConfigureAwait(false));
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            return null;
+            return (false, null);
         }
         catch (ChannelClosedException ex)
         {
@@ -235,10 +223,18 @@ public sealed class CtipConnector : PbxConnector
         }
     }
 
-    /// <summary>Pumps CR LF framed, latin-1 decoded lines from the socket into <paramref name="writer"/>.</summary>
-    private async Task ReadLinesAsync(Stream stream, ChannelWriter<ReceivedLine> writer, CancellationToken ct)
+    /// <summary>
+    /// The socket's read loop: cuts each read into CR LF lines (latin-1), appends the frames to the outbox at once (one
+    /// append per read), and hands replies, link tests and a "data arrived" pulse to the session.
+    /// </summary>
+    private async Task ReadAsync(Stream stream, ChannelWriter<string?> control, string session, CancellationToken ct)
     {
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        var lines = new CappedLines(Options.MaxFrameBytes);
+        var batch = new List<Envelope>();
+        long seq = 0;
+        long batchBytes = 0;
+        DateTimeOffset? captured = null;
         Exception? end = null;
         try
         {
@@ -247,24 +243,79 @@ public sealed class CtipConnector : PbxConnector
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var at = PbxSessions.TruncateToMilliseconds(Time.GetUtcNow());
-                while (LineFraming.TryReadLine(ref buffer, out var line))
+                var wasSkipping = lines.Skipping;
+                while (lines.TryRead(ref buffer, out var line, out var kind))
                 {
-                    var text = Encoding.Latin1.GetString(line);
-                    if (text.Length > 0)
+                    if (wasSkipping && lines.TakeDropped() is > 0 and var dropped)
                     {
-                        await writer.WriteAsync(new ReceivedLine(text, at), ct).ConfigureAwait(false);
+                        Logger.LogWarning(RelayEvents.FrameFlagged, "CTIP {Pbx}: session {Session}: dropped the remaining {Bytes} bytes of the cut line", Pbx, session, dropped);
+                    }
+
+                    wasSkipping = kind == LineKind.Cut;
+                    var bytes = line.IsSingleSegment ? line.FirstSpan : line.ToArray();
+                    var text = FrameText.Decode(bytes, latin1: true, out var problems);
+                    if (kind == LineKind.Cut)
+                    {
+                        problems = FrameText.Join($"line over the {lines.MaxLineBytes}-byte cap without a line end, cut (the rest of the line is dropped)", problems);
+                        text = FrameText.Escape(bytes, latin1: true);
+                    }
+
+                    if (problems is null)
+                    {
+                        if (text.Length == 0)
+                        {
+                            continue;
+                        }
+
+                        if (text == CtipReplies.LinkTest || CtipReplies.IsReply(text))
+                        {
+                            // replies (login, probes) and link tests are for the session, never forwarded
+                            control.TryWrite(text);
+                            continue;
+                        }
+
+                        if (text.StartsWith(CtipReplies.CaptureTimePrefix, StringComparison.Ordinal))
+                        {
+                            if (_honourCaptureTimes && DateTimeOffset.TryParse(text.AsSpan(CtipReplies.CaptureTimePrefix.Length), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var t))
+                            {
+                                captured = PbxSessions.TruncateToMilliseconds(t);
+                                continue;
+                            }
+
+                            if (!_warnedCaptureTimes)
+                            {
+                                _warnedCaptureTimes = true;
+                                Logger.LogWarning("CTIP {Pbx}: the PBX announces capture times (a simulator?); forwarded as frames because Relay:Demo:HonourCaptureTimes is off", Pbx);
+                            }
+                        }
+                    }
+                    else
+                    {
+                        Logger.LogWarning(RelayEvents.FrameFlagged, "CTIP {Pbx}: session {Session} seq {Seq}: {Problems}; forwarded flagged", Pbx, session, seq + 1, problems);
+                    }
+
+                    seq++;
+                    var frame = problems is null ? text : FrameText.Flag(problems, text);
+                    batch.Add(new Envelope(Pbx, Protocols.Ctip, session, seq, captured ?? at, frame, problems));
+                    captured = null;
+                    batchBytes += frame.Length;
+                    if (batch.Count >= PbxSessions.MaxFramesPerAppend || batchBytes >= PbxSessions.MaxBytesPerAppend)
+                    {
+                        await PbxSessions.AppendReadAsync(Sink, Status, batch, ct).ConfigureAwait(false);
+                        batch.Clear();
+                        batchBytes = 0;
                     }
                 }
 
-                if (buffer.Length > MaxLineBytes)
-                {
-                    end = new CtipConnectionException($"protocol error: more than {MaxLineBytes} bytes without CR LF");
-                    break;
-                }
+                // every line of this read shares one outbox commit, before anything more is read
+                await PbxSessions.AppendReadAsync(Sink, Status, batch, ct).ConfigureAwait(false);
+                batch.Clear();
+                batchBytes = 0;
+                control.TryWrite(null);
 
                 if (result.IsCompleted)
                 {
-                    if (buffer.Length > 0)
+                    if (buffer.Length > 0 && !lines.Skipping)
                     {
                         Logger.LogWarning("CTIP {Pbx}: connection closed inside a frame; {Bytes} bytes without CR LF not forwarded", Pbx, buffer.Length);
                     }
@@ -284,15 +335,17 @@ public sealed class CtipConnector : PbxConnector
         {
             end = new CtipConnectionException($"connection lost: {ex.InnerException?.Message ?? ex.Message}", ex);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // the outbox failed: the session ends (and reconnects) rather than read frames it cannot keep
+            end = new CtipConnectionException($"frames could not be stored: {ex.Message}", ex);
+        }
         finally
         {
-            writer.TryComplete(end);
+            control.TryComplete(end);
             await reader.CompleteAsync().ConfigureAwait(false);
         }
     }
 
-
     private static TimeSpan Seconds(double s) => TimeSpan.FromSeconds(s);
-
-    private readonly record struct ReceivedLine(string Text, DateTimeOffset ReceivedAt);
 }

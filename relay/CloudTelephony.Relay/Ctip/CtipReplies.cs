@@ -12,6 +12,12 @@ public static class CtipReplies
     /// <summary>The identification command; also used as the dead-link probe.</summary>
     public const string Who = "aWHO";
 
+    /// <summary>
+    /// Demo side channel of the PBX simulator (never sent by a PBX): <c>#capture-time 2025-09-02T13:44:19.033Z</c>
+    /// announces the capture's own time of the next frame; honoured only with <c>Relay:Demo:HonourCaptureTimes</c>.
+    /// </summary>
+    public const string CaptureTimePrefix = "#capture-time ";
+
     /// <summary>Prefix of the login command (<c>aLOGA &lt;key&gt;</c>).</summary>
     public const string LoginPrefix = "aLOGA ";
 

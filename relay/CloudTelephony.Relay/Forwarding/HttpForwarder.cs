@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Configuration;
+using CloudTelephony.Relay.Hosting;
 using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Telemetry;
 using Microsoft.Extensions.Hosting;
@@ -15,10 +16,14 @@ using Polly.Retry;
 namespace CloudTelephony.Relay.Forwarding;
 
 /// <summary>
-/// Drains the <see cref="IFrameSource"/> in batches and POSTs each as a JSON array of <see cref="Envelope"/> to
+/// Drains the <see cref="IFrameSource"/> in batches (at most <c>BatchSize</c> envelopes and <c>MaxBatchBytes</c> of
+/// JSON, below the receiver's request limit) and POSTs each as a JSON array of <see cref="Envelope"/> to
 /// <c>{Relay:Forwarder:Url}/api/frames</c>. A 2xx answer acknowledges the batch. Each POST is retried by the HTTP
 /// client's resilience handler (5xx, 408, 429, connection errors); a batch that still fails is sent again later, in
-/// order, and never dropped — a 4xx (our bug) is logged loudly with the body and retried slowly.
+/// order, and never dropped. An answer that says "do not retry" (400, 413, 422) is narrowed down by halving the batch
+/// until the envelopes the receiver refuses are alone: those go to the outbox's dead-letter table with the status and
+/// the answer, the others are delivered, and delivery goes on behind them. Any other 4xx (401, 403, 404: a key or
+/// address problem) is logged loudly with the body and the batch retried slowly.
 /// </summary>
 /// <remarks>
 /// One batch at a time (<see cref="ForwarderOptions.MaxBatchesInFlight"/> does not apply): POSTs in parallel could be
@@ -62,12 +67,12 @@ public sealed class HttpForwarder : BackgroundService
         var progress = Stopwatch.StartNew();
         var progressEvery = TimeSpan.FromSeconds(_options.ProgressIntervalSeconds);
         var linger = TimeSpan.FromMilliseconds(_options.LingerMilliseconds);
-        _logger.LogInformation("forwarding frames to {Endpoint} (batches of up to {BatchSize})", _endpoint, _options.BatchSize);
+        _logger.LogInformation("forwarding frames to {Endpoint} (batches of up to {BatchSize} frames, {Bytes} bytes)", _endpoint, _options.BatchSize, _options.MaxBatchBytes);
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                var readTask = _source.ReadBatchAsync(_options.BatchSize, linger, stoppingToken).AsTask();
+                var readTask = _source.ReadBatchAsync(_options.BatchSize, _options.MaxBatchBytes, linger, stoppingToken).AsTask();
                 var wait = progressEvery - progress.Elapsed;
                 if (!readTask.IsCompleted && _sinceProgress > 0)
                 {
@@ -87,8 +92,7 @@ public sealed class HttpForwarder : BackgroundService
 
                 using (RelayTelemetry.StartForward(batch))
                 {
-                    await batchPipeline.ExecuteAsync(static (state, ct) => state.self.PostAsync(state.batch, ct), (self: this, batch), stoppingToken)
-                        .ConfigureAwait(false);
+                    await DeliverAsync(batchPipeline, batch, stoppingToken).ConfigureAwait(false);
                 }
 
                 await _source.AcknowledgeAsync(batch, stoppingToken).ConfigureAwait(false);
@@ -142,7 +146,7 @@ public sealed class HttpForwarder : BackgroundService
             Delay = TimeSpan.FromSeconds(_options.RejectedRetryDelaySeconds),
             OnRetry = args =>
             {
-                _logger.LogError("batch rejected again; keeping it and retrying in {Delay:0.#} s (frames are never dropped)", args.RetryDelay.TotalSeconds);
+                _logger.LogError(RelayEvents.BatchRejected, "batch rejected again; keeping it and retrying in {Delay:0.#} s (frames are never dropped)", args.RetryDelay.TotalSeconds);
                 return ValueTask.CompletedTask;
             },
         };
@@ -150,7 +154,7 @@ public sealed class HttpForwarder : BackgroundService
         {
             Name = "forward-failed",
             ShouldHandle = args => ValueTask.FromResult(
-                args.Outcome.Exception is not null and not BatchRejectedException and not OperationCanceledException
+                args.Outcome.Exception is not null and not BatchRejectedException and not DoNotRetryException and not OperationCanceledException
                 || (args.Outcome.Exception is OperationCanceledException && !args.Context.CancellationToken.IsCancellationRequested)),
             MaxRetryAttempts = int.MaxValue,
             BackoffType = DelayBackoffType.Exponential,
@@ -160,6 +164,7 @@ public sealed class HttpForwarder : BackgroundService
             OnRetry = args =>
             {
                 _logger.LogWarning(
+                    RelayEvents.BatchFailed,
                     "forwarding to {Endpoint} failed: {Reason}; batch kept, next try in {Delay:0.#} s",
                     _endpoint,
                     args.Outcome.Exception?.Message,
@@ -168,6 +173,42 @@ public sealed class HttpForwarder : BackgroundService
             },
         };
         return new ResiliencePipelineBuilder { Name = "forward-batch" }.AddRetry(rejected).AddRetry(failed).Build();
+    }
+
+    /// <summary>
+    /// Delivers <paramref name="batch"/> (retried through <paramref name="pipeline"/>); when the receiver answers "do not
+    /// retry", delivers each half the same way, down to single envelopes, which are dead-lettered. Returns when every
+    /// envelope of the batch was accepted or dead-lettered.
+    /// </summary>
+    private async Task DeliverAsync(ResiliencePipeline pipeline, IReadOnlyList<Envelope> batch, CancellationToken ct)
+    {
+        try
+        {
+            await pipeline.ExecuteAsync(static (state, token) => state.self.PostAsync(state.batch, token), (self: this, batch), ct).ConfigureAwait(false);
+        }
+        catch (DoNotRetryException refused) when (batch.Count > 1)
+        {
+            _logger.LogWarning(
+                RelayEvents.DeadLettered,
+                "ingest refused a batch of {Count} frames with HTTP {Status} (do not retry); sending it in halves to set aside only what it refuses",
+                batch.Count,
+                refused.Status);
+            var half = batch.Count / 2;
+            await DeliverAsync(pipeline, batch.Take(half).ToArray(), ct).ConfigureAwait(false);
+            await DeliverAsync(pipeline, batch.Skip(half).ToArray(), ct).ConfigureAwait(false);
+        }
+        catch (DoNotRetryException refused)
+        {
+            var e = batch[0];
+            await _source.DeadLetterAsync(e, refused.Status, refused.Message, ct).ConfigureAwait(false);
+            _logger.LogError(
+                RelayEvents.DeadLettered,
+                "ingest refused frame pbx={Pbx} session={Session} seq={Seq} with {Reason}; set aside in the outbox's dead-letter table, delivery goes on",
+                e.Pbx,
+                e.Session,
+                e.Seq,
+                refused.Message);
+        }
     }
 
     private async ValueTask PostAsync(IReadOnlyList<Envelope> batch, CancellationToken ct)
@@ -190,10 +231,17 @@ public sealed class HttpForwarder : BackgroundService
         }
 
         var code = (int)response.StatusCode;
+        if (code is 400 or 413 or 422)
+        {
+            // the receiver says this content will never be accepted: narrowed down and dead-lettered, never retried
+            throw new DoNotRetryException(code, $"HTTP {code} {response.ReasonPhrase}: {text}");
+        }
+
         if (code is >= 400 and < 500 && response.StatusCode is not HttpStatusCode.RequestTimeout and not HttpStatusCode.TooManyRequests)
         {
             var first = batch[0];
             _logger.LogError(
+                RelayEvents.BatchRejected,
                 "ingest REJECTED a batch of {Count} frames (pbx={Pbx}, session={Session}, seq={Seq}..): HTTP {Status}: {Body}",
                 batch.Count,
                 first.Pbx,
@@ -207,6 +255,12 @@ public sealed class HttpForwarder : BackgroundService
         throw new HttpRequestException($"HTTP {code} {response.ReasonPhrase}: {text}", null, response.StatusCode);
     }
 
-    /// <summary>The ingest endpoint answered 4xx (other than 408/429): our bug, retried slowly, never dropped.</summary>
+    /// <summary>The ingest endpoint answered 4xx (other than 400/408/413/422/429): a key or address problem, retried slowly, never dropped.</summary>
     private sealed class BatchRejectedException(string message) : Exception(message);
+
+    /// <summary>The ingest endpoint answered 400, 413 or 422: this content will not be accepted however often it is sent.</summary>
+    private sealed class DoNotRetryException(int status, string message) : Exception(message)
+    {
+        public int Status { get; } = status;
+    }
 }

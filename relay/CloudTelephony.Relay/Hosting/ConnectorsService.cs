@@ -1,62 +1,64 @@
-using CloudTelephony.Contracts;
-using CloudTelephony.Relay.Ami;
 using CloudTelephony.Relay.Configuration;
-using CloudTelephony.Relay.Ctip;
 using CloudTelephony.Relay.Sink;
-using CloudTelephony.Relay.Smdr;
 using CloudTelephony.Relay.Status;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace CloudTelephony.Relay.Hosting;
 
-/// <summary>Runs one connector per configured ctip/ami PBX and one SMDR listener per SMDR port until the host stops.</summary>
+/// <summary>
+/// Runs what every registered protocol (<see cref="PbxConnectorFactories"/>) creates for its configured PBXes (a
+/// connector per CTIP/AMI PBX, a listener per SMDR port) until the host stops; logs each PBX and every deprecated
+/// configuration key once at start.
+/// </summary>
 public sealed class ConnectorsService(
     IOptions<RelayOptions> options,
     IFrameSink sink,
     RelayStatus status,
-    ILoggerFactory loggers) : BackgroundService
+    ILoggerFactory loggers,
+    IConfiguration? configuration = null,
+    TimeProvider? time = null) : BackgroundService
 {
     /// <inheritdoc />
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var log = loggers.CreateLogger<ConnectorsService>();
         var o = options.Value;
-        var runs = new List<Task>();
-        foreach (var pbx in o.Pbxes)
+        if (configuration is not null)
         {
-            switch (pbx.Protocol)
+            foreach (var warning in RelayConfiguration.Check(configuration).Warnings)
             {
-                case Protocols.Ctip:
-                    log.LogInformation("relay {Relay}: PBX {Pbx} ({Protocol}) at {Host}:{Port}", o.RelayId, pbx.Id, pbx.Protocol, pbx.Host, pbx.EffectivePort);
-                    var connector = new CtipConnector(pbx, sink, status, loggers.CreateLogger<CtipConnector>());
-                    runs.Add(Task.Run(() => connector.RunAsync(stoppingToken), CancellationToken.None));
-                    break;
-                case Protocols.Ami:
-                    log.LogInformation("relay {Relay}: PBX {Pbx} ({Protocol}) at {Host}:{Port}", o.RelayId, pbx.Id, pbx.Protocol, pbx.Host, pbx.EffectivePort);
-                    var ami = new AmiConnector(pbx, sink, status, loggers.CreateLogger<AmiConnector>());
-                    runs.Add(Task.Run(() => ami.RunAsync(stoppingToken), CancellationToken.None));
-                    break;
-                case Protocols.Smdr:
-                    log.LogInformation(
-                        "relay {Relay}: PBX {Pbx} ({Protocol}) connects to port {Port} from {Sources}",
-                        o.RelayId,
-                        pbx.Id,
-                        pbx.Protocol,
-                        RelayOptionsValidator.SmdrPort(o, pbx),
-                        string.Join(", ", RelayOptionsValidator.SmdrSources(pbx)));
-                    break;
-                default:
-                    // validation rejects these at start; kept as a guard
-                    throw new InvalidOperationException($"no connector for protocol '{pbx.Protocol}'");
+                log.LogWarning(RelayEvents.DeprecatedSetting, "configuration: {Warning}", warning);
             }
         }
 
-        foreach (var listener in SmdrListener.CreateAll(o, sink, status, loggers))
+        if (o.Demo.HonourCaptureTimes)
         {
-            // a port that cannot be bound is logged as an error and retried; the other PBXes go on
-            runs.Add(Task.Run(() => listener.RunAsync(stoppingToken), CancellationToken.None));
+            log.LogWarning("Relay:Demo:HonourCaptureTimes is on: CTIP frames are stamped with the capture times a PBX simulator announces (demo only, never for a real PBX)");
+        }
+
+        var context = new ConnectorContext(sink, status, loggers, time ?? TimeProvider.System);
+        var runs = new List<Task>();
+        foreach (var factory in PbxConnectorFactories.All)
+        {
+            var mine = o.Pbxes.Where(p => p.Protocol == factory.Protocol).ToList();
+            if (mine.Count == 0)
+            {
+                continue;
+            }
+
+            foreach (var pbx in mine)
+            {
+                log.LogInformation("relay {Relay}: PBX {Pbx} ({Protocol}) {Where}", o.RelayId, pbx.Id, pbx.Protocol, factory.Describe(o, pbx));
+            }
+
+            foreach (var run in factory.CreateRuns(o, mine, context))
+            {
+                // a connector that cannot connect (or a port that cannot be bound) retries on its own; the others go on
+                runs.Add(Task.Run(() => run(stoppingToken), CancellationToken.None));
+            }
         }
 
         return Task.WhenAll(runs);

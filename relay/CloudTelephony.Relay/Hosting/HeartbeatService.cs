@@ -15,7 +15,7 @@ namespace CloudTelephony.Relay.Hosting;
 /// <summary>
 /// Every <c>Relay:HeartbeatSeconds</c> (default 60) sends a <see cref="RelayHeartbeat"/> through the configured
 /// transport: relay id and version, each PBX's connection state, frames sent, outbox depth, oldest pending frame, cap
-/// alarm. Not stored in the outbox (a stale heartbeat is worthless); a failed send is logged and the next one follows.
+/// alarm, and the dead letters (count and oldest) of the outbox. Not stored in the outbox (a stale heartbeat is worthless); a failed send is logged and the next one follows.
 /// </summary>
 public sealed class HeartbeatService(IOptions<RelayOptions> options, RelayStatus status, IServiceProvider services, ILogger<HeartbeatService> logger) : BackgroundService
 {
@@ -41,7 +41,9 @@ public sealed class HeartbeatService(IOptions<RelayOptions> options, RelayStatus
             outbox.Forwarded,
             outbox.Depth,
             outbox.OldestPendingAt,
-            outbox.AtCap);
+            outbox.AtCap,
+            outbox.DeadLetters,
+            outbox.DeadLetterOldestAt);
     }
 
     /// <inheritdoc />

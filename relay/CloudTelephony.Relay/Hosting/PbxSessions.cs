@@ -18,6 +18,9 @@ public static class PbxSessions
     /// </summary>
     public const int MaxFramesPerAppend = 256;
 
+    /// <summary>Most characters of frame text a connector hands to the outbox in one append (about 1 MB), so one read of long frames stays bounded in memory.</summary>
+    public const int MaxBytesPerAppend = 1 << 20;
+
     /// <summary>
     /// Hands the frames of one read (one PBX session, in seq order) to <paramref name="sink"/> in one append, so they
     /// share one outbox commit; then counts them (<c>ct.relay.frames.received</c>) and records the newest in the PBX's

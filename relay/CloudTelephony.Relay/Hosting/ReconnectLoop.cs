@@ -73,7 +73,7 @@ public static class ReconnectLoop
             {
                 var reason = args.Outcome.Exception is LoginRefusedException r ? r.Reason : "refused";
                 status.SetState(pbx, PbxConnectionState.Refused, reason, time.GetUtcNow() + args.RetryDelay);
-                logger.LogError("{Protocol} {Pbx}: login refused: {Reason}; not retrying for {Delay:0.#} s", label, pbx, reason, args.RetryDelay.TotalSeconds);
+                logger.LogError(RelayEvents.LoginRefused, "{Protocol} {Pbx}: login refused: {Reason}; not retrying for {Delay:0.#} s", label, pbx, reason, args.RetryDelay.TotalSeconds);
                 return ValueTask.CompletedTask;
             },
         };
@@ -91,7 +91,7 @@ public static class ReconnectLoop
             {
                 var reason = args.Outcome.Exception?.Message ?? "connection ended";
                 status.SetState(pbx, PbxConnectionState.BackingOff, reason, time.GetUtcNow() + args.RetryDelay);
-                logger.LogWarning("{Protocol} {Pbx}: {Reason}; reconnecting in {Delay:0.#} s", label, pbx, reason, args.RetryDelay.TotalSeconds);
+                logger.LogWarning(RelayEvents.LinkLost, "{Protocol} {Pbx}: {Reason}; reconnecting in {Delay:0.#} s", label, pbx, reason, args.RetryDelay.TotalSeconds);
                 return ValueTask.CompletedTask;
             },
         };

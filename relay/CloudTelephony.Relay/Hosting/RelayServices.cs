@@ -27,11 +27,12 @@ public static class RelayServices
     /// </summary>
     public static IServiceCollection AddRelay(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<RelayOptions>().Bind(configuration.GetSection(RelayOptions.SectionName)).ValidateOnStart();
+        // bound strictly: each PBX on its own, legacy flat keys mapped to the protocol sections (RelayConfiguration)
+        services.AddOptions<RelayOptions>().Configure(o => RelayConfiguration.Bind(configuration, o)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<RelayOptions>, RelayOptionsValidator>();
         services.AddSingleton<RelayStatus>();
         services.AddSingleton(sp => new SqliteOutbox(
-            sp.GetRequiredService<IOptions<RelayOptions>>().Value.Outbox,
+            EffectiveOutbox(sp.GetRequiredService<IOptions<RelayOptions>>().Value),
             sp.GetRequiredService<ILogger<SqliteOutbox>>(),
             sp.GetRequiredService<RelayStatus>()));
         services.AddSingleton<IFrameSink>(sp => sp.GetRequiredService<SqliteOutbox>());
@@ -58,6 +59,18 @@ public static class RelayServices
         // Telemetry:Console=true; otherwise nothing is exported.
         services.AddCloudTelephonyTelemetry(configuration, ServiceName);
         return services;
+    }
+
+    /// <summary>
+    /// The outbox settings with the per-PBX share resolved: <c>Relay:Outbox:MaxFramesPerPbx</c>, or when it is 0 an equal
+    /// share of <c>MaxFrames</c> among the configured PBXes.
+    /// </summary>
+    public static OutboxOptions EffectiveOutbox(RelayOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var o = options.Outbox;
+        var share = o.MaxFramesPerPbx > 0 ? o.MaxFramesPerPbx : Math.Max(1, o.MaxFrames / Math.Max(1, options.Pbxes.Count));
+        return new OutboxOptions { Path = o.Path, MaxFrames = o.MaxFrames, MaxFramesPerPbx = share, Synchronous = o.Synchronous, MaxGroupCommit = o.MaxGroupCommit };
     }
 
     /// <summary>

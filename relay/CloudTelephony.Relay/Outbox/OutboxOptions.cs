@@ -25,6 +25,13 @@ public sealed class OutboxOptions
     /// </summary>
     public string Synchronous { get; set; } = "Full";
 
+    /// <summary>
+    /// Most frames one PBX may hold in the outbox (<c>Relay:Outbox:MaxFramesPerPbx</c>). 0 (default) = an equal share:
+    /// <see cref="MaxFrames"/> divided by the number of configured PBXes. A PBX at its share waits (backpressure onto its
+    /// own socket, alarm logged) while the others go on, so one PBX's flood cannot fill the outbox for everyone.
+    /// </summary>
+    public int MaxFramesPerPbx { get; set; }
+
     /// <summary>Most frames written in one transaction (group commit), default 2000.</summary>
     public int MaxGroupCommit { get; set; } = 2000;
 

@@ -49,7 +49,8 @@ public sealed record AmiSimulatorOptions
 /// <summary>
 /// An Asterisk stand-in on a real TCP socket: sends the <c>Asterisk Call Manager/7.0.3</c> banner, answers
 /// <c>Action: Login</c> (<c>Response: Success</c> / <c>Message: Authentication accepted</c> for the configured user and
-/// secret, <c>Response: Error</c> / <c>Message: Authentication failed</c> otherwise), <c>Action: Ping</c>
+/// secret, <c>Response: Error</c> / <c>Message: Authentication failed</c> otherwise), <c>Action: CoreShowChannels</c>
+/// (an empty list: the acknowledgement and <c>Event: CoreShowChannelsComplete</c> with <c>ListItems: 0</c>), <c>Action: Ping</c>
 /// (<c>Response: Success</c>, <c>Ping: Pong</c>), <c>Action: Events</c>, <c>Action: Logoff</c>; every answer carries
 /// the request's ActionID. After the Events action of a logged-in connection it replays the capture's event blocks,
 /// spaced by their <c>Timestamp:</c> headers (when present) scaled by <see cref="AmiSimulatorOptions.Speed"/>.
@@ -294,6 +295,11 @@ public sealed class AmiSimulator : IAsyncDisposable
                                 replay = Task.Run(() => ReplayAsync(id, Send, nl, ct), CancellationToken.None);
                             }
 
+                            break;
+                        case "coreshowchannels" when loggedIn:
+                            // like Asterisk: the list's acknowledgement, then one event per channel (none: the simulator has no calls up)
+                            await Send(Block(["Response: Success", .. idLine, "EventList: start", "Message: Channels will follow"])).ConfigureAwait(false);
+                            await Send(Block(["Event: CoreShowChannelsComplete", .. idLine, "EventList: Complete", "ListItems: 0"])).ConfigureAwait(false);
                             break;
                         case "logoff":
                             await Send(Block(["Response: Goodbye", .. idLine, "Message: Thanks for all the fish."])).ConfigureAwait(false);

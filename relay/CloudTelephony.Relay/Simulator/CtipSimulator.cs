@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using CloudTelephony.Contracts;
+using CloudTelephony.Relay.Ctip;
 using CloudTelephony.Relay.Framing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -34,6 +35,12 @@ public sealed record CtipSimulatorOptions
 
     /// <summary>Start the capture again when it ends (on the same connection).</summary>
     public bool Loop { get; init; }
+
+    /// <summary>
+    /// Demo only: before each frame send <c>#capture-time &lt;UTC ISO 8601&gt;</c>, the frame's own time in the capture,
+    /// so a relay with <c>Relay:Demo:HonourCaptureTimes</c> stamps it with that time although the replay is faster.
+    /// </summary>
+    public bool AnnounceCaptureTimes { get; init; }
 
     /// <summary>A <c>t</c> link-test frame is sent after this much idle time (default 30 s, like the LAN module).</summary>
     public TimeSpan LinkTestInterval { get; init; } = TimeSpan.FromSeconds(30);
@@ -320,6 +327,12 @@ public sealed class CtipSimulator : IAsyncDisposable
                     }
 
                     previous = f.ReceivedAt ?? previous;
+                    if (o.AnnounceCaptureTimes && f.ReceivedAt is { } captured)
+                    {
+                        // demo side channel: the capture's own time of the next frame (Relay:Demo:HonourCaptureTimes)
+                        await SendAsync(CtipReplies.CaptureTimePrefix + captured.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+                    }
+
                     await SendAsync(f.Frame.StartsWith('a') ? f.Frame : "a" + f.Frame, ct).ConfigureAwait(false);
                     Interlocked.Increment(ref _sim._framesSent);
                     sent++;

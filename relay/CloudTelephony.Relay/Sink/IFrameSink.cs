@@ -37,7 +37,7 @@ public interface IFrameSink
 /// unacknowledged envelope (<see cref="RewindAsync"/>) so everything not acknowledged is read, and sent, again in order.
 /// </summary>
 /// <remarks>
-/// One forwarder drives a source: <see cref="ReadBatchAsync"/> calls must not overlap each other, and
+/// One forwarder drives a source: <see cref="ReadBatchAsync(int, TimeSpan, CancellationToken)"/> calls must not overlap each other, and
 /// <see cref="RewindAsync"/> must not overlap a read. <see cref="AcknowledgeAsync"/> may run while a read is waiting,
 /// and several acknowledgements may be pending at once as long as they were started in read order.
 /// </remarks>
@@ -54,16 +54,41 @@ public interface IFrameSource
     /// <param name="linger">How long to wait for more envelopes after the first one is there; zero or positive.</param>
     /// <param name="cancellationToken">Cancels the wait; a cancelled call hands out nothing (the read position stays).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxCount"/> is less than 1.</exception>
-    /// <exception cref="InvalidOperationException">Another <see cref="ReadBatchAsync"/> call is still running.</exception>
+    /// <exception cref="InvalidOperationException">Another <see cref="ReadBatchAsync(int, TimeSpan, CancellationToken)"/> call is still running.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while waiting.</exception>
     ValueTask<IReadOnlyList<Envelope>> ReadBatchAsync(int maxCount, TimeSpan linger, CancellationToken cancellationToken);
 
     /// <summary>
+    /// As <see cref="ReadBatchAsync(int, TimeSpan, CancellationToken)"/>, and the batch also stops before its envelopes'
+    /// JSON would exceed <paramref name="maxBytes"/> (the first envelope always goes, however big), so a batch stays below
+    /// the receiver's request size limit. The default ignores <paramref name="maxBytes"/>.
+    /// </summary>
+    /// <param name="maxCount">Most envelopes in the batch, at least 1.</param>
+    /// <param name="maxBytes">Most bytes of envelope JSON in the batch, at least 1.</param>
+    /// <param name="linger">How long to wait for more envelopes after the first one is there.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    ValueTask<IReadOnlyList<Envelope>> ReadBatchAsync(int maxCount, long maxBytes, TimeSpan linger, CancellationToken cancellationToken) =>
+        ReadBatchAsync(maxCount, linger, cancellationToken);
+
+    /// <summary>
+    /// Sets <paramref name="envelope"/> (of a batch handed out and not yet acknowledged) aside in the dead-letter store
+    /// with the receiver's answer, because the receiver said not to retry it (HTTP 400, 413, 422). The batch is then
+    /// acknowledged as usual, so delivery goes on behind it. Returns when the dead letter is stored. The default throws
+    /// <see cref="NotSupportedException"/>.
+    /// </summary>
+    /// <param name="envelope">The refused envelope.</param>
+    /// <param name="status">The HTTP status of the answer.</param>
+    /// <param name="reason">The answer (status line and body, shortened).</param>
+    /// <param name="cancellationToken">Stops waiting for the store (the dead letter may still be stored).</param>
+    ValueTask DeadLetterAsync(Envelope envelope, int status, string reason, CancellationToken cancellationToken) =>
+        ValueTask.FromException(new NotSupportedException($"{GetType().Name} has no dead-letter store"));
+
+    /// <summary>
     /// Marks <paramref name="batch"/> as delivered: it is removed for good. Batches must be acknowledged in the order
-    /// <see cref="ReadBatchAsync"/> returned them, each once; the order is checked when the call starts, so the next
+    /// <see cref="ReadBatchAsync(int, TimeSpan, CancellationToken)"/> returned them, each once; the order is checked when the call starts, so the next
     /// acknowledgement may be started before this one completed. Returns when the removal is stored.
     /// </summary>
-    /// <param name="batch">The oldest batch returned by <see cref="ReadBatchAsync"/> and not yet acknowledged (the same instance).</param>
+    /// <param name="batch">The oldest batch returned by <see cref="ReadBatchAsync(int, TimeSpan, CancellationToken)"/> and not yet acknowledged (the same instance).</param>
     /// <param name="cancellationToken">Stops waiting for the removal to be stored (the removal itself still happens).</param>
     /// <exception cref="InvalidOperationException">
     /// <paramref name="batch"/> is not the oldest unacknowledged batch handed out (acknowledged out of order or twice, not
@@ -73,13 +98,13 @@ public interface IFrameSource
 
     /// <summary>
     /// Moves the read position back to the oldest unacknowledged envelope, after a failed delivery: the next
-    /// <see cref="ReadBatchAsync"/> returns it again, followed by everything after it, in append order. Batches handed out
+    /// <see cref="ReadBatchAsync(int, TimeSpan, CancellationToken)"/> returns it again, followed by everything after it, in append order. Batches handed out
     /// and not acknowledged are forgotten (acknowledging one of them afterwards throws). Waits for acknowledgements that
     /// are still being stored. The default implementation throws <see cref="NotSupportedException"/>: a source that
     /// cannot go back can only be driven one batch at a time, and is never rewound.
     /// </summary>
     /// <param name="cancellationToken">Stops waiting for pending acknowledgements; the read position is then unchanged.</param>
-    /// <exception cref="InvalidOperationException">A <see cref="ReadBatchAsync"/> call is still running.</exception>
+    /// <exception cref="InvalidOperationException">A <see cref="ReadBatchAsync(int, TimeSpan, CancellationToken)"/> call is still running.</exception>
     /// <exception cref="NotSupportedException">The source cannot go back (the default implementation).</exception>
     ValueTask RewindAsync(CancellationToken cancellationToken) =>
         ValueTask.FromException(new NotSupportedException($"{GetType().Name} cannot go back to its oldest unacknowledged envelope"));

@@ -19,7 +19,7 @@ namespace CloudTelephony.Relay.Smdr;
 /// <summary>
 /// The Avaya IP Office SMDR receiver. IP Office is the TCP client: it connects to this listener and pushes one CSV
 /// record per line (CR LF). Every accepted connection is a new session of the PBX its source address belongs to
-/// (<see cref="PbxOptions.AllowedSources"/>); connections from other addresses are refused (closed at once) and
+/// (<see cref="SmdrPbxOptions.AllowedSources"/>); connections from other addresses are refused (closed at once) and
 /// logged with the address. Several connections at once are fine.
 /// </summary>
 /// <remarks>
@@ -33,8 +33,8 @@ namespace CloudTelephony.Relay.Smdr;
 /// </remarks>
 public sealed class SmdrListener : IAsyncDisposable
 {
-    /// <summary>The start of the marker put in front of a bad line.</summary>
-    public const string MarkerPrefix = "[relay: ";
+    /// <summary>The start of the marker put in front of a bad line (<see cref="FrameText.MarkerPrefix"/>).</summary>
+    public const string MarkerPrefix = FrameText.MarkerPrefix;
 
     private readonly IPAddress _address;
     private readonly int _configuredPort;
@@ -47,6 +47,8 @@ public sealed class SmdrListener : IAsyncDisposable
     private readonly ConcurrentDictionary<int, (Socket Socket, Task Run)> _connections = new();
     private readonly ConcurrentDictionary<string, int> _open = new(StringComparer.Ordinal);
     private TcpListener? _listener;
+    private readonly ConcurrentDictionary<IPAddress, int> _openBySource = new();
+    private readonly ConcurrentDictionary<(IPAddress, string), RefusalLog> _refusalLogs = new();
     private int _nextConnection;
     private int _refused;
 
@@ -69,24 +71,6 @@ public sealed class SmdrListener : IAsyncDisposable
         _status = status;
         _logger = logger;
         _time = time ?? TimeProvider.System;
-    }
-
-    /// <summary>One listener per SMDR port of <paramref name="options"/> (PBXes sharing a port share its listener).</summary>
-    public static IReadOnlyList<SmdrListener> CreateAll(RelayOptions options, IFrameSink sink, RelayStatus status, ILoggerFactory loggers)
-    {
-        var address = IPAddress.Parse(options.Smdr.Address);
-        return options.Pbxes
-            .Where(p => p.Protocol == Protocols.Smdr)
-            .GroupBy(p => RelayOptionsValidator.SmdrPort(options, p))
-            .Select(g => new SmdrListener(
-                address,
-                g.Key,
-                g.SelectMany(p => RelayOptionsValidator.SmdrSources(p).Select(ip => (ip, id: p.Id!))).ToDictionary(x => x.ip, x => x.id),
-                options.Smdr,
-                sink,
-                status,
-                loggers.CreateLogger<SmdrListener>()))
-            .ToList();
     }
 
     /// <summary>The port actually listened on (useful with port 0); 0 before <see cref="Start"/>.</summary>
@@ -222,10 +206,14 @@ public sealed class SmdrListener : IAsyncDisposable
         var ip = Normalize(remote.Address);
         if (!_sources.TryGetValue(ip, out var pbx))
         {
-            Interlocked.Increment(ref _refused);
-            _logger.LogWarning("SMDR: refused connection from {Address}:{RemotePort} on port {Port}: not an allowed source of any PBX", ip, remote.Port, Port);
-            socket.LingerState = new LingerOption(true, 0);
-            socket.Close();
+            Refuse(socket, ip, remote.Port, "not an allowed source of any PBX");
+            return;
+        }
+
+        if (_openBySource.AddOrUpdate(ip, 1, (_, n) => n + 1) > _limits.MaxConnectionsPerSource)
+        {
+            _openBySource.AddOrUpdate(ip, 0, (_, n) => n - 1);
+            Refuse(socket, ip, remote.Port, $"{_limits.MaxConnectionsPerSource} connections of PBX {pbx} are open already (Relay:Smdr:MaxConnectionsPerSource)");
             return;
         }
 
@@ -241,11 +229,51 @@ public sealed class SmdrListener : IAsyncDisposable
                 finally
                 {
                     _connections.TryRemove(id, out _);
+                    _openBySource.AddOrUpdate(ip, 0, (_, n) => n - 1);
                     socket.Dispose();
                 }
             },
             CancellationToken.None);
         _connections[id] = (socket, run);
+    }
+
+    /// <summary>Closes a refused connection with RST; logs at most one line per source and reason per <c>RefusedLogIntervalSeconds</c>, with the count of the refusals in between.</summary>
+    private void Refuse(Socket socket, IPAddress ip, int remotePort, string reason)
+    {
+        Interlocked.Increment(ref _refused);
+        socket.LingerState = new LingerOption(true, 0);
+        socket.Close();
+        var now = _time.GetUtcNow();
+        var log = _refusalLogs.GetOrAdd((ip, reason), _ => new RefusalLog());
+        int suppressed;
+        lock (log)
+        {
+            if (log.LastLogged is { } last && now - last < TimeSpan.FromSeconds(_limits.RefusedLogIntervalSeconds))
+            {
+                log.Suppressed++;
+                return;
+            }
+
+            suppressed = log.Suppressed;
+            log.Suppressed = 0;
+            log.LastLogged = now;
+        }
+
+        if (suppressed > 0)
+        {
+            _logger.LogWarning(RelayEvents.ConnectionRefused, "SMDR: refused connection from {Address}:{RemotePort} on port {Port}: {Reason} ({Suppressed} more refused since the last line)", ip, remotePort, Port, reason, suppressed);
+        }
+        else
+        {
+            _logger.LogWarning(RelayEvents.ConnectionRefused, "SMDR: refused connection from {Address}:{RemotePort} on port {Port}: {Reason}", ip, remotePort, Port, reason);
+        }
+    }
+
+    private sealed class RefusalLog
+    {
+        public DateTimeOffset? LastLogged { get; set; }
+
+        public int Suppressed { get; set; }
     }
 
     private async Task ReceiveAsync(Socket socket, string pbx, string session, string remote, CancellationToken ct)
@@ -259,11 +287,24 @@ public sealed class SmdrListener : IAsyncDisposable
         var batch = new List<Envelope>();
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        var idle = TimeSpan.FromSeconds(_limits.IdleTimeoutSeconds);
+        using var idleCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
             while (true)
             {
-                var result = await reader.ReadAsync(ct).ConfigureAwait(false);
+                idleCts.CancelAfter(idle);
+                ReadResult result;
+                try
+                {
+                    result = await reader.ReadAsync(idleCts.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    reason = $"idle for {idle.TotalSeconds:0.#} s (Relay:Smdr:IdleTimeoutSeconds), closed; IP Office connects again with its next record";
+                    break;
+                }
+
                 var buffer = result.Buffer;
                 var at = PbxSessions.TruncateToMilliseconds(_time.GetUtcNow());
                 batch.Clear();
@@ -278,10 +319,10 @@ public sealed class SmdrListener : IAsyncDisposable
                     var frame = ToFrame(line, cut ? $"no line end after {_limits.MaxBufferedBytes} bytes, cut" : null, out var problems);
                     if (problems is not null)
                     {
-                        _logger.LogWarning("SMDR {Pbx}: session {Session} seq {Seq}: {Problems}; forwarded with the marker", pbx, session, seq, problems);
+                        _logger.LogWarning(RelayEvents.FrameFlagged, "SMDR {Pbx}: session {Session} seq {Seq}: {Problems}; forwarded with the marker", pbx, session, seq, problems);
                     }
 
-                    batch.Add(new Envelope(pbx, Protocols.Smdr, session, seq, at, frame));
+                    batch.Add(new Envelope(pbx, Protocols.Smdr, session, seq, at, frame, problems));
                 }
 
                 // the records of one read share a commit; nothing more is read from the socket before it is done
@@ -291,7 +332,7 @@ public sealed class SmdrListener : IAsyncDisposable
                 {
                     if (buffer.Length > 0)
                     {
-                        var partial = Escape(buffer.ToArray(), out _);
+                        var partial = FrameText.Escape(buffer.ToArray(), latin1: false);
                         _logger.LogWarning(
                             "SMDR {Pbx}: session {Session}: connection closed in the middle of a line; {Bytes} bytes without a line end not forwarded: {Partial}",
                             pbx,
@@ -353,92 +394,20 @@ public sealed class SmdrListener : IAsyncDisposable
 
     /// <summary>
     /// The frame for one line: its UTF-8 text when it is clean; otherwise <c>[relay: problems] </c> and the text with
-    /// control characters and invalid bytes as <c>\xNN</c>. <paramref name="problems"/> is null for a clean line.
+    /// control characters, invalid bytes and backslashes as <c>\xNN</c> (<see cref="FrameText"/>). <paramref name="problems"/>
+    /// is null for a clean line.
     /// </summary>
     private string ToFrame(in ReadOnlySequence<byte> line, string? extra, out string? problems)
     {
-        var bytes = line.IsSingleSegment ? line.FirstSpan.ToArray() : line.ToArray();
-        var text = Escape(bytes, out var bad);
-        var list = new List<string>(3);
-        if (bytes.Length > _limits.MaxLineBytes)
+        var bytes = line.IsSingleSegment ? line.FirstSpan : line.ToArray();
+        var text = FrameText.Decode(bytes, latin1: false, out var bad);
+        problems = FrameText.Join(bytes.Length > _limits.MaxLineBytes ? $"line of {bytes.Length} bytes over {_limits.MaxLineBytes}" : null, bad, extra);
+        if (problems is null)
         {
-            list.Add($"line of {bytes.Length} bytes over {_limits.MaxLineBytes}");
-        }
-
-        if (bad is not null)
-        {
-            list.Add(bad);
-        }
-
-        if (extra is not null)
-        {
-            list.Add(extra);
-        }
-
-        if (list.Count == 0)
-        {
-            problems = null;
             return text;
         }
 
-        problems = string.Join("; ", list);
-        return $"{MarkerPrefix}{problems}] {text}";
-    }
-
-    /// <summary>
-    /// Decodes UTF-8; control characters other than TAB and bytes that are not UTF-8 become <c>\xNN</c>.
-    /// <paramref name="problems"/> names what was found (null when the bytes were clean text).
-    /// </summary>
-    public static string Escape(ReadOnlySpan<byte> bytes, out string? problems)
-    {
-        bool control = false, invalid = false;
-        foreach (var b in bytes)
-        {
-            if ((b < 0x20 && b != 0x09) || b == 0x7F)
-            {
-                control = true;
-                break;
-            }
-        }
-
-        invalid = !System.Text.Unicode.Utf8.IsValid(bytes);
-        if (!control && !invalid)
-        {
-            problems = null;
-            return Encoding.UTF8.GetString(bytes);
-        }
-
-        var sb = new StringBuilder(bytes.Length + 16);
-        var rest = bytes;
-        while (!rest.IsEmpty)
-        {
-            var status = Rune.DecodeFromUtf8(rest, out var rune, out var used);
-            if (status != OperationStatus.Done)
-            {
-                for (var i = 0; i < used; i++)
-                {
-                    sb.Append(CultureInfo.InvariantCulture, $"\\x{rest[i]:X2}");
-                }
-            }
-            else if ((rune.Value < 0x20 && rune.Value != 0x09) || rune.Value == 0x7F)
-            {
-                sb.Append(CultureInfo.InvariantCulture, $"\\x{rune.Value:X2}");
-            }
-            else
-            {
-                sb.Append(rune.ToString());
-            }
-
-            rest = rest[Math.Max(used, 1)..];
-        }
-
-        problems = (control, invalid) switch
-        {
-            (true, true) => "control characters and invalid UTF-8",
-            (true, false) => "control characters",
-            _ => "invalid UTF-8",
-        };
-        return sb.ToString();
+        return FrameText.Flag(problems, bad is null ? FrameText.Escape(bytes, latin1: false) : text);
     }
 
     private static IPAddress Normalize(IPAddress ip) => ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip;

@@ -68,7 +68,9 @@ public sealed record PbxStatus(
 /// <param name="AtCap">True while the outbox is full: the alarm is raised and connectors wait.</param>
 /// <param name="OldestPendingAt">When the oldest pending frame was received (UTC), or null when empty or unknown.</param>
 /// <param name="Forwarded">Frames acknowledged by the forwarder since start.</param>
-public sealed record OutboxStatus(long Depth, long Capacity, bool AtCap, DateTimeOffset? OldestPendingAt, long Forwarded);
+/// <param name="DeadLetters">Envelopes in the dead-letter table (refused by the receiver with "do not retry").</param>
+/// <param name="DeadLetterOldestAt">When the oldest dead letter was set aside (UTC), or null.</param>
+public sealed record OutboxStatus(long Depth, long Capacity, bool AtCap, DateTimeOffset? OldestPendingAt, long Forwarded, long DeadLetters = 0, DateTimeOffset? DeadLetterOldestAt = null);
 
 /// <summary>In-memory status of every PBX connection of this relay; thread-safe, updated by the connectors.</summary>
 public sealed class RelayStatus
