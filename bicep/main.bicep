@@ -49,6 +49,21 @@ param framesDuplicateDetectionWindow string = 'P1D'
 @description('Action group notified by the alerts (resource id); empty = none.')
 param actionGroupId string = ''
 
+@description('Web app sign-in with Entra ID (App Service authentication): application (client) id of its app registration; empty = off (people sign in with a crm token).')
+param webAppEntraClientId string = ''
+
+@description('Web app sign-in: the Entra tenant whose accounts sign in (default: this deployment\'s tenant).')
+param webAppEntraTenantId string = tenant().tenantId
+
+@description('Web app sign-in: the enterprise (name, as ./ct admin enterprise list shows it) the tenant\'s people see.')
+param webAppEnterprise string = ''
+
+@description('Web app sign-in: optional Entra group (object id) a person must be a member of (needs the groups claim in the ID token).')
+param webAppEntraGroupId string = ''
+
+@description('Web app sign-in: name of the Key Vault secret holding the app registration\'s client secret; empty = ID tokens only.')
+param webAppEntraCredentialName string = ''
+
 @description('Tags on every resource.')
 param tags object = {}
 
@@ -122,6 +137,23 @@ module postgres 'modules/postgres.bicep' = {
   dependsOn: [ keyVault ] // writes the connection string into the vault
 }
 
+// The web app is served at / (function WebApp); with Entra sign-in on, the app trusts App Service's identity headers.
+var webAppSignIn = !empty(webAppEntraClientId)
+var webAppSettings = union(
+  { AzureWebJobsDisableHomepage: 'true' },
+  webAppSignIn
+    ? union(
+        {
+          WebApp__Auth__AppService: 'true'
+          WebApp__Auth__Map__0__TenantId: webAppEntraTenantId
+          WebApp__Auth__Map__0__Enterprise: webAppEnterprise
+        },
+        empty(webAppEntraGroupId) ? {} : { WebApp__Auth__Map__0__Group: webAppEntraGroupId },
+        empty(webAppEntraCredentialName)
+          ? {}
+          : { MICROSOFT_PROVIDER_AUTHENTICATION_SECRET: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${webAppEntraCredentialName})' })
+    : {})
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   params: {
@@ -138,7 +170,18 @@ module functionApp 'modules/functionapp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     postgresSecretUri: postgres.outputs.connectionSecretUri
+    extraAppSettings: webAppSettings
     tags: tags
+  }
+}
+
+module webAppAuth 'modules/webapp-auth.bicep' = if (webAppSignIn) {
+  name: 'webapp-auth'
+  params: {
+    siteName: functionApp.outputs.name
+    clientId: webAppEntraClientId
+    tenantId: webAppEntraTenantId
+    credentialSettingName: empty(webAppEntraCredentialName) ? '' : 'MICROSOFT_PROVIDER_AUTHENTICATION_SECRET'
   }
 }
 
@@ -166,6 +209,9 @@ module workbook 'modules/workbook.bicep' = {
 
 output functionAppName string = functionApp.outputs.name
 output functionAppHostName string = functionApp.outputs.defaultHostName
+output webAppUrl string = 'https://${functionApp.outputs.defaultHostName}/'
+output webAppSignIn string = webAppSignIn ? 'entra' : 'token'
+
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output relaySasKeyName string = 'relay-send'
 output relaySasKeySecret string = '${keyVault.outputs.uri}secrets/${serviceBus.outputs.relayKeySecretName}'

@@ -15,3 +15,8 @@ param tags = {
   app: 'cloudtelephony'
   env: 'test'
 }
+// Web app sign-in with Entra ID (optional, README "Web app"); without it people sign in with a crm token:
+// param webAppEntraClientId = '<application (client) id of the web app registration>'
+// param webAppEnterprise = '<enterprise name>'
+// param webAppEntraGroupId = '<group object id>'            // optional: only members of this group
+// param webAppEntraCredentialName = '<Key Vault secret name>' // optional: the registration's client secret

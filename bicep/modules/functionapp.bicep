@@ -49,6 +49,9 @@ param serviceBusNamespace string
 @description('Key Vault secret URI of the PostgreSQL connection string.')
 param postgresSecretUri string
 
+@description('More app settings (the web app\'s sign-in settings from main.bicep).')
+param extraAppSettings object = {}
+
 param tags object = {}
 
 var isFlex = plan == 'FlexConsumption'
@@ -98,7 +101,7 @@ var premiumSettings = {
   WEBSITE_RUN_FROM_PACKAGE: '1'
 }
 
-var settings = isFlex ? commonSettings : union(commonSettings, premiumSettings)
+var settings = union(isFlex ? commonSettings : union(commonSettings, premiumSettings), extraAppSettings)
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
   name: 'func-${baseName}'

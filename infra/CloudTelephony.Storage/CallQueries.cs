@@ -114,6 +114,35 @@ public sealed record CallDetail(long Id, Call Call, IReadOnlyList<StoredCallEven
 /// <summary>Calls counted by direction and status.</summary>
 public sealed record CallCount(string Direction, string Status, long Count);
 
+/// <summary>
+/// The column an offset-paged <see cref="CallQueries.ListAsync"/> sorts by (<c>orderBy</c> of <c>GET /api/calls</c>; ties
+/// are broken by start time, newest first). Not a keyset order: the start-time and write orders with cursors are
+/// <see cref="CallOrder"/>.
+/// </summary>
+public enum CallSortColumn
+{
+    /// <summary>Start time (the default).</summary>
+    StartedAt,
+
+    /// <summary>Ring time in seconds.</summary>
+    RingSeconds,
+
+    /// <summary>Talk time in seconds.</summary>
+    TalkSeconds,
+
+    /// <summary>Caller number (text order, empty last).</summary>
+    Caller,
+
+    /// <summary>Called number (text order, empty last).</summary>
+    Called,
+
+    /// <summary>Status name.</summary>
+    Status,
+
+    /// <summary>Direction name.</summary>
+    Direction,
+}
+
 /// <summary>Read side of calls: list with filters and paging, one call with legs and events, counts.</summary>
 public sealed class CallQueries(NpgsqlDataSource db)
 {
@@ -152,17 +181,19 @@ public sealed class CallQueries(NpgsqlDataSource db)
                              AND strpos(lower(k.name), lower(@q)) > 0))
         """;
 
-    /// <summary>Calls matching <paramref name="filter"/>, newest first (or oldest first).</summary>
+    /// <summary>One offset page of the calls matching <paramref name="filter"/> sorted by <paramref name="orderBy"/>
+    /// (start time by default), largest first unless <paramref name="oldestFirst"/>.</summary>
     /// <param name="filter">Filters.</param>
     /// <param name="page">1-based page number.</param>
     /// <param name="pageSize">Rows per page (1–1000).</param>
     /// <param name="ct">Cancellation.</param>
-    /// <param name="oldestFirst">Sort by start time ascending instead of descending.</param>
-    public async Task<CallPage> ListAsync(CallFilter filter, int page, int pageSize, CancellationToken ct, bool oldestFirst = false)
+    /// <param name="oldestFirst">Sort ascending instead of descending.</param>
+    /// <param name="orderBy">The column to sort by (start time by default).</param>
+    public async Task<CallPage> ListAsync(CallFilter filter, int page, int pageSize, CancellationToken ct, bool oldestFirst = false, CallSortColumn orderBy = CallSortColumn.StartedAt)
     {
         const string select = "SELECT " + Columns + ", count(*) OVER ()" + From + Where;
         const string paging = " LIMIT @limit OFFSET @offset";
-        await using var cmd = db.CreateCommand(oldestFirst ? select + Oldest + paging : select + Newest + paging);
+        await using var cmd = db.CreateCommand(select + OrderClause(orderBy, oldestFirst) + paging);
         AddFilter(cmd, filter);
         cmd.Parameters.AddWithValue("limit", pageSize);
         cmd.Parameters.AddWithValue("offset", (long)(page - 1) * pageSize);
@@ -351,6 +382,27 @@ public sealed class CallQueries(NpgsqlDataSource db)
 
         var call = stored.Call with { Participants = legs, Events = events.Select(e => e.Event).ToList() };
         return new CallDetail(id, call, events, stored.ContactName, sms, stored with { Call = call });
+    }
+
+    /// <summary>One of a fixed set of ORDER BY clauses (never built from input).</summary>
+    private static string OrderClause(CallSortColumn orderBy, bool ascending)
+    {
+        if (orderBy == CallSortColumn.StartedAt)
+        {
+            return ascending ? Oldest : Newest;
+        }
+
+        var column = orderBy switch
+        {
+            CallSortColumn.RingSeconds => "c.ring_seconds",
+            CallSortColumn.TalkSeconds => "c.talk_seconds",
+            CallSortColumn.Caller => "c.caller",
+            CallSortColumn.Called => "c.called",
+            CallSortColumn.Status => "c.status",
+            CallSortColumn.Direction => "c.direction",
+            _ => throw new ArgumentOutOfRangeException(nameof(orderBy), orderBy, "unknown call order"),
+        };
+        return " ORDER BY " + column + (ascending ? " ASC NULLS LAST" : " DESC NULLS LAST") + ", c.started_at DESC, c.id DESC";
     }
 
     private static void AddFilter(NpgsqlCommand cmd, CallFilter f)

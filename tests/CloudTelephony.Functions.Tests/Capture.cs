@@ -9,8 +9,11 @@ namespace CloudTelephony.Functions.Tests;
 /// <summary>The real Slican capture as envelopes of one session, with the original receive times.</summary>
 public static class Capture
 {
-    public static IReadOnlyList<Envelope> Ctip(string pbx = "slican", string session = "s1")
-        => CaptureFile.Read(TestPaths.Fixture("ctip", "slican-ncp-2025-09-02_04.tsv"), Protocols.Ctip)
+    /// <param name="pbx">PBX id of the envelopes.</param>
+    /// <param name="session">Relay session of the envelopes.</param>
+    /// <param name="file">The capture file; default the shared fixture (the same capture is samples/slican-ncp-2025-09-02_04.tsv).</param>
+    public static IReadOnlyList<Envelope> Ctip(string pbx = "slican", string session = "s1", string? file = null)
+        => CaptureFile.Read(file ?? TestPaths.Fixture("ctip", "slican-ncp-2025-09-02_04.tsv"), Protocols.Ctip)
             .Select((f, i) => new Envelope(pbx, Protocols.Ctip, session, i + 1, f.ReceivedAt!.Value.ToUniversalTime(), "a" + f.Frame))
             .ToList();
 }

@@ -273,7 +273,7 @@ public sealed class OpenApiTests(SeededCallsServer seeded) : IClassFixture<Seede
         var functions = Directory.GetFiles(AppContext.BaseDirectory, "function.json", SearchOption.AllDirectories)
             .Select(f => JsonDocument.Parse(File.ReadAllText(f)).RootElement.GetProperty("bindings")[0])
             .Where(b => b.GetProperty("type").GetString() == "httpTrigger")
-            .Select(b => "/api/" + System.Text.RegularExpressions.Regex.Replace(b.GetProperty("route").GetString()!, ":[a-z]+}", "}"))
+            .Select(b => "/" + System.Text.RegularExpressions.Regex.Replace(b.GetProperty("route").GetString()!, ":[a-z]+}", "}"))
             .ToHashSet();
         foreach (var path in paths.EnumerateObject().Select(p => p.Name))
         {

@@ -26,6 +26,13 @@ assertType<Equals<CallsQuery["direction"], "inbound" | "outbound" | "internal" |
 assertType<Equals<CallsQuery["status"], "answered" | "missed" | "busy" | "failed" | "voicemail" | "unknown" | undefined>>();
 assertType<Equals<CallsQuery["sort"], "desc" | "asc" | "updated" | undefined>>();
 assertType<Equals<CallsQuery["updatedSince"], string | undefined>>();
+assertType<Equals<CallsQuery["orderBy"], "startedAt" | "ringSeconds" | "talkSeconds" | "caller" | "called" | "status" | "direction" | undefined>>();
+type SmsQuery = NonNullable<paths["/api/sms"]["get"]["parameters"]["query"]>;
+assertType<Equals<SmsQuery["status"], "NEW" | "SENDING" | "SENT" | "ERROR" | undefined>>();
+assertType<Equals<SmsQuery["to"], string | undefined>>();
+assertType<Equals<SmsQuery["pageSize"], number | undefined>>();
+type DashboardQuery = NonNullable<paths["/api/dashboard"]["get"]["parameters"]["query"]>;
+assertType<Equals<keyof DashboardQuery, "from" | "to" | "pbx">>();
 type ContactsQuery = NonNullable<paths["/api/contacts"]["get"]["parameters"]["query"]>;
 assertType<Equals<ContactsQuery["pageSize"], number | undefined>>();
 
@@ -50,6 +57,17 @@ type CustomerData = paths["/api/callevent/getcustomerdata"]["post"]["responses"]
 assertType<Equals<CustomerData["DialPlan"], string | null>>();
 type RoutingStats = paths["/api/routing/stats"]["get"]["responses"][200]["content"]["application/json"];
 assertType<Equals<RoutingStats["p99Ms"], number>>();
+type SmsBody = paths["/api/sms"]["post"]["requestBody"] extends { content: { "application/json": infer B } } | undefined ? B : never;
+assertType<Equals<SmsBody["callId"], number | null | undefined>>();
+type SmsOutbox = paths["/api/sms"]["get"]["responses"][200]["content"]["application/json"];
+assertType<Equals<SmsOutbox["items"], Schemas["SmsDto"][]>>();
+assertType<Equals<SmsOutbox["byStatus"][string], number>>();
+type Dashboard = paths["/api/dashboard"]["get"]["responses"][200]["content"]["application/json"];
+assertType<Equals<Dashboard["totals"]["answerRate"], number>>();
+type Enterprise = paths["/api/enterprise"]["get"]["responses"][200]["content"]["application/json"];
+assertType<Equals<Enterprise["id"], number>>();
+type WebAppConfig = paths["/api/webapp/config"]["get"]["responses"][200]["content"]["application/json"];
+assertType<Equals<WebAppConfig["auth"], string>>();
 type ContactById = paths["/api/contacts/{id}"]["get"]["responses"][200]["content"]["application/json"];
 assertType<Equals<ContactById, Schemas["ContactDto"]>>();
 type ContactByNumber = paths["/api/numbers/{number}/contact"]["get"]["responses"][200]["content"]["application/json"];

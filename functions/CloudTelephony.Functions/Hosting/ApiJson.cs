@@ -72,7 +72,8 @@ public sealed record CallDto(
 /// <param name="Page">The page number of <c>page</c> paging; null for a <c>cursor</c> page.</param>
 /// <param name="PageSize">Calls per page.</param>
 /// <param name="Next">Path and query of the next page (keyset cursor), or null after the last page; with <c>sort=updated</c>
-/// always set: where the next poll continues. Also sent as <c>Link: &lt;…&gt;; rel="next"</c>.</param>
+/// always set: where the next poll continues. Also sent as <c>Link: &lt;…&gt;; rel="next"</c>. Always null with an
+/// <c>orderBy</c> column other than <c>startedAt</c> (offset paging: ask for <c>page</c> + 1).</param>
 public sealed record CallPageDto(IReadOnlyList<CallDto> Items, long Total, int? Page, int PageSize, string? Next);
 
 /// <summary>An event of a call with its raw frame.</summary>

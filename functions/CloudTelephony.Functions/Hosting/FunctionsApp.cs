@@ -1,10 +1,13 @@
 using CloudTelephony.Functions.Archive;
 using CloudTelephony.Functions.Calls;
 using CloudTelephony.Functions.Contacts;
+using CloudTelephony.Functions.Dashboard;
+using CloudTelephony.Functions.Enterprises;
 using CloudTelephony.Functions.Health;
 using CloudTelephony.Functions.Ingest;
 using CloudTelephony.Functions.Routing;
 using CloudTelephony.Functions.Sms;
+using CloudTelephony.Functions.WebApp;
 using CloudTelephony.Storage;
 using CloudTelephony.Telemetry;
 using Npgsql;
@@ -129,6 +132,7 @@ public static class FunctionsApp
         builder.Services.AddSingleton<HeartbeatStore>();
         builder.Services.AddSingleton(Settings.Read<IngestAccessOptions>(builder.Configuration, "Ingest"));
         builder.Services.AddSingleton<RelayPbxAccess>();
+        builder.Services.AddWebApp(builder.Configuration);
         var bus = Settings.Read<CloudTelephony.ServiceBus.ServiceBusOptions>(builder.Configuration, QueueIngestService.SectionName);
         if (bus is { Endpoint.Length: > 0 } or { ConnectionString.Length: > 0 } && !host.IsFunctionsHost)
         {
@@ -150,6 +154,7 @@ public static class FunctionsApp
         // process with one line (Program.cs) instead of the host's "Hosting failed to start" stack trace.
         app.Services.GetService<Microsoft.Extensions.Options.IStartupValidator>()?.Validate();
         app.UseForwardedHeaders();
+        app.UseWebApp();
         app.UseProblemExceptionHandler();
         app.UseStatusCodePages();
         app.UseStrictQuery();
@@ -165,6 +170,10 @@ public static class FunctionsApp
         app.MapSmsEndpoints();
         app.MapArchiveEndpoints();
         app.MapContactEndpoints();
+        app.MapSmsOutboxEndpoints();
+        app.MapEnterpriseEndpoints();
+        app.MapDashboardEndpoints();
+        app.MapWebApp();
         app.MapOpenApi(OpenApiSetup.Path).WithName("OpenApi").ExcludeFromDescription();
         app.MapApiDocs();
         return app;

@@ -34,7 +34,7 @@ public static class OpenApiSetup
     {
         [typeof(ContactRequest)] = """{"name":"Jan Kowalski","company":"ACME","devices":[{"number":"693 109 180","label":"mobile"}]}""",
         [typeof(ContactDeviceRequest)] = """{"number":"+48 693 109 180","label":"office"}""",
-        [typeof(SmsSendRequest)] = """{"to":"600 100 200","text":"Dzień dobry, oddzwonimy."}""",
+        [typeof(SmsSendRequest)] = """{"to":"600 100 200","text":"Dzień dobry, oddzwonimy.","callId":42}""",
         [typeof(SmsAcceptedDto)] = """{"id":42,"to":"+48600100200","status":"NEW"}""",
         [typeof(CustomerDataRequest)] = """{"UniqueId":"1756890000.42","Phone":"693109180","TrunkId":"1","LoadDialPlan":"true"}""",
         [typeof(CustomerDataResponse)] = """{"Name":"Jan Kowalski","DialPlan":"mngr8_1_1"}""",
@@ -49,6 +49,7 @@ public static class OpenApiSetup
         ["Smart Redirect"] = "The Asterisk macro getcustomerdata (caller name and DialPlan within the budget) and its figures.",
         ["Ingest"] = "What relays send: PBX frames and heartbeats (token scope relay).",
         ["Health"] = "Whether the app, its database, its relays and their PBXes are working.",
+        ["Web app"] = "What the web app for people reads besides the CRM API: its sign-in settings, the token's enterprise and the dashboard figures.",
     };
 
     /// <summary>
@@ -62,10 +63,22 @@ public static class OpenApiSetup
         ["direction"] = () => Enum("inbound", "outbound", "internal"),
         ["status"] = () => Enum("answered", "missed", "busy", "failed", "voicemail", "unknown"),
         ["sort"] = () => Enum("desc", "asc", "updated"),
+        ["orderBy"] = () => Enum(CloudTelephony.Functions.Calls.CallEndpoints.SortColumns),
         ["from"] = () => new OpenApiSchema { Type = JsonSchemaType.String, Format = "date-time" },
         ["to"] = () => new OpenApiSchema { Type = JsonSchemaType.String, Format = "date-time" },
         ["updatedSince"] = () => new OpenApiSchema { Type = JsonSchemaType.String, Format = "date-time" },
         ["bom"] = () => new OpenApiSchema { Type = JsonSchemaType.Boolean, Default = false },
+    };
+
+    /// <summary>
+    /// <see cref="ParameterSchemas"/> of one endpoint (by endpoint name) where a name means something else there: the SMS
+    /// outbox's <c>status</c> is an SMS status and its <c>to</c> a phone number, not a time.
+    /// </summary>
+    private static readonly Dictionary<(string Endpoint, string Parameter), Func<OpenApiSchema>> EndpointParameterSchemas = new()
+    {
+        [("SmsList", "status")] = () => Enum([.. CloudTelephony.Storage.SmsOutboxQueries.Statuses]),
+        [("SmsList", "to")] = () => new OpenApiSchema { Type = JsonSchemaType.String },
+        [("SmsList", "pageSize")] = () => new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32", Minimum = "1", Maximum = "500", Default = 50 },
     };
 
     /// <summary>Registers the document and its transformers.</summary>
@@ -128,9 +141,11 @@ public static class OpenApiSetup
             o.AddOperationTransformer((op, context, _) =>
             {
                 var doc = context.Document!;
+                var endpoint = context.Description.ActionDescriptor.EndpointMetadata.OfType<IEndpointNameMetadata>().FirstOrDefault()?.EndpointName ?? "";
                 foreach (var p in op.Parameters ?? [])
                 {
-                    if (p is OpenApiParameter parameter && parameter.Name is { } name && ParameterSchemas.TryGetValue(name, out var schema))
+                    if (p is OpenApiParameter parameter && parameter.Name is { } name
+                        && (EndpointParameterSchemas.TryGetValue((endpoint, name), out var schema) || ParameterSchemas.TryGetValue(name, out schema)))
                     {
                         parameter.Schema = schema();
                     }

@@ -28,7 +28,9 @@ public static class TokenAuth
     /// <summary>
     /// Requires a valid token with <paramref name="scope"/> whose enterprise allows the client address. Unknown and
     /// revoked tokens count against the client address (<see cref="AuthFailureLimiter"/>): past the limit the address gets
-    /// 429 before any lookup. A 401 carries <c>WWW-Authenticate: Bearer</c>.
+    /// 429 before any lookup. A 401 carries <c>WWW-Authenticate: Bearer</c>. A <c>crm</c> request without a token may
+    /// instead carry a person signed in through App Service authentication (<see cref="AppServiceIdentity"/>, only with
+    /// <c>WebApp:Auth:AppService</c> on); a signed-in person no rule maps to an enterprise gets 403.
     /// </summary>
     public static TBuilder RequireToken<TBuilder>(this TBuilder builder, string scope)
         where TBuilder : IEndpointConventionBuilder
@@ -44,22 +46,39 @@ public static class TokenAuth
                 return Deny(scope, 429, $"too many failed authentications from {AuthFailureLimiter.Key(address)}; retry after {limiter.RetryAfterSeconds} s");
             }
 
+            var config = http.RequestServices.GetRequiredService<TenantCache>();
+            ApiToken? token;
             if (secret is null)
             {
-                http.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{Realm}\"";
-                return Deny(scope, 401, $"missing token: send header '{HeaderName}' or 'Authorization: Bearer <token>'");
-            }
+                // No token: a person signed in through App Service authentication (only when WebApp:Auth:AppService is on).
+                string? refused = null;
+                token = scope == "crm" && http.RequestServices.GetService<AppServiceIdentity>() is { Enabled: true } identity
+                    ? await identity.ResolveAsync(http.Request, r => refused = r, http.RequestAborted)
+                    : null;
+                if (token is null)
+                {
+                    if (refused is not null)
+                    {
+                        return Deny(scope, 403, refused);
+                    }
 
-            var config = http.RequestServices.GetRequiredService<TenantCache>();
-            var token = await config.TokenAsync(secret, http.RequestAborted);
-            if (token is null)
+                    http.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{Realm}\"";
+                    return Deny(scope, 401, $"missing token: send header '{HeaderName}' or 'Authorization: Bearer <token>'");
+                }
+            }
+            else
             {
-                limiter.Failed(address);
-                http.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{Realm}\", error=\"invalid_token\", error_description=\"unknown or revoked token\"";
-                return Deny(scope, 401, "unknown or revoked token");
+                token = await config.TokenAsync(secret, http.RequestAborted);
+                if (token is null)
+                {
+                    limiter.Failed(address);
+                    http.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{Realm}\", error=\"invalid_token\", error_description=\"unknown or revoked token\"";
+                    return Deny(scope, 401, "unknown or revoked token");
+                }
+
+                limiter.Succeeded(secret);
             }
 
-            limiter.Succeeded(secret);
             if (token.Scope != scope)
             {
                 return Deny(scope, 403, $"this token has scope '{token.Scope}'; this endpoint needs '{scope}'");

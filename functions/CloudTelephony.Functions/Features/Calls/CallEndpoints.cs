@@ -57,12 +57,17 @@ public sealed class CallPaging
     public string? PageSize { get; init; }
 
     /// <summary>Sort order.</summary>
-    [FromQuery(Name = "sort"), Description("desc: by start time, newest first (default); asc: oldest first; updated: in the order calls were stored or updated, for incremental sync (cursor paging only).")]
+    [FromQuery(Name = "sort"), Description("desc: newest first (default; with orderBy the largest value first); asc: oldest (smallest) first; updated: in the order calls were stored or updated, for incremental sync (cursor paging only, not with orderBy).")]
     public string? Sort { get; init; }
 
     /// <summary>Keyset cursor.</summary>
-    [FromQuery(Name = "cursor"), Description("Opaque: the next page after the one whose `next` gave it (stable while calls are added, unlike page). Not with page.")]
+    [FromQuery(Name = "cursor"), Description("Opaque: the next page after the one whose `next` gave it (stable while calls are added, unlike page). Not with page or orderBy.")]
     public string? Cursor { get; init; }
+
+    /// <summary>Sort column.</summary>
+    [FromQuery(Name = "orderBy"), Description("startedAt (default) | ringSeconds | talkSeconds | caller | called | status | direction; ties by start time, newest first. " +
+                                              "A column other than startedAt pages by page/pageSize only (offset: calls added meanwhile can shift a page) and the answer has no `next`.")]
+    public string? OrderBy { get; init; }
 }
 
 /// <summary>
@@ -75,6 +80,9 @@ public static class CallEndpoints
     private static readonly string[] Statuses = ["answered", "missed", "busy", "failed", "voicemail", "unknown"];
     private static readonly string[] Sorts = ["desc", "asc", "updated"];
 
+    /// <summary>The values of <c>orderBy</c> (<see cref="CallSortColumn"/> in camel case).</summary>
+    internal static readonly string[] SortColumns = Enum.GetNames<CallSortColumn>().Select(n => char.ToLowerInvariant(n[0]) + n[1..]).ToArray();
+
     /// <summary>Maps the endpoints.</summary>
     public static void MapCallEndpoints(this IEndpointRouteBuilder app)
     {
@@ -83,6 +91,8 @@ public static class CallEndpoints
             .WithDescription("Calls of the token's enterprise matching the filters, one page with the total and `next`, the link of the following page " +
                              "(keyset: calls added meanwhile never shift it). sort=updated lists calls in the order they were stored or updated " +
                              "and always gives `next`: poll it to sync incrementally (no call is skipped or repeated). " +
+                             "orderBy sorts by another column (ring time, talk time, caller, called, status, direction) with offset paging " +
+                             "(page/pageSize) and no `next`. " +
                              "With Accept: text/csv the answer is the CSV of GET /api/calls.csv for the same filters (not paged).")
             .Produces<CallPageDto>().WithMetadata(new CsvRepresentation()).ProducesValidationProblem().ProducesCrmAuthProblems();
         app.MapGet("/api/calls/summary", SummaryAsync).WithName("CallsSummary").RequireToken("crm").WithTags("Calls")
@@ -104,8 +114,16 @@ public static class CallEndpoints
         var (filter, errors) = await ReadFilterAsync(http, query, ct);
         var sort = Choice(paging.Sort, "sort", Sorts, errors);
         var cursor = CallCursor.Parse(Clean(paging.Cursor), "cursor", errors);
+        var column = Choice(paging.OrderBy, "orderBy", SortColumns, errors) is { } o && Enum.TryParse<CallSortColumn>(o, ignoreCase: true, out var parsed)
+            ? parsed
+            : CallSortColumn.StartedAt;
         if (WantsCsv(http.Request))
         {
+            if (column != CallSortColumn.StartedAt)
+            {
+                errors["orderBy"] = ["the CSV answer is in start-time order (sort=desc, asc or updated): leave orderBy out"];
+            }
+
             foreach (var (name, value) in new[] { ("page", paging.Page), ("pageSize", paging.PageSize), ("cursor", paging.Cursor) })
             {
                 if (Clean(value) is not null)
@@ -123,6 +141,20 @@ public static class CallEndpoints
         }
 
         var size = Int(paging.PageSize, "pageSize", 50, 1, 1000, errors);
+        if (column != CallSortColumn.StartedAt)
+        {
+            // a sort column is offset-paged: no cursor, no write order
+            if (sort == "updated")
+            {
+                errors["sort"] = ["with orderBy, sort is asc or desc (sort=updated is the write order of incremental sync)"];
+            }
+
+            if (cursor is not null)
+            {
+                errors["cursor"] = ["orderBy pages with page only (no cursor)"];
+            }
+        }
+
         var order = cursor is not null ? cursor.Order : OrderOf(sort ?? "desc");
         if (cursor is not null && sort is not null && OrderOf(sort) != cursor.Order)
         {
@@ -144,7 +176,12 @@ public static class CallEndpoints
         long total;
         CallKey? next;
         int? pageNumber = null;
-        if (cursor is null && order != CallOrder.Written)
+        if (column != CallSortColumn.StartedAt)
+        {
+            var result = await queries.ListAsync(filter, page, size, ct, oldestFirst: sort == "asc", orderBy: column);
+            (items, total, pageNumber, next) = (result.Items, result.Total, result.Page, null);
+        }
+        else if (cursor is null && order != CallOrder.Written)
         {
             var result = await queries.ListAsync(filter, page, size, ct, oldestFirst: order == CallOrder.StartedAsc);
             (items, total, pageNumber) = (result.Items, result.Total, result.Page);
@@ -254,7 +291,7 @@ public static class CallEndpoints
     private static string? Choice(string? raw, string name, string[] allowed, Dictionary<string, string[]> errors)
     {
         var value = Clean(raw)?.ToLowerInvariant();
-        if (value is not null && !allowed.Contains(value))
+        if (value is not null && !allowed.Contains(value, StringComparer.OrdinalIgnoreCase))
         {
             errors[name] = [$"must be one of {string.Join(", ", allowed)}"];
         }

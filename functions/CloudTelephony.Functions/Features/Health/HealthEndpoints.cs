@@ -33,10 +33,9 @@ public static class HealthEndpoints
         return services;
     }
 
-    /// <summary>Maps the endpoints and the custom handler's own probe (<c>GET /</c>).</summary>
+    /// <summary>Maps the endpoints (the custom handler's own probe, <c>GET /</c>, is answered by the web app).</summary>
     public static void MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/", () => Results.Text("CloudTelephony functions handler")).ExcludeFromDescription();
         app.MapGet(LivePath, (TimeProvider clock) => Results.Json(new HealthDto("healthy", clock.GetUtcNow()), ApiJson.Default.HealthDto))
             .WithName("HealthLive").WithTags("Health")
             .WithSummary("Liveness: the process answers")

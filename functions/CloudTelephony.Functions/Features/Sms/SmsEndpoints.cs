@@ -11,7 +11,8 @@ namespace CloudTelephony.Functions.Sms;
 /// <summary><c>POST /api/sms</c> body.</summary>
 /// <param name="To">Recipient: E.164 (<c>+48600100200</c>) or national in the enterprise's region (<c>600 100 200</c>).</param>
 /// <param name="Text">Message text, 1 to <see cref="SmsOptions.MaxLength"/> characters.</param>
-public sealed record SmsSendRequest(string? To, string? Text);
+/// <param name="CallId">Optional: the call the SMS is about (it then shows in that call's SMS history); must be a call of the enterprise.</param>
+public sealed record SmsSendRequest(string? To, string? Text, long? CallId = null);
 
 /// <summary><c>POST /api/sms</c> answer (202).</summary>
 /// <param name="Id">The queued SMS.</param>
@@ -52,8 +53,9 @@ public static class SmsEndpoints
     {
         app.MapPost("/api/sms", SendAsync).WithName("SmsSend").RequireToken("crm").WithTags("SMS")
             .WithSummary("Queue an SMS")
-            .WithDescription("Body {\"to\": \"600 100 200\", \"text\": \"Dzień dobry\"} → 202 {id, to, status: NEW} with a Location. The whole of 'to' must be " +
-                             "a phone number (digits, spaces, a leading +, - . / and parentheses). Header X-User-Id is recorded as the author. " +
+            .WithDescription("Body {\"to\": \"600 100 200\", \"text\": \"Dzień dobry\", \"callId\": 42} → 202 {id, to, status: NEW} with a Location. The whole of 'to' must be " +
+                             "a phone number (digits, spaces, a leading +, - . / and parentheses). callId is optional: the call of the enterprise the SMS is about " +
+                             "(it then shows in that call's SMS history; 400 for an unknown call). Header X-User-Id is recorded as the author. " +
                              "Header Idempotency-Key (1–255 printable characters, e.g. a UUID; kept Sms:IdempotencyHours, 24 by default): " +
                              "the same key with the same request answers the same SMS (Idempotent-Replayed: true), with another request 422.")
             .Accepts<SmsSendRequest>("application/json").RequireJsonBody()
@@ -79,7 +81,8 @@ public static class SmsEndpoints
     /// Queues an SMS for the token's enterprise: 202 + <see cref="SmsAcceptedDto"/> and a Location; 400 problem details
     /// naming the field for a bad body, number, text or header; 503 when the database failed. With an
     /// <c>Idempotency-Key</c>: the same key with the same request (recipient as E.164, text, X-User-Id) answers 202 with the
-    /// SMS the first request created (and <c>Idempotent-Replayed: true</c>), the same key with another request 422.
+    /// SMS the first request created (and <c>Idempotent-Replayed: true</c>), the same key with another request 422. With a
+    /// <c>callId</c>: the SMS is filed under that call of the enterprise (400 naming <c>callId</c> when there is none).
     /// </summary>
     private static async Task<IResult> SendAsync(
         HttpContext context, NpgsqlDataSource db, SmsOptions options, SmsQueue queue, TimeProvider clock, CancellationToken ct)
@@ -152,7 +155,9 @@ public static class SmsEndpoints
             }
 
             var now = clock.GetUtcNow();
-            var fingerprint = SHA256.HashData(Encoding.UTF8.GetBytes($"{to}\n{body!.Text}\n{user}"));
+            // the request as the idempotency key remembers it (the call, when given, is part of it)
+            var request = body!.CallId is { } callId ? $"{to}\n{body.Text}\n{user}\ncall {callId}" : $"{to}\n{body.Text}\n{user}";
+            var fingerprint = SHA256.HashData(Encoding.UTF8.GetBytes(request));
             await using var conn = await db.OpenConnectionAsync(ct);
             await using var tx = await conn.BeginTransactionAsync(ct);
             if (key.Length > 0)
@@ -178,8 +183,10 @@ public static class SmsEndpoints
             }
 
             const string sql = """
-                INSERT INTO ct.sms_out (enterprise_id, to_number, text, origin_user, next_attempt_at, triggered_at)
-                VALUES (@enterprise, @to, @text, @user, @now, @now)
+                INSERT INTO ct.sms_out (enterprise_id, to_number, text, origin_user, next_attempt_at, triggered_at, call_id)
+                SELECT @enterprise, @to, @text, @user, @now, @now, @call
+                 WHERE @call::bigint IS NULL
+                    OR EXISTS (SELECT 1 FROM ct.calls c JOIN ct.pbxes p ON p.id = c.pbx WHERE c.id = @call AND p.enterprise_id = @enterprise)
                 RETURNING id
                 """;
             long id;
@@ -190,7 +197,14 @@ public static class SmsEndpoints
                 cmd.Parameters.AddWithValue("text", body.Text!);
                 cmd.Parameters.AddWithValue("user", user.Length > 0 ? user : DBNull.Value);
                 cmd.Parameters.AddWithValue("now", now);
-                id = (long)(await cmd.ExecuteScalarAsync(ct))!;
+                cmd.Parameters.Add(new NpgsqlParameter("call", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)body.CallId ?? DBNull.Value });
+                if (await cmd.ExecuteScalarAsync(ct) is not long inserted)
+                {
+                    await tx.RollbackAsync(ct); // the idempotency key is not spent on a refused request
+                    return Results.ValidationProblem(new Dictionary<string, string[]> { ["callId"] = [$"no call with id {body.CallId}"] }, title: "the SMS was not queued");
+                }
+
+                id = inserted;
             }
 
             if (key.Length > 0)
@@ -237,7 +251,7 @@ public static class SmsEndpoints
         if (!r.GetFieldValue<byte[]>(0).AsSpan().SequenceEqual(fingerprint))
         {
             return Results.Problem(statusCode: 422, title: "idempotency key reused",
-                detail: $"{IdempotencyHeader} '{key}' was used for another request (recipient, text or {UserHeader}); use a new key for a new SMS");
+                detail: $"{IdempotencyHeader} '{key}' was used for another request (recipient, text, callId or {UserHeader}); use a new key for a new SMS");
         }
 
         var id = r.GetInt64(1);
