@@ -1,7 +1,9 @@
+using CloudTelephony.Telephony.Streams;
+
 namespace CloudTelephony.Telephony.Ctip;
 
 /// <summary>How each CTIP message moves the open calls (rules in the class remarks).</summary>
-public sealed partial class CtipCorrelator
+internal sealed partial class CtipInterpreter
 {
     private static readonly string?[] ReleaseDetails = new string?[64];
 
@@ -12,21 +14,21 @@ public sealed partial class CtipCorrelator
         if (ring.Held is ['/', .. var from] && FindTransferSource(from, caller) is { } transferred)
         {
             AddTransfer(transferred, ring.Extension, from, at);
-            transferred.Record(at, "ring", ring.Extension, $"transfer from {from}, caller {caller ?? "unknown"}", frame);
+            Record(transferred, at, "ring", ring.Extension, $"transfer from {from}, caller {caller ?? "unknown"}", frame);
             return true;
         }
 
         if (FindRecall(ring.Extension, caller) is { } recalled)
         {
-            recalled.Ring(recalled.FindLeg(ring.Extension)!, at);
-            recalled.Record(at, "ring", ring.Extension, $"recall after unanswered transfer, caller {caller ?? "unknown"}", frame);
+            Ring(recalled, recalled.FindLeg(ring.Extension)!, at);
+            Record(recalled, at, "ring", ring.Extension, $"recall after unanswered transfer, caller {caller ?? "unknown"}", frame);
             return true;
         }
 
         var detail = RingDetail(ring, caller);
         if (FindRingingLeg(ring.Extension, caller) is { } repeated)
         {
-            repeated.Record(at, "ring", ring.Extension, detail, frame);
+            Record(repeated, at, "ring", ring.Extension, detail, frame);
             return true;
         }
 
@@ -38,13 +40,13 @@ public sealed partial class CtipCorrelator
                 : NewCall(frame, CallDirection.Inbound, caller, ring.Dialed);
             if (ring.CallerIsInternal)
             {
-                call.AddLeg(caller!, "caller", LegState.Dialing, null);
+                AddLeg(call, caller!, "caller", LegState.Dialing, null, at);
             }
         }
 
-        call.AddLeg(ring.Extension, "callee", LegState.Ringing, at);
         call.CallerName ??= ring.Comment is { } name && name != ring.Caller ? name : null;
-        call.Record(at, "ring", ring.Extension, detail, frame);
+        AddLeg(call, ring.Extension, "callee", LegState.Ringing, at, at);
+        Record(call, at, "ring", ring.Extension, detail, frame);
         return true;
     }
 
@@ -59,8 +61,8 @@ public sealed partial class CtipCorrelator
                 call.Called = conn.Peer;
             }
 
-            call.Connect(leg, at);
-            call.Record(at, "answer", conn.Extension, detail, frame);
+            Connect(call, leg, at);
+            Record(call, at, "answer", conn.Extension, detail, frame);
             return true;
         }
 
@@ -74,8 +76,8 @@ public sealed partial class CtipCorrelator
             call = NewGapCall(frame, CallDirection.Outbound, conn.Extension, conn.Peer);
         }
 
-        call.Connect(call.AddLeg(conn.Extension, "caller", LegState.Dialing, null), at);
-        call.Record(at, "answer", conn.Extension, detail, frame);
+        Connect(call, AddLeg(call, conn.Extension, "caller", LegState.Dialing, null, at), at);
+        Record(call, at, "answer", conn.Extension, detail, frame);
         return true;
     }
 
@@ -85,8 +87,8 @@ public sealed partial class CtipCorrelator
         var detail = ReleaseDetail(rel.Cause);
         if (FindOpenLeg(rel.Extension, out var call) is { } leg)
         {
-            call.EndLeg(leg, at, rel.Cause);
-            call.Record(at, "release", rel.Extension, detail, frame);
+            EndLeg(call, leg, at, rel.Cause);
+            Record(call, at, "release", rel.Extension, detail, frame);
             return true;
         }
 
@@ -101,8 +103,8 @@ public sealed partial class CtipCorrelator
             call.BecomeInbound();
         }
 
-        call.EndLeg(call.AddLeg(rel.Extension, "callee", LegState.Ringing, null), at, rel.Cause);
-        call.Record(at, "release", rel.Extension, $"{detail} (its RING was not received)", frame);
+        EndLeg(call, AddLeg(call, rel.Extension, "callee", LegState.Ringing, null, at), at, rel.Cause);
+        Record(call, at, "release", rel.Extension, $"{detail} (its RING was not received)", frame);
         return true;
     }
 
@@ -114,7 +116,7 @@ public sealed partial class CtipCorrelator
         {
             leg.Digits += echo.Digits;
             call.Called = CalledFromDigits(leg.Digits);
-            call.Record(at, "dial", echo.Extension, echo.Digits, frame);
+            Record(call, at, "dial", echo.Extension, echo.Digits, frame);
             return true;
         }
 
@@ -123,18 +125,18 @@ public sealed partial class CtipCorrelator
             if (echo.Digits.StartsWith('/') || leg.InCallDigits is not null)
             {
                 leg.InCallDigits += echo.Digits;
-                call.Record(at, "dial", echo.Extension, $"in-call {echo.Digits}", frame);
+                Record(call, at, "dial", echo.Extension, $"in-call {echo.Digits}", frame);
                 return true;
             }
 
-            call.EndLeg(leg, at, null);
-            call.Record(at, "release", echo.Extension, "end not received; the extension dialled a new call", frame);
+            EndLeg(call, leg, at, null);
+            Record(call, at, "release", echo.Extension, "end not received; the extension dialled a new call", frame);
         }
 
         var direction = echo.Digits.StartsWith('/') ? CallDirection.Internal : CallDirection.Outbound;
         call = NewCall(frame, direction, echo.Extension, CalledFromDigits(echo.Digits));
-        call.AddLeg(echo.Extension, "caller", LegState.Dialing, null).Digits = echo.Digits;
-        call.Record(at, "dial", echo.Extension, echo.Digits, frame);
+        AddLeg(call, echo.Extension, "caller", LegState.Dialing, null, at).Digits = echo.Digits;
+        Record(call, at, "dial", echo.Extension, echo.Digits, frame);
         return true;
     }
 
@@ -151,70 +153,14 @@ public sealed partial class CtipCorrelator
         {
             case CtipHook.OnHook when leg.OnHookAt is null:
                 leg.OnHookAt = at;
-                call.Record(at, "state", stat.Extension, "on-hook", frame);
+                Record(call, at, "state", stat.Extension, "on-hook", frame);
                 return true;
             case CtipHook.OffHook when leg.OnHookAt is not null:
                 leg.OnHookAt = null;
-                call.Record(at, "state", stat.Extension, "off-hook", frame);
+                Record(call, at, "state", stat.Extension, "off-hook", frame);
                 return true;
             default:
                 return false;
-        }
-    }
-
-    /// <summary>Ends on-hook legs whose REL did not come, completes lingering calls and closes idle ones, as of <paramref name="now"/>.</summary>
-    private void Sweep(DateTimeOffset now, ICollection<Call> completed)
-    {
-        var calls = state.Calls;
-        for (var i = 0; i < calls.Count; i++)
-        {
-            var call = calls[i];
-            EndOnHookLegs(call, now);
-            if (IsDue(call, now))
-            {
-                CloseOpenLegs(call);
-                completed.Add(CtipCallBuilder.Build(Pbx, call));
-                calls.RemoveAt(i--);
-            }
-        }
-    }
-
-    private bool IsDue(CtipOpenCall call, DateTimeOffset now)
-    {
-        if (call.ClosingSince is { } closing)
-        {
-            return now - closing > (call.HasUnansweredTransfer ? RecallWindow : ReleaseGrace);
-        }
-
-        var idle = call.AnsweredAt is null ? options.RingTimeout : options.TalkTimeout;
-        return now - call.LastActivityAt > idle;
-    }
-
-    private static void EndOnHookLegs(CtipOpenCall call, DateTimeOffset now)
-    {
-        foreach (var leg in call.Legs)
-        {
-            if (leg.OnHookAt is { } onHook && now - onHook > ReleaseGrace)
-            {
-                call.EndLeg(leg, onHook, null);
-            }
-        }
-    }
-
-    /// <summary>Ends what is still open: on-hook legs at their on-hook, the rest at the last activity (the call was cut).</summary>
-    private static void CloseOpenLegs(CtipOpenCall call)
-    {
-        foreach (var leg in call.Legs)
-        {
-            if (leg.OnHookAt is { } onHook)
-            {
-                call.EndLeg(leg, onHook, null);
-            }
-            else if (leg.IsOpen)
-            {
-                call.Cut = true;
-                call.EndLeg(leg, call.LastActivityAt, null);
-            }
         }
     }
 
@@ -229,7 +175,8 @@ public sealed partial class CtipCorrelator
             StartedAt = frame.ReceivedAt,
             LastActivityAt = frame.ReceivedAt,
         };
-        state.Calls.Add(call);
+        Stream.Open(call);
+        Stream.Emit(call, CallChangeKind.Opened, frame.ReceivedAt, caller: caller, called: called);
         return call;
     }
 
@@ -240,7 +187,7 @@ public sealed partial class CtipCorrelator
         return call;
     }
 
-    private static void AddTransfer(CtipOpenCall call, string target, string from, DateTimeOffset at)
+    private void AddTransfer(CtipOpenCall call, string target, string from, DateTimeOffset at)
     {
         var leg = call.FindLeg(target);
         if (leg is { State: LegState.Ringing } && call.Transfers is [.., { Answered: false } last] && last.To == target)
@@ -248,26 +195,95 @@ public sealed partial class CtipCorrelator
             return;
         }
 
+        Stream.Emit(call, CallChangeKind.Transferred, at, from: from, to: target);
         if (leg is null)
         {
-            call.AddLeg(target, "transfer", LegState.Ringing, at);
+            AddLeg(call, target, "transfer", LegState.Ringing, at, at);
         }
         else
         {
-            call.Ring(leg, at);
+            Ring(call, leg, at);
         }
 
         call.Transfers.Add(new CallTransfer(from, target, at, false));
     }
 
+    // ---- changes: every mutation that is a call change goes through one of these -----------------------------------
+
+    /// <summary>Adds a leg, files it, and emits <see cref="CallChangeKind.Ringing"/> for a ringing callee or transfer target.</summary>
+    private CtipLeg AddLeg(CtipOpenCall call, string extension, string role, LegState legState, DateTimeOffset? rangAt, DateTimeOffset at)
+    {
+        var leg = call.AddLeg(extension, role, legState, rangAt);
+        _index.AddLeg(call, extension);
+        if (legState == LegState.Ringing)
+        {
+            Stream.Emit(call, CallChangeKind.Ringing, rangAt ?? at, extension: extension, caller: call.Caller, called: call.Called);
+        }
+        else
+        {
+            Stream.Touch(call);
+        }
+
+        return leg;
+    }
+
+    /// <summary>Rings an existing leg again (transfer to it, recall).</summary>
+    private void Ring(CtipOpenCall call, CtipLeg leg, DateTimeOffset at)
+    {
+        call.Ring(leg, at);
+        Stream.Emit(call, CallChangeKind.Ringing, at, extension: leg.Extension, caller: call.Caller, called: call.Called);
+    }
+
+    /// <summary>Connects a leg: <see cref="CallChangeKind.Answered"/> for the call's first answer (by the extension, or by
+    /// the far end when the caller's leg connects) and for a ringing member or transfer target taking the call.</summary>
+    private void Connect(CtipOpenCall call, CtipLeg leg, DateTimeOffset at)
+    {
+        var first = call.AnsweredAt is null;
+        var wasRinging = leg.State == LegState.Ringing;
+        call.Connect(leg, at);
+        if (first || wasRinging)
+        {
+            Stream.Emit(call, CallChangeKind.Answered, at, extension: first ? call.AnsweredBy : leg.Extension);
+        }
+        else
+        {
+            Stream.Touch(call);
+        }
+    }
+
+    /// <summary>Ends a leg; <see cref="CallChangeKind.Ended"/> when it was the last open one.</summary>
+    private void EndLeg(CtipOpenCall call, CtipLeg leg, DateTimeOffset at, int? cause)
+    {
+        call.EndLeg(leg, at, cause);
+        if (call.ClosingSince is { } closing)
+        {
+            Stream.Emit(call, CallChangeKind.Ended, closing);
+        }
+        else
+        {
+            Stream.Touch(call);
+        }
+    }
+
+    /// <summary>Adds the call's event for a frame and refiles the call under its (maybe new) caller and activity time.</summary>
+    private void Record(CtipOpenCall call, DateTimeOffset at, string kind, string? endpoint, string? detail, in PbxFrame frame)
+    {
+        call.Record(at, kind, endpoint, detail, frame);
+        Stream.Touch(call);
+        _index.Refresh(call);
+    }
+
+    // ---- lookups (newest call first, through the index) --------------------------------------------------------------
+
     /// <summary>The extension's open leg, newest call first.</summary>
     private CtipLeg? FindOpenLeg(string extension, out CtipOpenCall call)
     {
-        for (var i = state.Calls.Count - 1; i >= 0; i--)
+        var calls = _index.WithExtension(extension);
+        for (var i = calls.Count - 1; i >= 0; i--)
         {
-            if (state.Calls[i].FindOpenLeg(extension) is { } leg)
+            if (calls[i].FindOpenLeg(extension) is { } leg)
             {
-                call = state.Calls[i];
+                call = calls[i];
                 return leg;
             }
         }
@@ -280,20 +296,21 @@ public sealed partial class CtipCorrelator
     /// with the same caller, else one where it is still on the line.</summary>
     private CtipOpenCall? FindTransferSource(string from, string? caller)
     {
-        for (var i = state.Calls.Count - 1; i >= 0; i--)
+        var calls = _index.WithExtension(from);
+        for (var i = calls.Count - 1; i >= 0; i--)
         {
-            var call = state.Calls[i];
+            var call = calls[i];
             if (call.FindLeg(from) is not null && call.Caller == caller)
             {
                 return call;
             }
         }
 
-        for (var i = state.Calls.Count - 1; i >= 0; i--)
+        for (var i = calls.Count - 1; i >= 0; i--)
         {
-            if (state.Calls[i].FindOpenLeg(from) is not null)
+            if (calls[i].FindOpenLeg(from) is not null)
             {
-                return state.Calls[i];
+                return calls[i];
             }
         }
 
@@ -303,9 +320,10 @@ public sealed partial class CtipCorrelator
     /// <summary>A call whose last transfer, from <paramref name="extension"/>, went unanswered: the PBX rings it back.</summary>
     private CtipOpenCall? FindRecall(string extension, string? caller)
     {
-        for (var i = state.Calls.Count - 1; i >= 0; i--)
+        var calls = _index.WithExtension(extension);
+        for (var i = calls.Count - 1; i >= 0; i--)
         {
-            var call = state.Calls[i];
+            var call = calls[i];
             if (call.Transfers is [.., { Answered: false } last] && last.From == extension && call.Caller == caller
                 && call.FindLeg(extension) is { IsOpen: false } or { State: LegState.Connected })
             {
@@ -324,9 +342,8 @@ public sealed partial class CtipCorrelator
     /// call the calling extension is dialling.</summary>
     private CtipOpenCall? FindRingGroup(CtipRing ring, string? caller)
     {
-        for (var i = state.Calls.Count - 1; i >= 0; i--)
+        for (var call = _index.NewestWithCaller(caller); call is not null; call = call.OlderSameCaller)
         {
-            var call = state.Calls[i];
             if (call.IsClosing || call.AnsweredAt is not null || call.Caller != caller)
             {
                 continue;
@@ -346,9 +363,10 @@ public sealed partial class CtipCorrelator
 
     private CtipOpenCall? FindInternalCallOf(string extension)
     {
-        for (var i = state.Calls.Count - 1; i >= 0; i--)
+        var calls = _index.WithExtension(extension);
+        for (var i = calls.Count - 1; i >= 0; i--)
         {
-            var call = state.Calls[i];
+            var call = calls[i];
             if (call.Direction == CallDirection.Internal && call.FindOpenLeg(extension) is not null)
             {
                 return call;
@@ -359,29 +377,31 @@ public sealed partial class CtipCorrelator
     }
 
     /// <summary>The call a REL for an extension with no open leg belongs to, if evident: cause 39 right after a call was
-    /// answered; other causes while an unanswered inbound call is being released.</summary>
+    /// answered; other causes while an unanswered inbound call is being released. Both times are at most the call's last
+    /// activity, so only calls active within <see cref="CtipCorrelator.ReleaseGrace"/> can match; the newest wins.</summary>
     private CtipOpenCall? FindCallOfOrphanRelease(CtipRel rel, DateTimeOffset at)
     {
-        for (var i = state.Calls.Count - 1; i >= 0; i--)
+        CtipOpenCall? newest = null;
+        var since = at - CtipCorrelator.ReleaseGrace;
+        for (var call = _index.LatestActive; call is not null && call.LastActivityAt >= since; call = call.EarlierActive)
         {
-            var call = state.Calls[i];
-            if (call.FindLeg(rel.Extension) is not null)
+            if ((newest is not null && call.Ordinal < newest.Ordinal) || call.FindLeg(rel.Extension) is not null)
             {
                 continue;
             }
 
             var belongs = rel.Cause == CtipReleaseCause.PickedUpElsewhere
-                ? call.AnsweredAt is { } answered && at - answered <= ReleaseGrace
+                ? call.AnsweredAt is { } answered && at - answered <= CtipCorrelator.ReleaseGrace
                     && (call.Direction == CallDirection.Inbound || call.FromGap)
                 : call.Direction == CallDirection.Inbound && call.AnsweredAt is null
-                    && call.LastReleaseAt is { } released && at - released <= ReleaseGrace;
+                    && call.LastReleaseAt is { } released && at - released <= CtipCorrelator.ReleaseGrace;
             if (belongs)
             {
-                return call;
+                newest = call;
             }
         }
 
-        return null;
+        return newest;
     }
 
     /// <summary><c>cause 39 picked up elsewhere</c>; shared strings for the usual codes.</summary>
