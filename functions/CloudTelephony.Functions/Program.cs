@@ -1,6 +1,6 @@
 using System.CommandLine;
-using CloudTelephony.Functions;
 using CloudTelephony.Functions.Commands;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -4,8 +4,8 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using CloudTelephony.Contracts;
-using CloudTelephony.Functions.Api;
 using CloudTelephony.Functions.Archive;
+using CloudTelephony.Functions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CloudTelephony.Functions.Tests;

@@ -1,4 +1,7 @@
 using Azure.Storage.Blobs;
+using CloudTelephony.Functions.Routing;
+using CloudTelephony.Functions.Sms;
+using CloudTelephony.Functions.Tenancy;
 
 namespace CloudTelephony.Functions.Tests;
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
-using CloudTelephony.Functions.Api;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Storage;
 using CloudTelephony.Telephony;
 using CsvHelper;

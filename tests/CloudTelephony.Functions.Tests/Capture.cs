@@ -1,4 +1,7 @@
 using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Routing;
+using CloudTelephony.Functions.Sms;
+using CloudTelephony.Functions.Tenancy;
 using CloudTelephony.Tests;
 
 namespace CloudTelephony.Functions.Tests;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CloudTelephony.Functions.Commands;
+using CloudTelephony.Functions.Tenancy;
 using CloudTelephony.Tests;
 
 namespace CloudTelephony.Functions.Tests;

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using CloudTelephony.Functions.Api;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Storage;
 
 namespace CloudTelephony.Functions.Tests;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using CloudTelephony.Contracts;
-using CloudTelephony.Functions.Api;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Relay.Hosting;
 using CloudTelephony.Relay.Simulator;
 using CloudTelephony.Telephony;

@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 

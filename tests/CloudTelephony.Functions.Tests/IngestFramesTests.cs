@@ -4,7 +4,8 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CloudTelephony.Contracts;
-using CloudTelephony.Functions.Api;
+using CloudTelephony.Functions.Hosting;
+using CloudTelephony.Functions.Ingest;
 using CloudTelephony.Tests;
 
 namespace CloudTelephony.Functions.Tests;

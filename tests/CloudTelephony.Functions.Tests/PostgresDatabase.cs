@@ -1,3 +1,6 @@
+using CloudTelephony.Functions.Routing;
+using CloudTelephony.Functions.Sms;
+using CloudTelephony.Functions.Tenancy;
 using CloudTelephony.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;

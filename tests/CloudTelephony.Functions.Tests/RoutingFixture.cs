@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.RegularExpressions;
 using CloudTelephony.Functions.Commands;
+using CloudTelephony.Functions.Tenancy;
 using CloudTelephony.Storage;
 using CloudTelephony.Telephony;
 using Npgsql;

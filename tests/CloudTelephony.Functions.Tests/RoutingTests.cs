@@ -1,5 +1,8 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using CloudTelephony.Functions.Routing;
+using CloudTelephony.Functions.Sms;
+using CloudTelephony.Functions.Tenancy;
 
 namespace CloudTelephony.Functions.Tests;
 

@@ -1,8 +1,9 @@
 using System.Text.Json;
+using CloudTelephony.Functions.Hosting;
+using CloudTelephony.Functions.Sms;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using CloudTelephony.Functions.Sms;
 
 namespace CloudTelephony.Functions.Tests;
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Routing;
 using CloudTelephony.Functions.Sms;
 using CloudTelephony.Storage;
 using CloudTelephony.Telephony;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Sms;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net.Http.Json;
-using CloudTelephony.Functions.Api;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Telemetry;
 using Microsoft.Extensions.Configuration;
 

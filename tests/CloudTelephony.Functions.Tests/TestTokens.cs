@@ -1,4 +1,7 @@
 using System.Net.Http.Headers;
+using CloudTelephony.Functions.Routing;
+using CloudTelephony.Functions.Sms;
+using CloudTelephony.Functions.Tenancy;
 using CloudTelephony.Storage;
 
 namespace CloudTelephony.Functions.Tests;

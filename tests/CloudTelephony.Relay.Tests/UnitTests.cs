@@ -1,6 +1,6 @@
-using CloudTelephony.Relay.Hosting;
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Ctip;
+using CloudTelephony.Relay.Hosting;
 
 namespace CloudTelephony.Relay.Tests;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Net;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Routing;
 using CloudTelephony.Storage;
 using CloudTelephony.Telephony.Routing;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using CloudTelephony.Functions.Archive;
+using CloudTelephony.Functions.Hosting;
 using Npgsql;
 
 namespace CloudTelephony.Functions.Commands;

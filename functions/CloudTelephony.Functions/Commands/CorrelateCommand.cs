@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using CloudTelephony.Contracts;
-using CloudTelephony.Functions.Api;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Telephony;
 
 namespace CloudTelephony.Functions.Commands;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Storage;
 using Npgsql;
 

@@ -4,11 +4,11 @@ using System.Threading.Channels;
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Configuration;
 using CloudTelephony.Relay.Ctip;
+using CloudTelephony.Relay.Framing;
+using CloudTelephony.Relay.Hosting;
 using CloudTelephony.Relay.Sink;
 using CloudTelephony.Relay.Status;
 using Microsoft.Extensions.Logging;
-using CloudTelephony.Relay.Framing;
-using CloudTelephony.Relay.Hosting;
 
 namespace CloudTelephony.Relay.Ami;
 

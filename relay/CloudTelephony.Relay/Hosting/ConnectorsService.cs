@@ -1,9 +1,9 @@
 using CloudTelephony.Contracts;
-using CloudTelephony.Relay.Configuration;
 using CloudTelephony.Relay.Ami;
+using CloudTelephony.Relay.Configuration;
 using CloudTelephony.Relay.Ctip;
-using CloudTelephony.Relay.Smdr;
 using CloudTelephony.Relay.Sink;
+using CloudTelephony.Relay.Smdr;
 using CloudTelephony.Relay.Status;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -6,9 +6,9 @@ using System.Net.Sockets;
 using System.Text;
 using CloudTelephony.Contracts;
 using CloudTelephony.Relay.Ami;
+using CloudTelephony.Relay.Framing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using CloudTelephony.Relay.Framing;
 
 namespace CloudTelephony.Relay.Simulator;
 

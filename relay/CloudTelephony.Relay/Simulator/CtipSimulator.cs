@@ -5,9 +5,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using CloudTelephony.Contracts;
+using CloudTelephony.Relay.Framing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using CloudTelephony.Relay.Framing;
 
 namespace CloudTelephony.Relay.Simulator;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using CloudTelephony.Contracts;
-using CloudTelephony.Functions;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;

@@ -1,0 +1,46 @@
+using System.Text.Json;
+using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Sms;
+using CloudTelephony.Functions.Tenancy;
+using CloudTelephony.Storage;
+using Npgsql;
+
+namespace CloudTelephony.Functions.Ingest;
+
+/// <summary><c>RelayHeartbeatHttp</c>: <c>POST /api/heartbeat</c> with a <see cref="RelayHeartbeat"/> (relays on the HTTP transport).</summary>
+public static class HeartbeatEndpoint
+{
+    /// <summary>Maps the endpoint.</summary>
+    public static void MapHeartbeatEndpoint(this IEndpointRouteBuilder app)
+        => app.MapPost(Routes.HeartbeatPath, SaveAsync).WithName("RelayHeartbeatHttp");
+
+    /// <summary>204 when stored; 400 for a body that is not a heartbeat; 503 when the database failed.</summary>
+    private static async Task<IResult> SaveAsync(HttpRequest request, HeartbeatStore store, TimeProvider clock, ILogger<HeartbeatStore> logger, CancellationToken ct)
+    {
+        RelayHeartbeat? heartbeat;
+        try
+        {
+            heartbeat = await JsonSerializer.DeserializeAsync(request.Body, ContractsJson.Default.RelayHeartbeat, ct);
+        }
+        catch (JsonException ex)
+        {
+            return Results.Problem(statusCode: 400, title: "body is not a relay heartbeat", detail: ex.Message);
+        }
+
+        if (heartbeat is not { Kind: RelayHeartbeat.KindValue, RelayId.Length: > 0 })
+        {
+            return Results.Problem(statusCode: 400, title: "body is not a relay heartbeat", detail: "kind must be 'heartbeat' and relayId set");
+        }
+
+        try
+        {
+            await store.SaveAsync([heartbeat], clock.GetUtcNow(), ct);
+            return Results.NoContent();
+        }
+        catch (NpgsqlException ex)
+        {
+            logger.LogError("heartbeat of relay {Relay} not stored: {Message}", heartbeat.RelayId, ex.Message);
+            return Results.Problem(statusCode: 503, title: "heartbeat not stored", detail: ex.Message);
+        }
+    }
+}

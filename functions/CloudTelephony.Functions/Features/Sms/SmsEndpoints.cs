@@ -1,0 +1,297 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using CloudTelephony.Functions.Hosting;
+using CloudTelephony.Functions.Tenancy;
+using Npgsql;
+
+namespace CloudTelephony.Functions.Sms;
+
+/// <summary><c>POST /api/sms</c> body.</summary>
+/// <param name="To">Recipient: E.164 (<c>+48600100200</c>) or national in the enterprise's region (<c>600 100 200</c>).</param>
+/// <param name="Text">Message text, 1 to <see cref="SmsOptions.MaxLength"/> characters.</param>
+public sealed record SmsSendRequest(string? To, string? Text);
+
+/// <summary><c>POST /api/sms</c> answer (202).</summary>
+/// <param name="Id">The queued SMS.</param>
+/// <param name="To">The recipient as stored (E.164).</param>
+/// <param name="Status">Always <c>NEW</c> at this point.</param>
+public sealed record SmsAcceptedDto(long Id, string To, string Status);
+
+/// <summary>One queued SMS as <c>GET /api/sms/{id}</c> shows it.</summary>
+public sealed record SmsDto(
+    long Id,
+    string To,
+    string Text,
+    string Status,
+    int Attempts,
+    DateTimeOffset NextAttemptAt,
+    string? LastError,
+    string? Provider,
+    string? ProviderCode,
+    string? ProviderMessageId,
+    long? OriginRuleId,
+    string? OriginUser,
+    long? CallId,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? SentAt);
+
+/// <summary>
+/// SMS endpoints: <c>SmsSend</c> (<c>POST /api/sms</c>), <c>SmsById</c> (<c>GET /api/sms/{id}</c>) and the two non-HTTP
+/// functions the Functions host POSTs to the custom handler: <c>SmsDispatch</c> (Service Bus queue <c>sms</c>, message
+/// body = sms id) and <c>SmsSweep</c> (timer, every minute).
+/// </summary>
+public static class SmsEndpoints
+{
+    /// <summary>Header whose value is recorded as the SMS's author (<c>origin_user</c>).</summary>
+    public const string UserHeader = "X-User-Id";
+
+    /// <summary>Maps the endpoints.</summary>
+    public static void MapSmsEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/api/sms", SendAsync).WithName("SmsSend").RequireToken("crm").WithTags("SMS")
+            .WithSummary("Queue an SMS")
+            .WithDescription("Body {\"to\": \"600 100 200\", \"text\": \"Dzień dobry\"} → 202 {id, to, status: NEW} with a Location. Header X-User-Id is recorded as the author.")
+            .Accepts<SmsSendRequest>("application/json")
+            .Produces<SmsAcceptedDto>(StatusCodes.Status202Accepted).ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable).ProducesCrmAuthProblems();
+        app.MapGet("/api/sms/{id:long}", GetAsync).WithName("SmsById").RequireToken("crm").WithTags("SMS")
+            .WithSummary("One queued SMS")
+            .WithDescription("Status, attempts, last error with the provider's code, provider message id and origin. 404 for an unknown id or an SMS of another enterprise.")
+            .Produces<SmsDto>().ProducesProblem(StatusCodes.Status404NotFound).ProducesCrmAuthProblems();
+        app.MapPost("/SmsDispatch", DispatchAsync).WithName("SmsDispatch").ExcludeFromDescription();
+        app.MapPost("/SmsSweep", SweepAsync).WithName("SmsSweep").ExcludeFromDescription();
+    }
+
+    /// <summary>
+    /// Queues an SMS for the token's enterprise: 202 + <see cref="SmsAcceptedDto"/> and a Location; 400 problem details
+    /// naming the field for a bad body, number or text; 503 when the database failed.
+    /// </summary>
+    private static async Task<IResult> SendAsync(
+        HttpContext context, NpgsqlDataSource db, SmsOptions options, SmsQueue queue, TimeProvider clock, CancellationToken ct)
+    {
+        try
+        {
+            var enterpriseId = context.ApiToken().EnterpriseId;
+            SmsSendRequest? body;
+            try
+            {
+                body = await context.Request.ReadFromJsonAsync(ApiJson.Default.SmsSendRequest, ct);
+            }
+            catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+            {
+                return Results.Problem(statusCode: 400, title: "body must be a JSON object {\"to\": \"+48…\", \"text\": \"…\"}", detail: ex.Message);
+            }
+
+            var region = await RegionAsync(db, enterpriseId, options, ct);
+            var errors = new Dictionary<string, string[]>();
+            string? to = null;
+            if (string.IsNullOrWhiteSpace(body?.To))
+            {
+                errors["to"] = ["is required"];
+            }
+            else if (SmsNumbers.Normalize(body.To, region) is { } n)
+            {
+                to = n.E164;
+            }
+            else
+            {
+                errors["to"] = [$"'{body.To}' is not a valid phone number (E.164 like +48600100200, or national in region {region})"];
+            }
+
+            if (string.IsNullOrWhiteSpace(body?.Text))
+            {
+                errors["text"] = ["is required and must not be blank"];
+            }
+            else if (body.Text.Length > options.MaxLength)
+            {
+                errors["text"] = [$"is {body.Text.Length} characters long; at most {options.MaxLength} are allowed"];
+            }
+
+            var user = context.Request.Headers[UserHeader].ToString().Trim();
+            if (user.Length > 200)
+            {
+                errors[UserHeader] = ["must be at most 200 characters"];
+            }
+
+            if (errors.Count > 0)
+            {
+                return Results.ValidationProblem(errors, title: "the SMS was not queued");
+            }
+
+            const string sql = """
+                INSERT INTO ct.sms_out (enterprise_id, to_number, text, origin_user, next_attempt_at, triggered_at)
+                VALUES (@enterprise, @to, @text, @user, @now, @now)
+                RETURNING id
+                """;
+            await using var cmd = db.CreateCommand(sql);
+            cmd.Parameters.AddWithValue("enterprise", enterpriseId);
+            cmd.Parameters.AddWithValue("to", to!);
+            cmd.Parameters.AddWithValue("text", body!.Text!);
+            cmd.Parameters.AddWithValue("user", user.Length > 0 ? user : DBNull.Value);
+            cmd.Parameters.AddWithValue("now", clock.GetUtcNow());
+            var id = (long)(await cmd.ExecuteScalarAsync(ct))!;
+            queue.Enqueue([id]);
+            return Results.Accepted($"/api/sms/{id.ToString(CultureInfo.InvariantCulture)}", new SmsAcceptedDto(id, to!, "NEW"));
+        }
+        catch (NpgsqlException ex)
+        {
+            return Results.Problem(statusCode: 503, title: "the SMS was not queued: database unavailable", detail: ex.Message);
+        }
+    }
+
+    private static async Task<IResult> GetAsync(long id, HttpContext context, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var enterpriseId = context.ApiToken().EnterpriseId;
+        const string sql = """
+            SELECT id, to_number, text, status, attempts, next_attempt_at, last_error, provider, provider_code, provider_message_id,
+                   origin_rule_id, origin_user, call_id, created_at, sent_at
+              FROM ct.sms_out WHERE id = @id AND enterprise_id = @enterprise
+            """;
+        await using var cmd = db.CreateCommand(sql);
+        cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.AddWithValue("enterprise", enterpriseId);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct))
+        {
+            return Results.Problem(statusCode: 404, title: "sms not found", detail: $"no sms with id {id}");
+        }
+
+        string? S(int i) => r.IsDBNull(i) ? null : r.GetString(i);
+        long? L(int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
+        return Results.Ok(new SmsDto(
+            r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetFieldValue<DateTimeOffset>(5),
+            S(6), S(7), S(8), S(9), L(10), S(11), L(12), r.GetFieldValue<DateTimeOffset>(13),
+            r.IsDBNull(14) ? null : r.GetFieldValue<DateTimeOffset>(14)));
+    }
+
+    /// <summary>
+    /// <c>SmsDispatch</c>: the host's serviceBusTrigger payload <c>{"Data":{"msg":…},"Metadata":{…}}</c>. The id is read
+    /// from <c>Data.msg</c> as a number, a string, a JSON string holding either, or an object with <c>id</c>. 200 with
+    /// <see cref="InvocationResponse"/> whatever the SMS outcome (provider failures are handled in the outbox; a message
+    /// that names no sms id cannot get better by redelivery); 503 only when the database failed, so Service Bus redelivers.
+    /// </summary>
+    private static async Task<IResult> DispatchAsync(HttpRequest request, SmsDispatcher dispatcher, ILogger<SmsDispatcher> logger, CancellationToken ct)
+    {
+        JsonElement msg = default;
+        string? delivery = null;
+        try
+        {
+            using var doc = await JsonDocument.ParseAsync(request.Body, cancellationToken: ct);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("Data", out var data)
+                && data.ValueKind == JsonValueKind.Object && data.TryGetProperty("msg", out var m))
+            {
+                msg = m.Clone();
+            }
+
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("Metadata", out var meta)
+                && meta.ValueKind == JsonValueKind.Object && meta.TryGetProperty("DeliveryCount", out var dc))
+            {
+                delivery = dc.ToString();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        if (SmsMessageIds.Parse(msg) is not { } id)
+        {
+            var shown = msg.ValueKind == JsonValueKind.Undefined ? "(no Data.msg)" : msg.GetRawText();
+            logger.LogWarning("SmsDispatch: message {Message} names no sms id; ignored", shown.Length > 100 ? shown[..100] : shown);
+            return Invocation($"ignored: the message names no sms id: {(shown.Length > 100 ? shown[..100] : shown)}");
+        }
+
+        try
+        {
+            var outcome = await dispatcher.DispatchAsync(id, ct);
+            return Invocation($"sms {id}: {outcome.ToString().ToLowerInvariant()}" + (delivery is null ? "" : $" (delivery {delivery})"));
+        }
+        catch (NpgsqlException ex)
+        {
+            logger.LogError("SmsDispatch: sms {Id} not dispatched, database failed: {Error}", id, ex.Message);
+            return Results.Problem(statusCode: 503, title: "database unavailable; the message will be redelivered", detail: ex.Message);
+        }
+    }
+
+    /// <summary><c>SmsSweep</c>: the host's timerTrigger payload (ignored apart from being a POST); 200 with the counts in
+    /// <c>Logs</c> and <c>ReturnValue</c>; 503 when the database failed (the invocation shows as failed).</summary>
+    private static async Task<IResult> SweepAsync(SmsDispatcher dispatcher, ILogger<SmsDispatcher> logger, CancellationToken ct)
+    {
+        try
+        {
+            var r = await dispatcher.SweepAsync(ct);
+            var line = $"sms sweep: {r.Due} due, {r.Sent} sent, {r.Retry} to retry, {r.Failed} failed, {r.Stuck} stuck";
+            if (r.Stuck > 0)
+            {
+                logger.LogWarning("{Line}", line);
+            }
+
+            return Results.Json(new InvocationResponse([], [line], r), ApiJson.Default.InvocationResponse);
+        }
+        catch (NpgsqlException ex)
+        {
+            return Results.Problem(statusCode: 503, title: "sms sweep failed: database unavailable", detail: ex.Message);
+        }
+    }
+
+    private static IResult Invocation(string log) => Results.Json(new InvocationResponse([], [log], null), ApiJson.Default.InvocationResponse);
+
+    private static async Task<string> RegionAsync(NpgsqlDataSource db, long enterpriseId, SmsOptions options, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("SELECT region FROM ct.sms_settings WHERE enterprise_id = @e");
+        cmd.Parameters.AddWithValue("e", enterpriseId);
+        return await cmd.ExecuteScalarAsync(ct) as string ?? options.DefaultRegion;
+    }
+}
+
+/// <summary>Reads an sms id from a Service Bus message body as the Functions host hands it to a custom handler.</summary>
+public static class SmsMessageIds
+{
+    /// <summary>
+    /// The id in <paramref name="value"/>: a JSON number (<c>42</c>), a string (<c>"42"</c>), a JSON string holding a number
+    /// or a quoted number (<c>"\"42\""</c>), an object with <c>id</c> or <c>smsId</c>, or base64 of the digits (a binary body).
+    /// </summary>
+    /// <returns>The id, or null when there is none (or it is not positive).</returns>
+    public static long? Parse(JsonElement value, int depth = 0)
+    {
+        long? id = value.ValueKind switch
+        {
+            JsonValueKind.Number when value.TryGetInt64(out var n) => n,
+            JsonValueKind.String => FromText(value.GetString()!.Trim(), depth),
+            JsonValueKind.Object when value.TryGetProperty("id", out var p) || value.TryGetProperty("smsId", out p) => depth < 3 ? Parse(p, depth + 1) : null,
+            _ => null,
+        };
+        return id is > 0 ? id : null;
+    }
+
+    private static long? FromText(string text, int depth)
+    {
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+        {
+            return n;
+        }
+
+        if (depth >= 3 || text.Length == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var inner = JsonDocument.Parse(text);
+            return Parse(inner.RootElement, depth + 1);
+        }
+        catch (JsonException)
+        {
+        }
+
+        var bytes = new byte[text.Length];
+        if (Convert.TryFromBase64String(text, bytes, out var written))
+        {
+            var decoded = Encoding.ASCII.GetString(bytes, 0, written);
+            return long.TryParse(decoded, NumberStyles.None, CultureInfo.InvariantCulture, out n) ? n : null;
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,148 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Ingest;
+using CloudTelephony.Functions.Sms;
+using CloudTelephony.Storage;
+using CloudTelephony.Telephony;
+
+namespace CloudTelephony.Functions.Hosting;
+
+/// <summary>A call as the API shows it: the call record plus its database id.</summary>
+public sealed record CallDto(
+    long Id,
+    string Pbx,
+    string CallKey,
+    CallDirection Direction,
+    CallStatus Status,
+    string? MissedReason,
+    string? Caller,
+    string? CallerName,
+    string? Called,
+    string? AnsweredBy,
+    IReadOnlyList<string> Extensions,
+    string? Trunk,
+    DateTimeOffset StartedAt,
+    DateTimeOffset? AnsweredAt,
+    DateTimeOffset EndedAt,
+    double RingSeconds,
+    double TalkSeconds,
+    IReadOnlyList<CallTransfer> Transfers,
+    string? IvrDigits,
+    string? ContactName)
+{
+    /// <summary>Projects a stored call.</summary>
+    public static CallDto From(StoredCall s)
+    {
+        var c = s.Call;
+        return new(
+            s.Id, c.Pbx, c.CallKey, c.Direction, c.Status, c.MissedReason, c.Caller, c.CallerName, c.Called, c.AnsweredBy, c.Extensions, c.Trunk,
+            c.StartedAt, c.AnsweredAt, c.EndedAt, c.RingSeconds, c.TalkSeconds, c.Transfers, c.IvrDigits, s.ContactName);
+    }
+}
+
+/// <summary><c>GET /api/calls</c> answer.</summary>
+public sealed record CallPageDto(IReadOnlyList<CallDto> Items, long Total, int Page, int PageSize);
+
+/// <summary>An event of a call with its raw frame.</summary>
+public sealed record CallEventDto(DateTimeOffset At, string Kind, string? Endpoint, string? Detail, string Session, long Seq, string? Frame);
+
+/// <summary><c>GET /api/calls/{id}</c> answer: the call, its legs, its events (each with its raw frame) and its SMS history.</summary>
+public sealed record CallDetailDto(CallDto Call, IReadOnlyList<CallParticipant> Participants, IReadOnlyList<CallEventDto> Events, IReadOnlyList<CallSms> Sms);
+
+/// <summary>A number of a contact in a request: any common format, normalised to E.164 with the enterprise's region.</summary>
+/// <param name="Number">E.g. <c>+48 693 109 180</c>, <c>0048693109180</c>, <c>693109180</c>.</param>
+/// <param name="Label">Optional label (mobile, office, …).</param>
+public sealed record ContactDeviceRequest(string? Number, string? Label);
+
+/// <summary><c>POST /api/contacts</c> and <c>PUT /api/contacts/{id}</c> body.</summary>
+/// <param name="Name">Required, at most 200 characters.</param>
+/// <param name="Company">Optional, at most 200 characters.</param>
+/// <param name="Devices">Numbers; on PUT, null keeps the stored numbers and a list replaces them.</param>
+public sealed record ContactRequest(string? Name, string? Company, IReadOnlyList<ContactDeviceRequest>? Devices);
+
+/// <summary>A contact as the API shows it.</summary>
+public sealed record ContactDto(long Id, string Name, string? Company, IReadOnlyList<ContactDevice> Devices, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+{
+    /// <summary>Projects a stored contact.</summary>
+    public static ContactDto From(Contact c) => new(c.Id, c.Name, c.Company, c.Devices, c.CreatedAt, c.UpdatedAt);
+}
+
+/// <summary><c>GET /api/contacts</c> answer.</summary>
+public sealed record ContactPageDto(IReadOnlyList<ContactDto> Items, long Total, int Page, int PageSize);
+
+/// <summary><c>GET /api/calls/summary</c> answer: counts by direction and status.</summary>
+public sealed record CallSummaryDto(long Total, IReadOnlyList<CallCount> Counts);
+
+/// <summary><c>GET /api/health</c> answer.</summary>
+/// <param name="Status"><c>healthy</c>, or <c>unhealthy</c> (database unreachable, a relay silent for more than 5 minutes, an outbox at its cap).</param>
+/// <param name="Database"><c>reachable</c> or the error.</param>
+/// <param name="Pbxes">Per-PBX stream state.</param>
+/// <param name="CheckedAt">When this was measured (UTC).</param>
+/// <param name="Relays">Each relay as its last heartbeat described it.</param>
+/// <param name="Problems">Why the status is unhealthy (empty when healthy).</param>
+public sealed record HealthDto(
+    string Status,
+    string Database,
+    IReadOnlyList<PbxStreamStatus> Pbxes,
+    DateTimeOffset CheckedAt,
+    IReadOnlyList<RelayHealthDto>? Relays = null,
+    IReadOnlyList<string>? Problems = null);
+
+/// <summary>A relay in <c>/api/health</c>.</summary>
+/// <param name="Relay">The stored heartbeat state.</param>
+/// <param name="SilentSeconds">Seconds since its last heartbeat arrived.</param>
+/// <param name="Healthy">False when silent for more than 5 minutes or its outbox is at the cap.</param>
+public sealed record RelayHealthDto(RelayStatusRow Relay, double SilentSeconds, bool Healthy);
+
+/// <summary>
+/// One line of <c>correlate</c> output: exactly the fields the offline tool promises
+/// (pbx, callKey, direction, status, caller, called, answeredBy, extensions, startedAt, answeredAt, endedAt,
+/// ringSeconds, talkSeconds, transfers); times are UTC with a <c>Z</c> suffix.
+/// </summary>
+public sealed record CallLine(
+    string Pbx,
+    string CallKey,
+    CallDirection Direction,
+    CallStatus Status,
+    string? Caller,
+    string? Called,
+    string? AnsweredBy,
+    IReadOnlyList<string> Extensions,
+    DateTime StartedAt,
+    DateTime? AnsweredAt,
+    DateTime EndedAt,
+    double RingSeconds,
+    double TalkSeconds,
+    IReadOnlyList<CallTransfer> Transfers)
+{
+    /// <summary>Projects a call record.</summary>
+    public static CallLine From(Call c) => new(
+        c.Pbx, c.CallKey, c.Direction, c.Status, c.Caller, c.Called, c.AnsweredBy, c.Extensions,
+        c.StartedAt.UtcDateTime, c.AnsweredAt?.UtcDateTime, c.EndedAt.UtcDateTime, c.RingSeconds, c.TalkSeconds, c.Transfers);
+}
+
+/// <summary>Source-generated JSON metadata for every API and command payload (camelCase, enums as lower-case strings).</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(Envelope[]))]
+[JsonSerializable(typeof(IngestResult))]
+[JsonSerializable(typeof(CallPageDto))]
+[JsonSerializable(typeof(CallDetailDto))]
+[JsonSerializable(typeof(CallSummaryDto))]
+[JsonSerializable(typeof(HealthDto))]
+[JsonSerializable(typeof(RelayHeartbeat))]
+[JsonSerializable(typeof(CallLine))]
+[JsonSerializable(typeof(InvocationResponse))]
+[JsonSerializable(typeof(string[]))]
+[JsonSerializable(typeof(SmsSendRequest))]
+[JsonSerializable(typeof(SmsAcceptedDto))]
+[JsonSerializable(typeof(SmsDto))]
+[JsonSerializable(typeof(ContactRequest))]
+[JsonSerializable(typeof(ContactDeviceRequest))]
+[JsonSerializable(typeof(ContactDto))]
+[JsonSerializable(typeof(ContactDevice))]
+[JsonSerializable(typeof(ContactPageDto))]
+[JsonSerializable(typeof(CloudTelephony.Functions.Sms.SmsSweepResult))]
+[JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
+[JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]
+public sealed partial class ApiJson : JsonSerializerContext;

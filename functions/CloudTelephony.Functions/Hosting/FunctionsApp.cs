@@ -1,0 +1,123 @@
+using CloudTelephony.Functions.Archive;
+using CloudTelephony.Functions.Calls;
+using CloudTelephony.Functions.Contacts;
+using CloudTelephony.Functions.Health;
+using CloudTelephony.Functions.Ingest;
+using CloudTelephony.Functions.Routing;
+using CloudTelephony.Functions.Sms;
+using CloudTelephony.Storage;
+using CloudTelephony.Telemetry;
+using Npgsql;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+
+namespace CloudTelephony.Functions.Hosting;
+
+/// <summary>
+/// The HTTP app: one ASP.NET Core host that serves every function. Under the Azure Functions host it listens on
+/// <c>127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT</c> (custom handler, HTTP requests forwarded at their original path);
+/// standalone it listens on <c>--urls</c> / <c>ASPNETCORE_URLS</c>, default <c>http://127.0.0.1:7071</c>.
+/// </summary>
+public static class FunctionsApp
+{
+    /// <summary>Default standalone address (the Functions host's usual local port).</summary>
+    public const string DefaultUrl = "http://127.0.0.1:7071";
+
+    /// <summary>OpenTelemetry service name (cloud_RoleName in Application Insights).</summary>
+    public const string ServiceName = "cloudtelephony-functions";
+
+    /// <summary>Builds the app.</summary>
+    /// <param name="args">ASP.NET Core arguments (e.g. <c>--urls http://127.0.0.1:0</c>).</param>
+    /// <param name="connectionString">PostgreSQL connection string; null = from configuration.</param>
+    /// <param name="configure">Last-moment service changes (tests replace the clock or the SMS provider).</param>
+    /// <exception cref="ConfigException">No database configured, or incomplete SMS provider settings.</exception>
+    public static WebApplication Build(string[] args, string? connectionString = null, Action<IServiceCollection>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.AddEnvironmentVariables();
+        var cs = connectionString ?? AppConfig.ConnectionString(builder.Configuration);
+
+        if (builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is { Length: > 0 } port)
+        {
+            builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        }
+        else if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        // OpenTelemetry: Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set (the Bicep sets it),
+        // console only with Telemetry:Console=true, otherwise nothing is exported (./ct run stays readable).
+        builder.Services.AddCloudTelephonyTelemetry(
+            builder.Configuration,
+            ServiceName,
+            tracing: t => t
+                .AddAspNetCoreInstrumentation(o =>
+                    // A path can carry a phone number (e.g. /api/contacts/{number}): mask it like every other number.
+                    o.EnrichWithHttpRequest = (activity, request) => activity.SetTag("url.path", PhoneMask.MaskText(request.Path.Value)))
+                .AddNpgsql(),
+            metrics: m => m.AddAspNetCoreInstrumentation().AddNpgsqlInstrumentation());
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
+        builder.Services.AddProblemDetails();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(cs) { Name = "cloudtelephony" }.Build());
+        builder.Services.AddSingleton<IngestPipeline>();
+        builder.Services.AddSingleton<IngestProgress>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<IngestProgress>());
+        var sweep = builder.Configuration.GetSection("Ingest").Get<SweepOptions>() ?? new SweepOptions();
+        if (builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is { Length: > 0 })
+        {
+            sweep.SweepSeconds = 0; // the SweepCalls timer trigger does it under the Functions host
+        }
+
+        builder.Services.AddSingleton(sweep);
+        builder.Services.AddHostedService<CallSweeper>();
+        builder.Services.AddSingleton<CallQueries>();
+        builder.Services.AddSingleton<ContactStore>();
+        builder.Services.AddCrmOpenApi();
+        builder.Services.AddSingleton<HealthQueries>();
+        builder.Services.AddRouting(builder.Configuration);
+        builder.Services.AddSms(builder.Configuration, sweepInProcess: builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 });
+        builder.Services.AddFrameArchive(builder.Configuration);
+        builder.Services.AddSingleton<HeartbeatStore>();
+        var bus = builder.Configuration.GetSection("ServiceBus").Get<CloudTelephony.ServiceBus.ServiceBusOptions>();
+        if (bus is { Endpoint.Length: > 0 } && builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 })
+        {
+            // standalone: consume the frames queue ourselves (under the Functions host the IngestFrames trigger does it)
+            var problems = bus.Check("ServiceBus");
+            if (problems.Count > 0)
+            {
+                throw new ConfigException(string.Join("; ", problems));
+            }
+
+            builder.Services.AddSingleton(bus);
+            builder.Services.AddSingleton<QueueIngestService>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<QueueIngestService>());
+        }
+        configure?.Invoke(builder.Services);
+
+        var app = builder.Build();
+        app.UseForwardedHeaders();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseRateLimiter();
+        app.MapHealthEndpoints();
+        app.MapIngestEndpoints();
+        app.MapIngestFramesEndpoint();
+        app.MapHeartbeatEndpoint();
+        app.MapCallEndpoints();
+        app.MapCallsCsvEndpoint();
+        app.MapTimerEndpoints();
+        app.MapRoutingEndpoints();
+        app.MapSmsEndpoints();
+        app.MapArchiveEndpoints();
+        app.MapContactEndpoints();
+        app.MapOpenApi(OpenApiSetup.Path).WithName("OpenApi").ExcludeFromDescription();
+        return app;
+    }
+}

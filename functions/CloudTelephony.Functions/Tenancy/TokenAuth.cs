@@ -1,0 +1,85 @@
+using CloudTelephony.Functions.Routing;
+using CloudTelephony.Storage;
+
+
+namespace CloudTelephony.Functions.Tenancy;
+
+/// <summary>Endpoint metadata: the endpoint needs a token of <paramref name="Scope"/> (for the OpenAPI document).</summary>
+public sealed record TokenScope(string Scope);
+
+/// <summary>The token a request was authorised with (set by <see cref="TokenAuth.RequireToken{TBuilder}"/>).</summary>
+public sealed record TokenFeature(ApiToken Token);
+
+/// <summary>
+/// Token authorisation for endpoints: the token comes from header <c>Token</c> (the Smart Redirect contract) or
+/// <c>Authorization: Bearer &lt;token&gt;</c>; missing, unknown or revoked → 401, wrong scope → 403, a client address
+/// outside the enterprise's IP allowlist → 403. Scope <c>routing</c> answers JSON <c>{"error": "..."}</c> (the Smart
+/// Redirect contract); every other scope answers RFC 9457 problem details.
+/// Apply to any endpoint with <c>.RequireToken("crm")</c>.
+/// </summary>
+public static class TokenAuth
+{
+    /// <summary>The Smart Redirect token header.</summary>
+    public const string HeaderName = "Token";
+
+    /// <summary>Requires a valid token with <paramref name="scope"/> whose enterprise allows the client address.</summary>
+    public static TBuilder RequireToken<TBuilder>(this TBuilder builder, string scope)
+        where TBuilder : IEndpointConventionBuilder
+        => builder.WithMetadata(new TokenScope(scope)).AddEndpointFilter(async (ctx, next) =>
+        {
+            var http = ctx.HttpContext;
+            var secret = ReadToken(http.Request);
+            if (secret is null)
+            {
+                return Deny(scope, 401, $"missing token: send header '{HeaderName}' or 'Authorization: Bearer <token>'");
+            }
+
+            var config = http.RequestServices.GetRequiredService<TenantCache>();
+            var token = await config.TokenAsync(secret, http.RequestAborted);
+            if (token is null)
+            {
+                return Deny(scope, 401, "unknown or revoked token");
+            }
+
+            if (token.Scope != scope)
+            {
+                return Deny(scope, 403, $"this token has scope '{token.Scope}'; this endpoint needs '{scope}'");
+            }
+
+            var settings = (await config.ContextAsync(token.EnterpriseId, null, http.RequestAborted)).Settings;
+            if (!settings.Allows(http.Connection.RemoteIpAddress))
+            {
+                return Deny(scope, 403, $"address {http.Connection.RemoteIpAddress} is not in the enterprise's IP allowlist");
+            }
+
+            http.Features.Set(new TokenFeature(token));
+            return await next(ctx);
+        });
+
+    /// <summary>The token the request was authorised with.</summary>
+    /// <exception cref="InvalidOperationException">The endpoint has no <see cref="RequireToken{TBuilder}"/>.</exception>
+    public static ApiToken ApiToken(this HttpContext http)
+        => http.Features.Get<TokenFeature>()?.Token ?? throw new InvalidOperationException("endpoint has no RequireToken filter");
+
+    /// <summary>The raw token of a request (header <c>Token</c>, else a bearer token), or null.</summary>
+    public static string? ReadToken(HttpRequest request)
+    {
+        if (request.Headers[HeaderName].ToString() is { Length: > 0 } t)
+        {
+            return t.Trim();
+        }
+
+        var auth = request.Headers.Authorization.ToString();
+        return auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && auth.Length > 7 ? auth[7..].Trim() : null;
+    }
+
+    /// <summary>A refusal: <c>{"error": message}</c> for the routing contract, problem details otherwise.</summary>
+    private static IResult Deny(string scope, int status, string message)
+        => scope == "routing"
+            ? Error(status, message)
+            : Results.Problem(statusCode: status, title: status == 401 ? "unauthorized" : "forbidden", detail: message);
+
+    /// <summary>A JSON error answer <c>{"error": message}</c>.</summary>
+    public static IResult Error(int status, string message)
+        => Results.Json(new ErrorDto(message), RoutingJson.Default.ErrorDto, statusCode: status);
+}
