@@ -3,6 +3,7 @@ using System.Text.Json;
 using CloudTelephony.Contracts;
 using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Telephony;
+using CloudTelephony.Telephony.Streams;
 
 namespace CloudTelephony.Functions.Commands;
 
@@ -19,8 +20,8 @@ public static class CorrelateCommand
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
-        var protocol = new Option<string>("--protocol") { Description = "ctip, ami or smdr", Required = true };
-        protocol.AcceptOnlyFromAmong([.. Protocols.All]);
+        var protocol = new Option<string>("--protocol") { Description = string.Join(", ", PbxProtocols.All.Select(p => $"{p.Name} ({p.Title})")), Required = true };
+        protocol.AcceptOnlyFromAmong([.. PbxProtocols.Names]);
         var input = new Option<FileInfo>("--input") { Description = "capture file: receivedAt<TAB>frame lines, JSON Lines envelopes, raw AMI blocks or SMDR CSV", Required = true };
         input.AcceptExistingOnly();
         var zone = new Option<string>("--time-zone") { Description = "IANA zone of the PBX (times without offset; SMDR local times)", DefaultValueFactory = _ => "UTC" };
@@ -50,13 +51,14 @@ public static class CorrelateCommand
             return 2;
         }
 
-        var correlator = Correlators.Create(protocol, pbx, new CorrelatorOptions { TimeZone = zone });
+        var module = PbxProtocols.Get(protocol);
+        var correlator = module.Create(pbx, new CorrelatorOptions { TimeZone = zone });
         var calls = new List<Call>();
         long seq = 0;
         var parseErrors = 0;
         try
         {
-            foreach (var frame in CaptureFile.Read(input.FullName, protocol, zone))
+            foreach (var frame in CaptureFile.Read(input.FullName, module.Framing == CaptureFraming.Blocks, zone))
             {
                 seq++;
                 var at = frame.ReceivedAt ?? clockStart.AddMilliseconds(seq);

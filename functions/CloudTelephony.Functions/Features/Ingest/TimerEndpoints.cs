@@ -12,7 +12,7 @@ public static class TimerEndpoints
     public static void MapTimerEndpoints(this IEndpointRouteBuilder app)
         => app.MapPost("/SweepCalls", SweepAsync).WithName("SweepCalls").ExcludeFromDescription();
 
-    private static async Task<IResult> SweepAsync(IngestPipeline pipeline, SweepOptions options, CancellationToken ct)
+    private static async Task<IResult> SweepAsync(CorrelateAndStore pipeline, SweepOptions options, CancellationToken ct)
     {
         var closed = await pipeline.SweepAsync(TimeSpan.FromSeconds(options.IdleSeconds), ct);
         return Results.Json(new InvocationResponse([], [$"sweep closed {closed} calls"], null), ApiJson.Default.InvocationResponse);

@@ -56,9 +56,6 @@ public sealed class SmsOptions
     /// of old captures, a relay that was offline for a day); 0 = no limit.</summary>
     public double RuleMaxAgeMinutes { get; set; } = 60;
 
-    /// <summary>Region for national numbers when the enterprise has no SMS settings (ISO 3166, e.g. <c>PL</c>).</summary>
-    public string DefaultRegion { get; set; } = "PL";
-
     /// <summary>Longest text accepted by <c>POST /api/sms</c> (918 = six concatenated GSM-7 parts).</summary>
     public int MaxLength { get; set; } = 918;
 }

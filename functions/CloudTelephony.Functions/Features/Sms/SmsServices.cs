@@ -23,7 +23,9 @@ public static class SmsServices
         services.AddSingleton(sp => SmsProviders.Create(sp, options));
         services.AddSingleton<SmsDispatcher>();
         services.AddSingleton<SmsRules>();
+        services.AddSingleton<Ingest.ICallChangeHandler>(sp => sp.GetRequiredService<SmsRules>());
         services.AddSingleton(new SmsQueue { Enabled = options.DispatchInProcess });
+        services.AddSingleton<Ingest.IOutboxHandOff>(sp => sp.GetRequiredService<SmsQueue>());
         services.AddSingleton(new SmsWorkerMode(sweepInProcess));
         services.AddHostedService<SmsWorker>();
         return services;
