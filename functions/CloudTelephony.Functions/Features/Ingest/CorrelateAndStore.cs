@@ -29,7 +29,8 @@ public sealed record ReplayResult(int Inserted, int ParseErrors, int Calls, int 
 /// engine from the cache when it is current (else loads the stream state and that PBX's open calls), correlates,
 /// stores the frames verbatim (idempotent on pbx, session, seq; a frame that does not parse is stored with its error and
 /// the batch goes on), upserts the completed calls, runs the <see cref="ICallChangeHandler"/>s (SMS rules, …) and saves
-/// only what changed (<see cref="StreamDelta"/>) with the stream's version + 1. If anything fails the whole transaction
+/// only what changed (<see cref="StreamDelta"/>) with the stream's version + 1 (a redelivered batch, all duplicates,
+/// writes nothing and keeps the version). If anything fails the whole transaction
 /// rolls back, no engine goes back to the cache, and the caller answers non-2xx so the sender retries.
 /// </summary>
 public sealed class CorrelateAndStore(
@@ -200,8 +201,14 @@ public sealed class CorrelateAndStore(
 
         var inserted = await FrameStore.InsertFramesAsync(conn, tx, pbx, rows, ct);
         await StoreAsync(conn, tx, pbx, protocol.Name, changes, unit, ct);
-        var last = frames.Count > 0 ? frames.Max(f => f.ReceivedAt) : (DateTimeOffset?)null;
-        var version = await StreamStore.SaveAsync(conn, tx, pbx, engine.TakeDelta(), engine.OpenCalls, inserted, errors, last, ct);
+        var delta = engine.TakeDelta();
+        var version = stored.Version;
+        if (inserted > 0 || errors > 0 || delta.Upserts.Count > 0 || delta.Deletes.Count > 0 || delta.StreamState != stored.State)
+        {
+            var last = frames.Count > 0 ? frames.Max(f => f.ReceivedAt) : (DateTimeOffset?)null;
+            version = await StreamStore.SaveAsync(conn, tx, pbx, delta, engine.OpenCalls, inserted, errors, last, ct);
+        }
+
         unit.AfterCommit.Add(() => cache.Put(pbx, engine, version, stored.TimeZone));
         var part = new IngestTelemetry.PbxCounts(pbx, protocol.Name, inserted, errors, changes.Completed);
         unit.Parts.Add(part);
