@@ -2,9 +2,10 @@ namespace CloudTelephony.Telephony.Ctip;
 
 /// <summary>
 /// Finds the open CTIP calls a message can belong to without looking at every open call: by extension (calls where it
-/// has a leg, in the order they opened), by caller (newest first) and by recent activity (latest first). "Newest first"
-/// over these gives the same answer as a scan of every open call from the newest. Nothing here allocates per frame:
-/// caller chains and the activity order are links in the calls themselves.
+/// has an open leg, in the order they opened), by caller (newest first) and by recent activity (latest first). "Newest
+/// first" over these gives the same answer as a scan of every open call from the newest, and their sizes do not grow
+/// with the calls lingering in their closing grace. Nothing here allocates per frame: caller chains and the activity
+/// order are links in the calls themselves.
 /// </summary>
 internal sealed class CtipCallIndex
 {
@@ -13,12 +14,12 @@ internal sealed class CtipCallIndex
     private static readonly List<CtipOpenCall> Empty = [];
 
     // Lists are kept when they empty: a PBX has a bounded set of extensions.
-    private readonly Dictionary<string, List<CtipOpenCall>> _byExtension = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<CtipOpenCall>> _openByExtension = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CtipOpenCall> _newestByCaller = new(StringComparer.Ordinal);
     private CtipOpenCall? _latestActive;
 
-    /// <summary>Calls in which <paramref name="extension"/> has a leg, oldest first (empty when none).</summary>
-    public List<CtipOpenCall> WithExtension(string extension) => _byExtension.TryGetValue(extension, out var list) ? list : Empty;
+    /// <summary>Calls in which <paramref name="extension"/> has an open leg, oldest first (empty when none).</summary>
+    public List<CtipOpenCall> WithOpenLeg(string extension) => _openByExtension.TryGetValue(extension, out var list) ? list : Empty;
 
     /// <summary>The newest open call whose caller is <paramref name="caller"/> (null = withheld); older ones follow through
     /// <see cref="CtipOpenCall.OlderSameCaller"/>.</summary>
@@ -27,23 +28,26 @@ internal sealed class CtipCallIndex
     /// <summary>The open call with the latest activity; earlier ones follow through <see cref="CtipOpenCall.EarlierActive"/>.</summary>
     public CtipOpenCall? LatestActive => _latestActive;
 
-    /// <summary>Files a call with all its legs (opened or loaded).</summary>
+    /// <summary>Files a call with its open legs (opened or loaded).</summary>
     public void Add(CtipOpenCall call)
     {
         foreach (var leg in call.Legs)
         {
-            AddLeg(call, leg.Extension);
+            if (leg.IsOpen)
+            {
+                LegOpened(call, leg.Extension);
+            }
         }
 
         Refresh(call);
     }
 
-    /// <summary>Files <paramref name="call"/> under <paramref name="extension"/> (a leg was added).</summary>
-    public void AddLeg(CtipOpenCall call, string extension)
+    /// <summary>A leg of <paramref name="extension"/> in <paramref name="call"/> is open (added, or ringing again).</summary>
+    public void LegOpened(CtipOpenCall call, string extension)
     {
-        if (!_byExtension.TryGetValue(extension, out var list))
+        if (!_openByExtension.TryGetValue(extension, out var list))
         {
-            _byExtension[extension] = list = [];
+            _openByExtension[extension] = list = [];
         }
 
         var i = list.Count;
@@ -58,6 +62,16 @@ internal sealed class CtipCallIndex
         }
 
         list.Insert(i, call);
+    }
+
+    /// <summary>A leg of <paramref name="extension"/> in <paramref name="call"/> ended: the call leaves the extension's list
+    /// unless another of its legs for it is still open.</summary>
+    public void LegEnded(CtipOpenCall call, string extension)
+    {
+        if (call.FindOpenLeg(extension) is null && _openByExtension.TryGetValue(extension, out var list))
+        {
+            Drop(list, call);
+        }
     }
 
     /// <summary>Moves <paramref name="call"/> to its current caller and activity time (after anything changed them).</summary>
@@ -86,13 +100,9 @@ internal sealed class CtipCallIndex
     {
         foreach (var leg in call.Legs)
         {
-            if (_byExtension.TryGetValue(leg.Extension, out var list))
+            if (_openByExtension.TryGetValue(leg.Extension, out var list))
             {
-                var i = list.FindLastIndex(c => ReferenceEquals(c, call));
-                if (i >= 0)
-                {
-                    list.RemoveAt(i);
-                }
+                Drop(list, call);
             }
         }
 
@@ -101,6 +111,15 @@ internal sealed class CtipCallIndex
             Unchain(call);
             UnlinkActivity(call);
             call.Indexed = false;
+        }
+    }
+
+    private static void Drop(List<CtipOpenCall> list, CtipOpenCall call)
+    {
+        var i = list.FindLastIndex(c => ReferenceEquals(c, call));
+        if (i >= 0)
+        {
+            list.RemoveAt(i);
         }
     }
 

@@ -214,7 +214,7 @@ internal sealed partial class CtipInterpreter
     private CtipLeg AddLeg(CtipOpenCall call, string extension, string role, LegState legState, DateTimeOffset? rangAt, DateTimeOffset at)
     {
         var leg = call.AddLeg(extension, role, legState, rangAt);
-        _index.AddLeg(call, extension);
+        _index.LegOpened(call, extension);
         if (legState == LegState.Ringing)
         {
             Stream.Emit(call, CallChangeKind.Ringing, rangAt ?? at, extension: extension, caller: call.Caller, called: call.Called);
@@ -231,6 +231,7 @@ internal sealed partial class CtipInterpreter
     private void Ring(CtipOpenCall call, CtipLeg leg, DateTimeOffset at)
     {
         call.Ring(leg, at);
+        _index.LegOpened(call, leg.Extension);
         Stream.Emit(call, CallChangeKind.Ringing, at, extension: leg.Extension, caller: call.Caller, called: call.Called);
     }
 
@@ -255,6 +256,7 @@ internal sealed partial class CtipInterpreter
     private void EndLeg(CtipOpenCall call, CtipLeg leg, DateTimeOffset at, int? cause)
     {
         call.EndLeg(leg, at, cause);
+        _index.LegEnded(call, leg.Extension);
         if (call.ClosingSince is { } closing)
         {
             Stream.Emit(call, CallChangeKind.Ended, closing);
@@ -278,14 +280,11 @@ internal sealed partial class CtipInterpreter
     /// <summary>The extension's open leg, newest call first.</summary>
     private CtipLeg? FindOpenLeg(string extension, out CtipOpenCall call)
     {
-        var calls = _index.WithExtension(extension);
-        for (var i = calls.Count - 1; i >= 0; i--)
+        var calls = _index.WithOpenLeg(extension);
+        if (calls.Count > 0)
         {
-            if (calls[i].FindOpenLeg(extension) is { } leg)
-            {
-                call = calls[i];
-                return leg;
-            }
+            call = calls[^1];
+            return call.FindOpenLeg(extension);
         }
 
         call = null!;
@@ -296,34 +295,22 @@ internal sealed partial class CtipInterpreter
     /// with the same caller, else one where it is still on the line.</summary>
     private CtipOpenCall? FindTransferSource(string from, string? caller)
     {
-        var calls = _index.WithExtension(from);
-        for (var i = calls.Count - 1; i >= 0; i--)
+        for (var call = _index.NewestWithCaller(caller); call is not null; call = call.OlderSameCaller)
         {
-            var call = calls[i];
             if (call.FindLeg(from) is not null && call.Caller == caller)
             {
                 return call;
             }
         }
 
-        for (var i = calls.Count - 1; i >= 0; i--)
-        {
-            if (calls[i].FindOpenLeg(from) is not null)
-            {
-                return calls[i];
-            }
-        }
-
-        return null;
+        return _index.WithOpenLeg(from) is [.., var talking] ? talking : null;
     }
 
     /// <summary>A call whose last transfer, from <paramref name="extension"/>, went unanswered: the PBX rings it back.</summary>
     private CtipOpenCall? FindRecall(string extension, string? caller)
     {
-        var calls = _index.WithExtension(extension);
-        for (var i = calls.Count - 1; i >= 0; i--)
+        for (var call = _index.NewestWithCaller(caller); call is not null; call = call.OlderSameCaller)
         {
-            var call = calls[i];
             if (call.Transfers is [.., { Answered: false } last] && last.From == extension && call.Caller == caller
                 && call.FindLeg(extension) is { IsOpen: false } or { State: LegState.Connected })
             {
@@ -363,11 +350,11 @@ internal sealed partial class CtipInterpreter
 
     private CtipOpenCall? FindInternalCallOf(string extension)
     {
-        var calls = _index.WithExtension(extension);
+        var calls = _index.WithOpenLeg(extension);
         for (var i = calls.Count - 1; i >= 0; i--)
         {
             var call = calls[i];
-            if (call.Direction == CallDirection.Internal && call.FindOpenLeg(extension) is not null)
+            if (call.Direction == CallDirection.Internal)
             {
                 return call;
             }
