@@ -7,7 +7,7 @@
 #           records at 10,000/s and at full speed → relay → SQLite outbox → Service Bus forwarder → AMQP test broker;
 #           args: [seconds=15] [pbxes=4]; frames/s, receive→broker p50/p99, the relay's RSS idle / under load
 #   pipeline: a CTIP PBX stand-in writes the real capture [repeat=20] times as fast as TCP takes it → the relay program
-#           (outbox, HTTP forwarder) → the functions app → PostgreSQL, with 0, 10, 100, 1,000 and 5,000 calls in progress:
+#           (outbox, HTTP forwarder, [batch=500] frames per POST) → the functions app → PostgreSQL, with 0, 10, 100, 1,000 and 5,000 calls in progress:
 #           frames/s first frame sent → last frame committed, seconds until the calls are stored, batch p50/p99
 #   relay-forwarder: outbox + forwarder in the bench process (no sockets before the outbox);
 #           args: [seconds=15] [pbxes=4] [synchronous=Full]; frames/s, append→accept p50/p99

@@ -116,10 +116,13 @@ internal sealed class CtipCallIndex
 
     private static void Drop(List<CtipOpenCall> list, CtipOpenCall call)
     {
-        var i = list.FindLastIndex(c => ReferenceEquals(c, call));
-        if (i >= 0)
+        for (var i = list.Count - 1; i >= 0; i--)
         {
-            list.RemoveAt(i);
+            if (ReferenceEquals(list[i], call))
+            {
+                list.RemoveAt(i);
+                return;
+            }
         }
     }
 

@@ -11,14 +11,15 @@ internal sealed partial class CtipInterpreter
     {
         var at = frame.ReceivedAt;
         var caller = ring.CallerIsInternal ? ring.Caller![1..] : ring.Caller;
-        if (ring.Held is ['/', .. var from] && FindTransferSource(from, caller) is { } transferred)
+        var sameCaller = _index.NewestWithCaller(caller);   // the caller's open calls, newest first (one lookup per RING)
+        if (ring.Held is ['/', .. var from] && FindTransferSource(from, caller, sameCaller) is { } transferred)
         {
             AddTransfer(transferred, ring.Extension, from, at);
             Record(transferred, at, "ring", ring.Extension, $"transfer from {from}, caller {caller ?? "unknown"}", frame);
             return true;
         }
 
-        if (FindRecall(ring.Extension, caller) is { } recalled)
+        if (FindRecall(ring.Extension, caller, sameCaller) is { } recalled)
         {
             Ring(recalled, recalled.FindLeg(ring.Extension)!, at);
             Record(recalled, at, "ring", ring.Extension, $"recall after unanswered transfer, caller {caller ?? "unknown"}", frame);
@@ -32,7 +33,7 @@ internal sealed partial class CtipInterpreter
             return true;
         }
 
-        var call = FindRingGroup(ring, caller);
+        var call = FindRingGroup(ring, caller, sameCaller);
         if (call is null)
         {
             call = ring.CallerIsInternal
@@ -293,9 +294,9 @@ internal sealed partial class CtipInterpreter
 
     /// <summary>The call a transfer ring with held field <c>/from</c> belongs to: one where <paramref name="from"/> took part
     /// with the same caller, else one where it is still on the line.</summary>
-    private CtipOpenCall? FindTransferSource(string from, string? caller)
+    private CtipOpenCall? FindTransferSource(string from, string? caller, CtipOpenCall? sameCaller)
     {
-        for (var call = _index.NewestWithCaller(caller); call is not null; call = call.OlderSameCaller)
+        for (var call = sameCaller; call is not null; call = call.OlderSameCaller)
         {
             if (call.FindLeg(from) is not null && call.Caller == caller)
             {
@@ -307,9 +308,9 @@ internal sealed partial class CtipInterpreter
     }
 
     /// <summary>A call whose last transfer, from <paramref name="extension"/>, went unanswered: the PBX rings it back.</summary>
-    private CtipOpenCall? FindRecall(string extension, string? caller)
+    private CtipOpenCall? FindRecall(string extension, string? caller, CtipOpenCall? sameCaller)
     {
-        for (var call = _index.NewestWithCaller(caller); call is not null; call = call.OlderSameCaller)
+        for (var call = sameCaller; call is not null; call = call.OlderSameCaller)
         {
             if (call.Transfers is [.., { Answered: false } last] && last.From == extension && call.Caller == caller
                 && call.FindLeg(extension) is { IsOpen: false } or { State: LegState.Connected })
@@ -327,9 +328,9 @@ internal sealed partial class CtipInterpreter
 
     /// <summary>The unanswered call this RING adds a member to: same external caller and DID (ring group), or the internal
     /// call the calling extension is dialling.</summary>
-    private CtipOpenCall? FindRingGroup(CtipRing ring, string? caller)
+    private CtipOpenCall? FindRingGroup(CtipRing ring, string? caller, CtipOpenCall? sameCaller)
     {
-        for (var call = _index.NewestWithCaller(caller); call is not null; call = call.OlderSameCaller)
+        for (var call = sameCaller; call is not null; call = call.OlderSameCaller)
         {
             if (call.IsClosing || call.AnsweredAt is not null || call.Caller != caller)
             {

@@ -18,6 +18,7 @@ internal sealed class StreamEngine : StreamCorrelator
     private readonly List<string> _deleted = [];
     private ICallChangeSink? _sink;
     private bool _everyChange = true;
+    private ICallChangeSink? _lastSink;
     private bool _inFrame;
     private string _frameSession = "";
     private long _frameSeq;
@@ -89,7 +90,12 @@ internal sealed class StreamEngine : StreamCorrelator
         }
 
         _sink = changes;
-        _everyChange = changes.WantsEveryChange;
+        if (!ReferenceEquals(changes, _lastSink))
+        {
+            _lastSink = changes;
+            _everyChange = changes.WantsEveryChange;
+        }
+
         _inFrame = true;
         _frameSession = session;
         _frameSeq = frame.Seq;
@@ -109,6 +115,7 @@ internal sealed class StreamEngine : StreamCorrelator
     public override void Expire(DateTimeOffset now, ICallChangeSink changes)
     {
         _sink = changes;
+        _lastSink = changes;
         _everyChange = changes.WantsEveryChange;
         try
         {
@@ -125,6 +132,7 @@ internal sealed class StreamEngine : StreamCorrelator
     public override void Flush(ICallChangeSink changes)
     {
         _sink = changes;
+        _lastSink = changes;
         _everyChange = changes.WantsEveryChange;
         try
         {
