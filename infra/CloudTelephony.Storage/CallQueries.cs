@@ -17,6 +17,7 @@ namespace CloudTelephony.Storage;
 /// the API always sets it from the token).</param>
 /// <param name="QueryE164">The query as an E.164 number (normalised with the enterprise's region), also matched against
 /// the call's remote number; null when the query is not a number.</param>
+/// <param name="UpdatedSince">Only calls stored or updated at or after this time (<c>calls.stored_at</c>).</param>
 public sealed record CallFilter(
     string? Pbx = null,
     string? Direction = null,
@@ -26,16 +27,60 @@ public sealed record CallFilter(
     DateTimeOffset? To = null,
     string? Query = null,
     long? EnterpriseId = null,
-    string? QueryE164 = null);
+    string? QueryE164 = null,
+    DateTimeOffset? UpdatedSince = null);
 
 /// <summary>A stored call, as listed.</summary>
 /// <param name="Id">Database id (use with <c>GET /api/calls/{id}</c>).</param>
 /// <param name="Call">The call record (participants and events empty in lists).</param>
 /// <param name="ContactName">Name of the enterprise's contact with the call's remote number (the oldest contact wins), or null.</param>
-public sealed record StoredCall(long Id, Call Call, string? ContactName = null);
+/// <param name="RemoteE164">The call's external party in E.164 (<c>calls.remote_e164</c>: the caller of an inbound call,
+/// the called number of an outbound one), null for internal calls and numbers that do not normalise.</param>
+/// <param name="StoredAt">When the call was last stored or updated (UTC, <c>calls.stored_at</c>).</param>
+/// <param name="WrittenXid">The transaction that last wrote it (<c>calls.written_xid</c>; the sync order).</param>
+public sealed record StoredCall(long Id, Call Call, string? ContactName = null, string? RemoteE164 = null, DateTimeOffset? StoredAt = null, long WrittenXid = 0)
+{
+    /// <summary>The id, the call and the contact name (the shape callers had before the other fields came).</summary>
+    public void Deconstruct(out long id, out Call call, out string? contactName) => (id, call, contactName) = (Id, Call, ContactName);
+}
 
 /// <summary>A page of calls with the total that match the filter.</summary>
 public sealed record CallPage(IReadOnlyList<StoredCall> Items, long Total, int Page, int PageSize);
+
+/// <summary>Orders of a call listing.</summary>
+public enum CallOrder
+{
+    /// <summary>By start time, newest first (then id, descending).</summary>
+    StartedDesc,
+
+    /// <summary>By start time, oldest first (then id).</summary>
+    StartedAsc,
+
+    /// <summary>In the order the calls were written (inserted or updated), oldest change first: the sync order. Only calls
+    /// whose transaction is older than every transaction still running are listed, so none can appear behind a reader.</summary>
+    Written,
+}
+
+/// <summary>Where a keyset page starts: after the call with this sort key and id.</summary>
+/// <param name="Order">The listing's order.</param>
+/// <param name="Key">Start time in microseconds since 1970 (UTC) for the start-time orders; the writing transaction's id for <see cref="CallOrder.Written"/>.</param>
+/// <param name="Id">The call id (ties of <paramref name="Key"/>); 0 = before every call with this key.</param>
+public sealed record CallKey(CallOrder Order, long Key, long Id)
+{
+    /// <summary>The key of a listed call in <paramref name="order"/>.</summary>
+    public static CallKey Of(StoredCall call, CallOrder order)
+        => new(order, order == CallOrder.Written ? call.WrittenXid : Micros(call.Call.StartedAt), call.Id);
+
+    /// <summary>Microseconds since 1970 of <paramref name="t"/> (PostgreSQL's precision).</summary>
+    public static long Micros(DateTimeOffset t) => (t.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / 10;
+}
+
+/// <summary>A keyset page of calls.</summary>
+/// <param name="Items">The calls, in the page's order.</param>
+/// <param name="Total">Calls matching the filter (ignoring the cursor).</param>
+/// <param name="Next">Where the next page starts; null after the last page of a start-time order. Always set for
+/// <see cref="CallOrder.Written"/>: past the last page it is where the next poll continues.</param>
+public sealed record CallSlice(IReadOnlyList<StoredCall> Items, long Total, CallKey? Next);
 
 /// <summary>An event of a stored call with the frame it came from.</summary>
 /// <param name="Event">The event.</param>
@@ -58,7 +103,13 @@ public sealed record CallSms(
     DateTimeOffset CreatedAt, DateTimeOffset? SentAt);
 
 /// <summary>One call with its legs, its events (each with its raw frame) and the SMS sent about it.</summary>
-public sealed record CallDetail(long Id, Call Call, IReadOnlyList<StoredCallEvent> Events, string? ContactName = null, IReadOnlyList<CallSms>? Sms = null);
+/// <param name="Id">Database id.</param>
+/// <param name="Call">The call with its participants and events.</param>
+/// <param name="Events">Its events, each with the frame it came from.</param>
+/// <param name="ContactName">Name of the enterprise's contact with the call's remote number, or null.</param>
+/// <param name="Sms">SMS sent (or queued) about the call.</param>
+/// <param name="Stored">The call as a list shows it (with its remote number and stored time).</param>
+public sealed record CallDetail(long Id, Call Call, IReadOnlyList<StoredCallEvent> Events, string? ContactName = null, IReadOnlyList<CallSms>? Sms = null, StoredCall? Stored = null);
 
 /// <summary>Calls counted by direction and status.</summary>
 public sealed record CallCount(string Direction, string Status, long Count);
@@ -71,8 +122,12 @@ public sealed class CallQueries(NpgsqlDataSource db)
         c.trunk, c.started_at, c.answered_at, c.ended_at, c.ring_seconds, c.talk_seconds, c.transfers::text, c.ivr_digits,
         c.caller_name,
         (SELECT k.name FROM ct.contact_devices d JOIN ct.contacts k ON k.id = d.contact_id
-          WHERE d.enterprise_id = p.enterprise_id AND d.number_e164 = c.remote_e164 ORDER BY k.id LIMIT 1)
+          WHERE d.enterprise_id = p.enterprise_id AND d.number_e164 = c.remote_e164 ORDER BY k.id LIMIT 1),
+        c.remote_e164, c.stored_at, c.written_xid::text
         """;
+
+    /// <summary>Columns read by <see cref="ReadCall"/>.</summary>
+    private const int ColumnCount = 23;
 
     private const string From = " FROM ct.calls c JOIN ct.pbxes p ON p.id = c.pbx ";
 
@@ -88,6 +143,7 @@ public sealed class CallQueries(NpgsqlDataSource db)
           AND (@ext::text IS NULL OR c.answered_by = @ext OR @ext = ANY(c.extensions))
           AND (@from::timestamptz IS NULL OR c.started_at >= @from)
           AND (@to::timestamptz IS NULL OR c.started_at < @to)
+          AND (@updated_since::timestamptz IS NULL OR c.stored_at >= @updated_since)
           AND (@q::text IS NULL OR strpos(c.caller, @q) > 0 OR strpos(c.called, @q) > 0
                OR strpos(lower(c.caller_name), lower(@q)) > 0
                OR (@q_e164::text IS NOT NULL AND c.remote_e164 = @q_e164)
@@ -116,7 +172,7 @@ public sealed class CallQueries(NpgsqlDataSource db)
         while (await reader.ReadAsync(ct))
         {
             items.Add(ReadCall(reader));
-            total = reader.GetInt64(20);
+            total = reader.GetInt64(ColumnCount);
         }
 
         if (items.Count == 0 && page > 1)
@@ -127,19 +183,85 @@ public sealed class CallQueries(NpgsqlDataSource db)
         return new CallPage(items, total, page, pageSize);
     }
 
-    /// <summary>Every call matching <paramref name="filter"/>, newest first, read as a stream (for exports: no paging,
-    /// constant memory).</summary>
+    /// <summary>Every call matching <paramref name="filter"/>, newest first (or oldest first), read as a stream (for
+    /// exports: no paging, constant memory).</summary>
+    public IAsyncEnumerable<StoredCall> StreamAsync(CallFilter filter, CancellationToken ct, bool oldestFirst = false)
+        => StreamAsync(filter, oldestFirst ? CallOrder.StartedAsc : CallOrder.StartedDesc, ct);
+
+    /// <summary>Every call matching <paramref name="filter"/> in <paramref name="order"/>, read as a stream.</summary>
     public async IAsyncEnumerable<StoredCall> StreamAsync(
-        CallFilter filter, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct, bool oldestFirst = false)
+        CallFilter filter, CallOrder order, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
-        const string select = "SELECT " + Columns + From + Where;
-        await using var cmd = db.CreateCommand(oldestFirst ? select + Oldest : select + Newest);
+        var sql = "SELECT " + Columns + From + Where + (order switch
+        {
+            CallOrder.StartedAsc => Oldest,
+            CallOrder.Written => " AND c.written_xid < pg_snapshot_xmin(pg_current_snapshot())" + ByWrite,
+            _ => Newest,
+        });
+        await using var cmd = db.CreateCommand(sql);
         AddFilter(cmd, filter);
         await using var reader = await cmd.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, ct);
         while (await reader.ReadAsync(ct))
         {
             yield return ReadCall(reader);
         }
+    }
+
+    private const string ByWrite = " ORDER BY c.written_xid, c.id";
+
+    /// <summary>
+    /// One keyset page: up to <paramref name="pageSize"/> calls matching <paramref name="filter"/> that come after
+    /// <paramref name="after"/> (null = from the start) in <paramref name="order"/>. Calls inserted between pages never
+    /// shift a page (nothing is skipped or repeated), unlike offset paging; in <see cref="CallOrder.Written"/> a call
+    /// whose transaction is still running when a page is read comes on a later page.
+    /// </summary>
+    public async Task<CallSlice> ListAfterAsync(CallFilter filter, CallOrder order, CallKey? after, int pageSize, CancellationToken ct)
+    {
+        var keyset = after is null ? "" : order switch
+        {
+            CallOrder.StartedDesc => " AND (c.started_at, c.id) < (@k_time, @k_id)",
+            CallOrder.StartedAsc => " AND (c.started_at, c.id) > (@k_time, @k_id)",
+            _ => " AND (c.written_xid, c.id) > (@k_xid::text::xid8, @k_id)",
+        };
+        var horizon = order == CallOrder.Written ? " AND c.written_xid < h.x" : "";
+        var sort = order switch { CallOrder.StartedAsc => Oldest, CallOrder.Written => ByWrite, _ => Newest };
+        // The horizon is read in the same statement as the rows (one snapshot), and a row comes back even for an empty page.
+        var sql = "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) SELECT r.*, h.x::text FROM h LEFT JOIN LATERAL (SELECT "
+                  + Columns + From + Where + keyset + horizon + sort + " LIMIT @limit) r ON true;"
+                  + "SELECT count(*)" + From + Where;
+        await using var cmd = db.CreateCommand(sql);
+        AddFilter(cmd, filter);
+        cmd.Parameters.AddWithValue("limit", pageSize);
+        if (after is not null)
+        {
+            cmd.Parameters.AddWithValue("k_time", DateTimeOffset.UnixEpoch.AddTicks(after.Key * 10).UtcDateTime);
+            cmd.Parameters.AddWithValue("k_xid", after.Key.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            cmd.Parameters.AddWithValue("k_id", after.Id);
+        }
+
+        var items = new List<StoredCall>();
+        long x = 0;
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            x = long.Parse(reader.GetString(ColumnCount), System.Globalization.CultureInfo.InvariantCulture);
+            if (!reader.IsDBNull(0))
+            {
+                items.Add(ReadCall(reader));
+            }
+        }
+
+        await reader.NextResultAsync(ct);
+        await reader.ReadAsync(ct);
+        var total = reader.GetInt64(0);
+        CallKey? next = items.Count == pageSize ? CallKey.Of(items[^1], order) : null;
+        if (next is null && order == CallOrder.Written)
+        {
+            // everything below the horizon was handed out: the next poll starts at the horizon (never behind the cursor)
+            next = after is not null && after.Key >= x ? after : new CallKey(order, x, 0);
+        }
+
+        return new CallSlice(items, total, next);
     }
 
     /// <summary>How many calls match <paramref name="filter"/>.</summary>
@@ -228,7 +350,7 @@ public sealed class CallQueries(NpgsqlDataSource db)
         }
 
         var call = stored.Call with { Participants = legs, Events = events.Select(e => e.Event).ToList() };
-        return new CallDetail(id, call, events, stored.ContactName, sms);
+        return new CallDetail(id, call, events, stored.ContactName, sms, stored with { Call = call });
     }
 
     private static void AddFilter(NpgsqlCommand cmd, CallFilter f)
@@ -242,6 +364,7 @@ public sealed class CallQueries(NpgsqlDataSource db)
         cmd.Parameters.AddWithValue("from", f.From is { } from ? from.UtcDateTime : DBNull.Value);
         cmd.Parameters.AddWithValue("to", f.To is { } to ? to.UtcDateTime : DBNull.Value);
         cmd.Parameters.AddWithValue("q", (object?)f.Query ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("updated_since", f.UpdatedSince is { } since ? since.UtcDateTime : DBNull.Value);
     }
 
     private static StoredCall ReadCall(NpgsqlDataReader r) => new(r.GetInt64(0), new Call
@@ -264,7 +387,7 @@ public sealed class CallQueries(NpgsqlDataSource db)
         Transfers = JsonSerializer.Deserialize(r.GetString(16), StorageJson.Default.ListCallTransfer) ?? [],
         IvrDigits = Text(r, 17),
         CallerName = Text(r, 18),
-    }, Text(r, 19));
+    }, Text(r, 19), Text(r, 20), Time(r, 21), long.Parse(r.GetString(22), System.Globalization.CultureInfo.InvariantCulture));
 
     private static string? Text(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 

@@ -19,7 +19,7 @@ public static partial class Migrator
     public static IReadOnlyDictionary<string, string> Renamed { get; } = new Dictionary<string, string>
     {
         // 0002_relay_heartbeats and 0002_routing were written in parallel; the heartbeats depend on nothing after 0001
-        ["0002_relay_heartbeats.sql"] = "0006_relay_heartbeats.sql",
+        ["0002_relay_heartbeats.sql"] = "0007_relay_heartbeats.sql",
     };
 
     /// <summary>The migration scripts embedded in this assembly (file names, e.g. <c>0001_foundation.sql</c>), in name order.</summary>

@@ -13,7 +13,7 @@ namespace CloudTelephony.Storage;
 public sealed record StoredStream(string Pbx, string Protocol, string TimeZone, string? State, long Version);
 
 /// <summary>
-/// The correlation state of PBX streams (migration 0007): <c>ct.correlator_state</c> holds each stream's small
+/// The correlation state of PBX streams (migration 0008): <c>ct.correlator_state</c> holds each stream's small
 /// stream-level document, counters and version; <c>ct.open_calls</c> one row per open call. Every method works in the
 /// caller's transaction; a batch locks its PBX's row (<see cref="LockAsync"/>) so one PBX's batches apply one at a time,
 /// and writes only what changed (<see cref="SaveAsync"/>).

@@ -19,13 +19,18 @@ internal static class E2e
 {
     /// <summary>Starts a relay host; each gets its own outbox file (never the shared default beside the test binaries,
     /// which parallel tests and earlier runs would share).</summary>
-    public static async Task<IHost> StartRelayAsync(Dictionary<string, string?> settings)
+    /// <param name="settings">The relay's configuration.</param>
+    /// <param name="relayToken">A relay-scope token the forwarder sends as <c>Authorization: Bearer</c> (the app refuses
+    /// frames without one); set on the forwarder's named HTTP client.</param>
+    public static async Task<IHost> StartRelayAsync(Dictionary<string, string?> settings, string relayToken)
     {
         settings.TryAdd("Relay:Outbox:Path", Path.Combine(Path.GetTempPath(), $"ct-e2e-outbox-{Guid.NewGuid():N}.db"));
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Services.AddRelay(builder.Configuration);
+        builder.Services.AddHttpClient(CloudTelephony.Relay.Forwarding.HttpForwarder.HttpClientName)
+            .ConfigureHttpClient(c => c.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", relayToken));
         var host = builder.Build();
         await host.StartAsync();
         return host;
@@ -116,7 +121,7 @@ public sealed class AmiEndToEndTests : IAsyncLifetime
             i++;
         }
 
-        _relay = await E2e.StartRelayAsync(settings);
+        _relay = await E2e.StartRelayAsync(settings, await _server.Db.RelayTokenAsync());
     }
 
     public async Task DisposeAsync()
@@ -183,7 +188,7 @@ public sealed class SmdrEndToEndTests : IAsyncLifetime
             ["Relay:Pbxes:0:Protocol"] = "smdr",
             ["Relay:Pbxes:0:Port"] = E2e.S(_port), // the PBX's own listening port (the shipped appsettings.json sets one anyway)
             ["Relay:Pbxes:0:AllowedSources:0"] = "127.0.0.1",
-        });
+        }, await _server.Db.RelayTokenAsync());
         _ipo = new SmdrSimulator(new SmdrSimulatorOptions { Frames = _records, Port = _port, Speed = 10 });
         await _ipo.StartAsync();
     }

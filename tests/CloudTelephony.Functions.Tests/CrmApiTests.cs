@@ -241,7 +241,7 @@ public sealed class OpenApiTests(SeededCallsServer seeded) : IClassFixture<Seede
         (string Path, string Method)[] expected =
         [
             ("/api/calls", "get"), ("/api/calls/summary", "get"), ("/api/calls/{id}", "get"), ("/api/calls.csv", "get"),
-            ("/api/contacts", "get"), ("/api/contacts", "post"), ("/api/contacts/{number}", "get"),
+            ("/api/contacts", "get"), ("/api/contacts", "post"), ("/api/contacts/{id}", "get"), ("/api/numbers/{number}/contact", "get"),
             ("/api/contacts/{id}", "put"), ("/api/contacts/{id}", "delete"),
             ("/api/contacts/{id}/devices", "post"), ("/api/contacts/{id}/devices/{deviceId}", "delete"),
             ("/api/sms", "post"), ("/api/sms/{id}", "get"), ("/api/health", "get"), ("/api/frames", "post"),

@@ -47,7 +47,7 @@ public sealed class EndToEndTests : IAsyncLifetime
             ["Relay:Pbxes:0:Host"] = "127.0.0.1",
             ["Relay:Pbxes:0:Port"] = _simulator.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Relay:Pbxes:0:Pin"] = "1234",
-        });
+        }, await _server.Db.RelayTokenAsync("e2e"));
     }
 
     public async Task DisposeAsync()

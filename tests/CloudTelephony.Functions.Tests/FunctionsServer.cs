@@ -44,6 +44,11 @@ public sealed class FunctionsServer(double sweepSeconds = 0, params string[] ext
     public async Task DisposeAsync()
     {
         Http.Dispose();
+        foreach (var relay in _relays.Values)
+        {
+            relay.Dispose();
+        }
+
         await _app.StopAsync();
         await _app.DisposeAsync();
         await Db.DisposeAsync();
@@ -59,6 +64,30 @@ public sealed class FunctionsServer(double sweepSeconds = 0, params string[] ext
     /// <summary>A client of this server that sends <paramref name="token"/> as a bearer token (the caller disposes it).</summary>
     public HttpClient Client(string token) => TestTokens.Client(BaseUrl, token);
 
-    public Task<HttpResponseMessage> PostFramesAsync(IEnumerable<Envelope> batch)
-        => Http.PostAsJsonAsync(Routes.IngestPath, batch.ToArray(), ContractsJson.Default.EnvelopeArray);
+    /// <summary>
+    /// A client with a relay token of <paramref name="enterprise"/> (one per enterprise, made on first use), as a relay
+    /// posts frames and heartbeats.
+    /// </summary>
+    public async Task<HttpClient> RelayAsync(string enterprise = "default")
+    {
+        if (!_relays.TryGetValue(enterprise, out var client))
+        {
+            client = Client(await Db.RelayTokenAsync(enterprise));
+            _relays[enterprise] = client;
+        }
+
+        return client;
+    }
+
+    /// <summary>POSTs <paramref name="batch"/> to <c>/api/frames</c> with a relay token of the enterprise of its first PBX
+    /// (<c>default</c> when that PBX is not registered yet: the relay token then registers it there).</summary>
+    public async Task<HttpResponseMessage> PostFramesAsync(IEnumerable<Envelope> batch)
+    {
+        var frames = batch.ToArray();
+        var enterprise = frames.Length == 0 ? null : await Db.EnterpriseOfAsync(frames[0].Pbx);
+        var relay = await RelayAsync(enterprise ?? "default");
+        return await relay.PostAsJsonAsync(Routes.IngestPath, frames, ContractsJson.Default.EnvelopeArray);
+    }
+
+    private readonly Dictionary<string, HttpClient> _relays = new(StringComparer.Ordinal);
 }

@@ -56,7 +56,7 @@ public sealed class HeartbeatTests : IAsyncLifetime
     [Fact]
     public async Task Http_heartbeat_then_silence_makes_health_unhealthy()
     {
-        var response = await _server.Http.PostAsJsonAsync(Routes.HeartbeatPath, Beat("site-b"), ContractsJson.Default.RelayHeartbeat);
+        var response = await (await _server.RelayAsync()).PostAsJsonAsync(Routes.HeartbeatPath, Beat("site-b"), ContractsJson.Default.RelayHeartbeat);
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         Assert.Equal("healthy", (await _server.Http.GetFromJsonAsync("/api/health", ApiJson.Default.HealthDto))!.Status);
 
@@ -70,7 +70,7 @@ public sealed class HeartbeatTests : IAsyncLifetime
     [Fact]
     public async Task Outbox_at_cap_is_a_health_problem()
     {
-        await _server.Http.PostAsJsonAsync(Routes.HeartbeatPath, Beat("site-c", depth: 1000, atCap: true), ContractsJson.Default.RelayHeartbeat);
+        await (await _server.RelayAsync()).PostAsJsonAsync(Routes.HeartbeatPath, Beat("site-c", depth: 1000, atCap: true), ContractsJson.Default.RelayHeartbeat);
         var health = (await _server.Http.GetFromJsonAsync("/api/health", ApiJson.Default.HealthDto))!;
         Assert.Equal("unhealthy", health.Status);
         Assert.Contains("relay site-c: outbox full (1000 frames)", health.Problems!);
@@ -79,7 +79,7 @@ public sealed class HeartbeatTests : IAsyncLifetime
     [Fact]
     public async Task Not_a_heartbeat_answers_400()
     {
-        var response = await _server.Http.PostAsync(Routes.HeartbeatPath, new StringContent("""{"kind":"envelope"}""", Encoding.UTF8, "application/json"));
+        var response = await (await _server.RelayAsync()).PostAsync(Routes.HeartbeatPath, new StringContent("""{"kind":"envelope"}""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
     }
 }

@@ -54,7 +54,7 @@ public sealed class IngestTests : IAsyncLifetime
     [InlineData("[{\"pbx\":\"p\",\"protocol\":\"ctip\",\"session\":\"s\",\"seq\":0,\"receivedAt\":\"2025-09-03T07:00:00Z\",\"frame\":\"x\"}]")]
     public async Task Malformed_bodies_answer_400_and_store_nothing(string body)
     {
-        var response = await _server.Http.PostAsync(Routes.IngestPath, new StringContent(body, Encoding.UTF8, "application/json"));
+        var response = await (await _server.RelayAsync()).PostAsync(Routes.IngestPath, new StringContent(body, Encoding.UTF8, "application/json"));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);

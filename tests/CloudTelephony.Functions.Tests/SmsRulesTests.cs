@@ -35,7 +35,7 @@ public sealed class SmsRulesTests : IAsyncLifetime
     {
         foreach (var chunk in Capture.Ctip().Chunk(37))
         {
-            Assert.Equal(HttpStatusCode.OK, (await _server.Http.PostAsJsonAsync(Routes.IngestPath, chunk, ContractsJson.Default.EnvelopeArray)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await _server.PostFramesAsync(chunk)).StatusCode);
         }
     }
 
@@ -81,7 +81,7 @@ public sealed class SmsRulesTests : IAsyncLifetime
 
         await IngestCaptureAsync();
         await IngestCaptureAsync();
-        var again = await _server.Http.PostAsJsonAsync(Routes.IngestPath, Capture.Ctip().ToArray(), ContractsJson.Default.EnvelopeArray);
+        var again = await _server.PostFramesAsync(Capture.Ctip());
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
 
         // The five missed inbound calls that rang 105 (the 14:07 call of 2025-09-02 ended 'unknown', not 'missed').
@@ -165,7 +165,7 @@ public sealed class SmsRulesTests : IAsyncLifetime
                 """);
             foreach (var chunk in Capture.Ctip().Chunk(500))
             {
-                await server.Http.PostAsJsonAsync(Routes.IngestPath, chunk, ContractsJson.Default.EnvelopeArray);
+                await server.PostFramesAsync(chunk);
             }
 
             // "now" is 2025-09-04 12:00Z; only calls that ended from 11:00Z on would count, and the capture has none that rang 105 then.

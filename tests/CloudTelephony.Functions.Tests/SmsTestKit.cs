@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Collections.Concurrent;
 using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Sms;
@@ -195,13 +196,22 @@ public sealed class SmsAppServer(ManualClock clock, IDictionary<string, string?>
         _app = FunctionsApp.Build([.. args], connectionString ?? Db.ConnectionString, s => s.AddSingleton<TimeProvider>(clock));
         await _app.StartAsync();
         var url = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        // SmsKit files rows under the 'default' enterprise: the API client speaks for it with a crm token.
+        // SmsKit files rows under the 'default' enterprise: the API client speaks for it with a crm token, the relay with a relay token.
         Http = TestTokens.Client(url, (await Db.CreateTokenAsync("default", "crm")).Token);
+        Relay = TestTokens.Client(url, await Db.RelayTokenAsync());
     }
+
+    /// <summary>A client with a relay token of the 'default' enterprise (frames of PBXes filed there).</summary>
+    public HttpClient Relay { get; private set; } = null!;
+
+    /// <summary>POSTs <paramref name="batch"/> to <c>/api/frames</c> as a relay of the 'default' enterprise.</summary>
+    public Task<HttpResponseMessage> PostFramesAsync(IEnumerable<CloudTelephony.Contracts.Envelope> batch)
+        => Relay.PostAsJsonAsync(CloudTelephony.Contracts.Routes.IngestPath, batch.ToArray(), CloudTelephony.Contracts.ContractsJson.Default.EnvelopeArray);
 
     public async Task DisposeAsync()
     {
         Http.Dispose();
+        Relay.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
         await Db.DisposeAsync();

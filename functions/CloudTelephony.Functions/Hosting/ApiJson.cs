@@ -9,6 +9,29 @@ using CloudTelephony.Telephony;
 namespace CloudTelephony.Functions.Hosting;
 
 /// <summary>A call as the API shows it: the call record plus its database id.</summary>
+/// <param name="Id">Database id (<c>GET /api/calls/{id}</c>).</param>
+/// <param name="Pbx">The PBX (id as the relay names it).</param>
+/// <param name="CallKey">The correlator's key of the call, unique per PBX.</param>
+/// <param name="Direction">inbound, outbound or internal.</param>
+/// <param name="Status">answered, missed, busy, failed, voicemail or unknown.</param>
+/// <param name="MissedReason">Why an unanswered call ended (protocol terms), or null.</param>
+/// <param name="Caller">The calling number or extension as the PBX gave it.</param>
+/// <param name="CallerName">The caller's name from the PBX, or null.</param>
+/// <param name="Called">The dialled number (DID of an inbound call) or extension.</param>
+/// <param name="AnsweredBy">The extension that answered, or null.</param>
+/// <param name="Extensions">Every extension that rang (including the one that answered).</param>
+/// <param name="Trunk">The trunk, or null.</param>
+/// <param name="StartedAt">When the call started (UTC).</param>
+/// <param name="AnsweredAt">When it was answered (UTC), or null.</param>
+/// <param name="EndedAt">When it ended (UTC).</param>
+/// <param name="RingSeconds">Seconds from start to answer (or to the end of an unanswered call).</param>
+/// <param name="TalkSeconds">Seconds from answer to end.</param>
+/// <param name="Transfers">Transfers in order.</param>
+/// <param name="IvrDigits">Digits the caller pressed in an IVR (AMI), or null.</param>
+/// <param name="ContactName">Name of the enterprise's contact with the call's remote number, or null.</param>
+/// <param name="RemoteE164">The external party in E.164 (the caller of an inbound call, the called number of an outbound
+/// one), null for internal calls; the number contacts, Smart Redirect and SMS match on.</param>
+/// <param name="StoredAt">When the call was last stored or updated (UTC): what <c>updatedSince</c> filters on.</param>
 public sealed record CallDto(
     long Id,
     string Pbx,
@@ -29,7 +52,9 @@ public sealed record CallDto(
     double TalkSeconds,
     IReadOnlyList<CallTransfer> Transfers,
     string? IvrDigits,
-    string? ContactName)
+    string? ContactName,
+    string? RemoteE164,
+    DateTimeOffset? StoredAt)
 {
     /// <summary>Projects a stored call.</summary>
     public static CallDto From(StoredCall s)
@@ -37,12 +62,18 @@ public sealed record CallDto(
         var c = s.Call;
         return new(
             s.Id, c.Pbx, c.CallKey, c.Direction, c.Status, c.MissedReason, c.Caller, c.CallerName, c.Called, c.AnsweredBy, c.Extensions, c.Trunk,
-            c.StartedAt, c.AnsweredAt, c.EndedAt, c.RingSeconds, c.TalkSeconds, c.Transfers, c.IvrDigits, s.ContactName);
+            c.StartedAt, c.AnsweredAt, c.EndedAt, c.RingSeconds, c.TalkSeconds, c.Transfers, c.IvrDigits, s.ContactName, s.RemoteE164, s.StoredAt);
     }
 }
 
 /// <summary><c>GET /api/calls</c> answer.</summary>
-public sealed record CallPageDto(IReadOnlyList<CallDto> Items, long Total, int Page, int PageSize);
+/// <param name="Items">The calls of this page.</param>
+/// <param name="Total">Calls matching the filters (all pages).</param>
+/// <param name="Page">The page number of <c>page</c> paging; null for a <c>cursor</c> page.</param>
+/// <param name="PageSize">Calls per page.</param>
+/// <param name="Next">Path and query of the next page (keyset cursor), or null after the last page; with <c>sort=updated</c>
+/// always set: where the next poll continues. Also sent as <c>Link: &lt;…&gt;; rel="next"</c>.</param>
+public sealed record CallPageDto(IReadOnlyList<CallDto> Items, long Total, int? Page, int PageSize, string? Next);
 
 /// <summary>An event of a call with its raw frame.</summary>
 public sealed record CallEventDto(DateTimeOffset At, string Kind, string? Endpoint, string? Detail, string Session, long Seq, string? Frame);
@@ -123,7 +154,7 @@ public sealed record CallLine(
 }
 
 /// <summary>Source-generated JSON metadata for every API and command payload (camelCase, enums as lower-case strings).</summary>
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.Never, NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(Envelope[]))]
 [JsonSerializable(typeof(IngestResult))]
 [JsonSerializable(typeof(CallPageDto))]

@@ -36,6 +36,7 @@ public static class FunctionsApp
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddEnvironmentVariables();
         var cs = connectionString ?? AppConfig.ConnectionString(builder.Configuration);
+        builder.ConfigureBodyLimit();
 
         if (builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is { Length: > 0 } port)
         {
@@ -62,7 +63,14 @@ public static class FunctionsApp
                     o.EnrichWithHttpRequest = (activity, request) => activity.SetTag("url.path", PhoneMask.MaskText(request.Path.Value)))
                 .AddNpgsql(),
             metrics: m => m.AddAspNetCoreInstrumentation().AddNpgsqlInstrumentation());
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            // Strict numbers: the Web defaults also read numbers from strings, which made the OpenAPI document type every
+            // integer and double as "number or string".
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(1, RoutingJson.Default);
+        });
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(cs) { Name = "cloudtelephony" }.Build());
@@ -87,6 +95,8 @@ public static class FunctionsApp
         builder.Services.AddSms(builder.Configuration, sweepInProcess: builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 });
         builder.Services.AddFrameArchive(builder.Configuration);
         builder.Services.AddSingleton<HeartbeatStore>();
+        builder.Services.AddSingleton(builder.Configuration.GetSection("Ingest").Get<IngestAccessOptions>() ?? new IngestAccessOptions());
+        builder.Services.AddSingleton<RelayPbxAccess>();
         var bus = builder.Configuration.GetSection("ServiceBus").Get<CloudTelephony.ServiceBus.ServiceBusOptions>();
         if (bus is { Endpoint.Length: > 0 } && builder.Configuration["FUNCTIONS_CUSTOMHANDLER_PORT"] is not { Length: > 0 })
         {
@@ -105,8 +115,9 @@ public static class FunctionsApp
 
         var app = builder.Build();
         app.UseForwardedHeaders();
-        app.UseExceptionHandler();
+        app.UseProblemExceptionHandler();
         app.UseStatusCodePages();
+        app.UseStrictQuery();
         app.UseRateLimiter();
         app.MapHealthEndpoints();
         app.MapIngestEndpoints();
@@ -120,6 +131,7 @@ public static class FunctionsApp
         app.MapArchiveEndpoints();
         app.MapContactEndpoints();
         app.MapOpenApi(OpenApiSetup.Path).WithName("OpenApi").ExcludeFromDescription();
+        app.MapApiDocs();
         return app;
     }
 }

@@ -1,5 +1,10 @@
 using CloudTelephony.Functions.Routing;
 using CloudTelephony.Storage;
+using System.Buffers;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Caching.Hybrid;
 
 namespace CloudTelephony.Functions.Tenancy;
@@ -50,3 +55,43 @@ public sealed class TenantCache(TokenStore tokens, RoutingStore store, HybridCac
 /// <summary>Settings of an enterprise with the smart flag of one trunk.</summary>
 [System.ComponentModel.ImmutableObject(true)]
 public sealed record RoutingContext(RoutingSettings Settings, bool TrunkEnabled);
+
+/// <summary>
+/// How <see cref="HybridCache"/> stores tenancy entries: source-generated JSON with IP networks as CIDR text. The
+/// default serializer wrote <see cref="IPNetwork"/> field by field, and <see cref="IPAddress.ScopeId"/> throws for IPv4,
+/// so every request of an enterprise with an IP allowlist answered 500.
+/// </summary>
+public sealed class TenantCacheSerializer<T>(JsonTypeInfo<T> type) : IHybridCacheSerializer<T>
+{
+    /// <inheritdoc />
+    public T Deserialize(ReadOnlySequence<byte> source)
+    {
+        var reader = new Utf8JsonReader(source);
+        return JsonSerializer.Deserialize(ref reader, type)!;
+    }
+
+    /// <inheritdoc />
+    public void Serialize(T value, IBufferWriter<byte> target)
+    {
+        using var writer = new Utf8JsonWriter(target);
+        JsonSerializer.Serialize(writer, value, type);
+    }
+}
+
+/// <summary>An <see cref="IPNetwork"/> as its CIDR text (<c>192.0.2.0/24</c>).</summary>
+public sealed class IPNetworkJsonConverter : JsonConverter<IPNetwork>
+{
+    /// <inheritdoc />
+    public override IPNetwork Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        => IPNetwork.TryParse(reader.GetString(), out var net) ? net : throw new JsonException($"'{reader.GetString()}' is not a CIDR network");
+
+    /// <inheritdoc />
+    public override void Write(Utf8JsonWriter writer, IPNetwork value, JsonSerializerOptions options)
+        => writer.WriteStringValue(value.ToString());
+}
+
+/// <summary>Source-generated JSON of the tenancy cache entries.</summary>
+[JsonSourceGenerationOptions(Converters = [typeof(IPNetworkJsonConverter)])]
+[JsonSerializable(typeof(RoutingContext))]
+[JsonSerializable(typeof(ApiToken))]
+public sealed partial class TenantCacheJson : JsonSerializerContext;

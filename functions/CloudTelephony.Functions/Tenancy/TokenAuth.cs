@@ -13,7 +13,7 @@ public sealed record TokenFeature(ApiToken Token);
 /// <summary>
 /// Token authorisation for endpoints: the token comes from header <c>Token</c> (the Smart Redirect contract) or
 /// <c>Authorization: Bearer &lt;token&gt;</c>; missing, unknown or revoked → 401, wrong scope → 403, a client address
-/// outside the enterprise's IP allowlist → 403. Scope <c>routing</c> answers JSON <c>{"error": "..."}</c> (the Smart
+/// outside the enterprise's IP allowlist → 403; too many failed authentications from the client address → 429. Scope <c>routing</c> answers JSON <c>{"error": "..."}</c> (the Smart
 /// Redirect contract); every other scope answers RFC 9457 problem details.
 /// Apply to any endpoint with <c>.RequireToken("crm")</c>.
 /// </summary>
@@ -22,15 +22,31 @@ public static class TokenAuth
     /// <summary>The Smart Redirect token header.</summary>
     public const string HeaderName = "Token";
 
-    /// <summary>Requires a valid token with <paramref name="scope"/> whose enterprise allows the client address.</summary>
+    /// <summary>Value of <c>WWW-Authenticate</c> on a 401 (RFC 6750): the bearer scheme of this API.</summary>
+    public const string Realm = "CloudTelephony";
+
+    /// <summary>
+    /// Requires a valid token with <paramref name="scope"/> whose enterprise allows the client address. Unknown and
+    /// revoked tokens count against the client address (<see cref="AuthFailureLimiter"/>): past the limit the address gets
+    /// 429 before any lookup. A 401 carries <c>WWW-Authenticate: Bearer</c>.
+    /// </summary>
     public static TBuilder RequireToken<TBuilder>(this TBuilder builder, string scope)
         where TBuilder : IEndpointConventionBuilder
         => builder.WithMetadata(new TokenScope(scope)).AddEndpointFilter(async (ctx, next) =>
         {
             var http = ctx.HttpContext;
             var secret = ReadToken(http.Request);
+            var address = http.Connection.RemoteIpAddress;
+            var limiter = http.RequestServices.GetRequiredService<AuthFailureLimiter>();
+            if (!limiter.MayTry(address, secret))
+            {
+                http.Response.Headers.RetryAfter = limiter.RetryAfter;
+                return Deny(scope, 429, $"too many failed authentications from {AuthFailureLimiter.Key(address)}; retry after {limiter.RetryAfterSeconds} s");
+            }
+
             if (secret is null)
             {
+                http.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{Realm}\"";
                 return Deny(scope, 401, $"missing token: send header '{HeaderName}' or 'Authorization: Bearer <token>'");
             }
 
@@ -38,18 +54,21 @@ public static class TokenAuth
             var token = await config.TokenAsync(secret, http.RequestAborted);
             if (token is null)
             {
+                limiter.Failed(address);
+                http.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{Realm}\", error=\"invalid_token\", error_description=\"unknown or revoked token\"";
                 return Deny(scope, 401, "unknown or revoked token");
             }
 
+            limiter.Succeeded(secret);
             if (token.Scope != scope)
             {
                 return Deny(scope, 403, $"this token has scope '{token.Scope}'; this endpoint needs '{scope}'");
             }
 
             var settings = (await config.ContextAsync(token.EnterpriseId, null, http.RequestAborted)).Settings;
-            if (!settings.Allows(http.Connection.RemoteIpAddress))
+            if (!settings.Allows(address))
             {
-                return Deny(scope, 403, $"address {http.Connection.RemoteIpAddress} is not in the enterprise's IP allowlist");
+                return Deny(scope, 403, $"address {address} is not in the enterprise's IP allowlist");
             }
 
             http.Features.Set(new TokenFeature(token));
@@ -77,7 +96,7 @@ public static class TokenAuth
     private static IResult Deny(string scope, int status, string message)
         => scope == "routing"
             ? Error(status, message)
-            : Results.Problem(statusCode: status, title: status == 401 ? "unauthorized" : "forbidden", detail: message);
+            : Results.Problem(statusCode: status, title: status switch { 401 => "unauthorized", 429 => "too many requests", _ => "forbidden" }, detail: message);
 
     /// <summary>A JSON error answer <c>{"error": message}</c>.</summary>
     public static IResult Error(int status, string message)

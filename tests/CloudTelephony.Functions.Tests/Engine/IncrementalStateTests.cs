@@ -34,9 +34,11 @@ public sealed class IncrementalStateTests : IAsyncLifetime
     [Fact]
     public async Task Two_instances_taking_turns_store_the_calls_of_one_pass_and_read_open_calls_only_after_the_other_wrote()
     {
-        await using var other = await StartAsync(_server.Db.ConnectionString);
+        var token = await _server.Db.RelayTokenAsync();
+        await using var other = await StartAsync(_server.Db.ConnectionString, token);
         var frames = Capture.Ctip();
-        var clients = new[] { _server.Http, other.Http };
+        using var mineClient = _server.Client(token);
+        var clients = new[] { mineClient, other.Http };
         var batches = frames.Chunk(40).ToList();
         for (var i = 0; i < batches.Count; i++)
         {
@@ -101,7 +103,7 @@ public sealed class IncrementalStateTests : IAsyncLifetime
         }
 
         Storage.Migrator.Run(db.ConnectionString, NullLogger.Instance);
-        await using var app = await StartAsync(db.ConnectionString);
+        await using var app = await StartAsync(db.ConnectionString, await db.RelayTokenAsync());
         var frames = Capture.Ctip(session: "capture").Select(e => e with { Frame = e.Frame[1..] }).ToList();   // as the capture was read
         var response = await app.Http.PostAsJsonAsync(Routes.IngestPath, frames.Skip(600).ToArray(), ContractsJson.Default.EnvelopeArray);
 
@@ -160,12 +162,13 @@ public sealed class IncrementalStateTests : IAsyncLifetime
         return [.. lines.Order(StringComparer.Ordinal)];
     }
 
-    private static async Task<App> StartAsync(string connectionString)
+    /// <summary>Another functions app on <paramref name="connectionString"/>, with a client that posts as a relay.</summary>
+    private static async Task<App> StartAsync(string connectionString, string relayToken)
     {
         var app = FunctionsApp.Build(["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Ingest:SweepSeconds=0"], connectionString);
         await app.StartAsync();
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new App(app, new HttpClient { BaseAddress = new Uri(url) });
+        return new App(app, TestTokens.Client(url, relayToken));
     }
 
     private sealed record App(WebApplication Web, HttpClient Http) : IAsyncDisposable

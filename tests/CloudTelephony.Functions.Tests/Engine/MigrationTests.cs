@@ -8,7 +8,7 @@ namespace CloudTelephony.Functions.Tests.Engine;
 
 /// <summary>
 /// The migration rules (<see cref="Migrator"/>): every script has a number of its own; a database migrated before a
-/// renumbering (0002_relay_heartbeats → 0006) keeps its scripts applied and gets only the new ones; 0008 keeps each
+/// renumbering (0002_relay_heartbeats → 0007) keeps its scripts applied and gets only the new ones; 0009 keeps each
 /// enterprise's region.
 /// </summary>
 public sealed class MigrationTests
@@ -19,7 +19,7 @@ public sealed class MigrationTests
     public void Every_migration_has_a_number_of_its_own()
     {
         Assert.Empty(Migrator.Check(Migrator.Scripts));
-        Assert.Contains("0007_open_calls.sql", Migrator.Scripts);
+        Assert.Contains("0008_open_calls.sql", Migrator.Scripts);
     }
 
     [Fact]
@@ -50,8 +50,8 @@ public sealed class MigrationTests
 
         var applied = Migrator.Run(db.ConnectionString, NullLogger.Instance);
 
-        Assert.Equal([Prefix + "0007_open_calls.sql", Prefix + "0008_enterprise_region.sql"], applied);
-        Assert.Equal(1, await db.ScalarAsync($"SELECT count(*) FROM ct.schema_versions WHERE scriptname = '{Prefix}0006_relay_heartbeats.sql'"));
+        Assert.Equal([Prefix + "0008_open_calls.sql", Prefix + "0009_enterprise_region.sql"], applied);
+        Assert.Equal(1, await db.ScalarAsync($"SELECT count(*) FROM ct.schema_versions WHERE scriptname = '{Prefix}0007_relay_heartbeats.sql'"));
         Assert.Equal(0, await db.ScalarAsync($"SELECT count(*) FROM ct.schema_versions WHERE scriptname = '{Prefix}0002_relay_heartbeats.sql'"));
         Assert.Equal("DE", await TextAsync(db, "SELECT default_region FROM ct.enterprise_settings s JOIN ct.enterprises e ON e.id = s.enterprise_id WHERE e.name = 'sms-only'"));
         Assert.Equal("PL", await TextAsync(db, "SELECT default_region FROM ct.enterprise_settings s JOIN ct.enterprises e ON e.id = s.enterprise_id WHERE e.name = 'both'"));
@@ -71,7 +71,7 @@ public sealed class MigrationTests
         Assert.Equal("pbxes_protocol_name", refused.ConstraintName);
     }
 
-    /// <summary>Migrates as the release before the renumbering did: the same scripts up to 0005, the heartbeats under
+    /// <summary>Migrates as the release before the renumbering did: the same scripts up to 0006, the heartbeats under
     /// their old name 0002_relay_heartbeats (DbUp journals scripts by name).</summary>
     internal static void MigrateAsReleased(string connectionString)
     {
@@ -82,9 +82,9 @@ public sealed class MigrationTests
             schema.ExecuteNonQuery();
         }
 
-        var scripts = Migrator.Scripts.Where(s => string.CompareOrdinal(s, "0006") < 0)
+        var scripts = Migrator.Scripts.Where(s => string.CompareOrdinal(s, "0007") < 0)
             .Select(s => new SqlScript(Prefix + s, Resource(s)))
-            .Append(new SqlScript(Prefix + "0002_relay_heartbeats.sql", Resource("0006_relay_heartbeats.sql")))
+            .Append(new SqlScript(Prefix + "0002_relay_heartbeats.sql", Resource("0007_relay_heartbeats.sql")))
             .ToList();
         var result = DeployChanges.To.PostgresqlDatabase(connectionString)
             .JournalToPostgresqlTable("ct", "schema_versions")

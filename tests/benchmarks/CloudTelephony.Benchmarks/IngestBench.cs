@@ -33,7 +33,15 @@ public static class IngestBench
         var source = CoreBenchmarks.LoadFrames("ctip", repeats);
         Console.WriteLine($"ingest: {pbxes} PBX(es) x {source.Length:N0} frames = {pbxes * (long)source.Length:N0} frames, batches of {batchSize}, {url}");
 
+        // like a relay: a relay-scope token of the enterprise its PBXes are registered under
+        string relayToken;
+        await using (var tokens = NpgsqlDataSource.Create(cs))
+        {
+            relayToken = (await new TokenStore(tokens).CreateAsync(1, "relay", default)).Token;
+        }
+
         using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(5) };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", relayToken);
         var clock = Stopwatch.StartNew();
         var latencies = new List<double>();
         var senders = Enumerable.Range(0, pbxes).Select(p => Task.Run(async () =>

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using CloudTelephony.Contracts;
 using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Relay.Simulator;
+using CloudTelephony.Storage;
 using CloudTelephony.Telemetry;
 using CloudTelephony.Tests;
 using Microsoft.AspNetCore.Builder;
@@ -87,6 +88,12 @@ public static class PipelineBench
         });
         listener.Start();
 
+        string relayToken;
+        await using (var tokens = NpgsqlDataSource.Create(cs))
+        {
+            relayToken = (await new TokenStore(tokens).CreateAsync(1, "relay", default)).Token;   // the default enterprise's
+        }
+
         var app = FunctionsApp.Build(
             ["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Ingest:SweepSeconds=1", "--Ingest:IdleSeconds=1"], cs);
         await app.StartAsync();
@@ -117,6 +124,7 @@ public static class PipelineBench
         env["Relay__RelayId"] = "bench-relay";
         env["Relay__Transport"] = "Http";
         env["Relay__Forwarder__Url"] = url;
+        env["Relay__Forwarder__Token"] = relayToken;
         env["Relay__Outbox__Path"] = Path.Combine(dir, "outbox.db");
         env["Relay__Pbxes__0__Id"] = "bench-slican";
         env["Relay__Pbxes__0__Protocol"] = Protocols.Ctip;

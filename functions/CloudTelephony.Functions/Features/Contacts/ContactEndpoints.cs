@@ -1,7 +1,9 @@
 using System.ComponentModel;
+using System.Globalization;
 using System.Text.Json;
 using CloudTelephony.Functions.Calls;
 using CloudTelephony.Functions.Hosting;
+using CloudTelephony.Functions.Sms;
 using CloudTelephony.Functions.Tenancy;
 using CloudTelephony.Storage;
 using CloudTelephony.Telephony.Routing;
@@ -27,29 +29,41 @@ public static class ContactEndpoints
             .WithSummary("Search contacts")
             .WithDescription("Contacts whose name or company contains the search text (any case), or one of whose numbers contains its digits or equals it in any format; sorted by name, one page with the total.")
             .Produces<ContactPageDto>().ProducesValidationProblem().ProducesCrmAuthProblems();
-        app.MapGet("/api/contacts/{number}", ByNumberAsync).WithName("ContactByNumber").RequireToken("crm").WithTags("Contacts")
+        // GET /api/contacts/{value} is two things: the DESIGN contract's lookup by number, which CRMs in the field call
+        // with any number format, and the contact by id (the Location of a 201). A value that is a valid phone number
+        // for the enterprise's region is a number; any other whole number is an id. /api/numbers/{number}/contact never reads ids.
+        app.MapGet("/api/contacts/{id}", ByIdOrNumberAsync).WithName("ContactById").RequireToken("crm").WithTags("Contacts")
+            .WithSummary("One contact by id")
+            .WithDescription("The contact with this id; 404 for an unknown id or a contact of another enterprise. Compatibility with the original " +
+                             "CRM contract GET /api/contacts/{number}: a value that is a valid phone number for the enterprise's region " +
+                             "(+48693109180, 0048693109180, 693109180) is looked up as a number, as GET /api/numbers/{number}/contact does.")
+            .Produces<ContactDto>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound).ProducesCrmAuthProblems();
+        app.MapGet("/api/numbers/{number}/contact", ByNumberAsync).WithName("ContactByNumber").RequireToken("crm").WithTags("Contacts")
             .WithSummary("Look up a contact by phone number")
-            .WithDescription("The number in any common format (+48 693 109 180, 0048693109180, 48693109180, 693109180) is normalised to E.164 with the enterprise's default region. 404 when no contact has it.")
+            .WithDescription("The number in any common format (+48 693 109 180, 0048693109180, 48693109180, 693109180) is normalised to E.164 with the enterprise's default region. 404 when no contact has it; when several share it, the oldest contact wins.")
             .Produces<ContactDto>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound).ProducesCrmAuthProblems();
         app.MapPost("/api/contacts", CreateAsync).WithName("ContactCreate").RequireToken("crm").WithTags("Contacts")
             .WithSummary("Create a contact")
-            .WithDescription("Body {\"name\": \"Jan Kowalski\", \"company\": \"ACME\", \"devices\": [{\"number\": \"693 109 180\", \"label\": \"mobile\"}]} → 201 with the contact.")
-            .Accepts<ContactRequest>("application/json")
+            .WithDescription("Body {\"name\": \"Jan Kowalski\", \"company\": \"ACME\", \"devices\": [{\"number\": \"693 109 180\", \"label\": \"mobile\"}]} → 201 with the contact and its Location.")
+            .Accepts<ContactRequest>("application/json").RequireJsonBody().ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .Produces<ContactDto>(StatusCodes.Status201Created).ProducesValidationProblem().ProducesCrmAuthProblems();
         app.MapPut("/api/contacts/{id:long}", UpdateAsync).WithName("ContactUpdate").RequireToken("crm").WithTags("Contacts")
             .WithSummary("Replace a contact")
             .WithDescription("Replaces name and company; devices, when given, replace the contact's numbers (omit them to keep the numbers).")
-            .Accepts<ContactRequest>("application/json")
+            .Accepts<ContactRequest>("application/json").RequireJsonBody().ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .Produces<ContactDto>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound).ProducesCrmAuthProblems();
         app.MapDelete("/api/contacts/{id:long}", DeleteAsync).WithName("ContactDelete").RequireToken("crm").WithTags("Contacts")
             .WithSummary("Delete a contact and its numbers")
             .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound).ProducesCrmAuthProblems();
         app.MapPost("/api/contacts/{id:long}/devices", AddDeviceAsync).WithName("ContactDeviceAdd").RequireToken("crm").WithTags("Contacts")
             .WithSummary("Add a number to a contact")
-            .WithDescription("Body {\"number\": \"+48 693 109 180\", \"label\": \"mobile\"} → 201 with the device (200 when the contact already had the number: raw form and label are updated).")
-            .Accepts<ContactDeviceRequest>("application/json")
+            .WithDescription("Body {\"number\": \"+48 693 109 180\", \"label\": \"mobile\"} → 201 with the device and its Location (200 when the contact already had the number: raw form and label are updated).")
+            .Accepts<ContactDeviceRequest>("application/json").RequireJsonBody().ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .Produces<ContactDevice>(StatusCodes.Status201Created).Produces<ContactDevice>()
             .ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound).ProducesCrmAuthProblems();
+        app.MapGet("/api/contacts/{id:long}/devices/{deviceId:long}", GetDeviceAsync).WithName("ContactDeviceById").RequireToken("crm").WithTags("Contacts")
+            .WithSummary("One number of a contact")
+            .Produces<ContactDevice>().ProducesProblem(StatusCodes.Status404NotFound).ProducesCrmAuthProblems();
         app.MapDelete("/api/contacts/{id:long}/devices/{deviceId:long}", DeleteDeviceAsync).WithName("ContactDeviceDelete").RequireToken("crm").WithTags("Contacts")
             .WithSummary("Remove a number from a contact")
             .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound).ProducesCrmAuthProblems();
@@ -77,10 +91,27 @@ public static class ContactEndpoints
         return Results.Ok(new ContactPageDto(result.Items.Select(ContactDto.From).ToList(), result.Total, result.Page, result.PageSize));
     }
 
-    private static async Task<IResult> ByNumberAsync(
-        [Description("The phone number in any common format.")] string number, HttpContext http, ContactStore store, CancellationToken ct)
+    private static async Task<IResult> ByIdOrNumberAsync(
+        [Description("The contact's id (a valid phone number is looked up as a number, see the description).")] string id,
+        HttpContext http, ContactStore store, CancellationToken ct)
     {
         var region = await CrmContext.RegionAsync(http, ct);
+        if (long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var contactId) && id[0] != '0'
+            && SmsNumbers.Normalize(id, region) is null)
+        {
+            var contact = await store.GetAsync(http.ApiToken().EnterpriseId, contactId, ct);
+            return contact is null ? NotFound(contactId) : Results.Ok(ContactDto.From(contact));
+        }
+
+        return await FindByNumberAsync(id, region, http, store, ct);
+    }
+
+    private static async Task<IResult> ByNumberAsync(
+        [Description("The phone number in any common format.")] string number, HttpContext http, ContactStore store, CancellationToken ct)
+        => await FindByNumberAsync(number, await CrmContext.RegionAsync(http, ct), http, store, ct);
+
+    private static async Task<IResult> FindByNumberAsync(string number, string region, HttpContext http, ContactStore store, CancellationToken ct)
+    {
         if (PhoneNormalizer.ToE164(number, region) is not { } e164)
         {
             return Results.ValidationProblem(new Dictionary<string, string[]>
@@ -110,7 +141,7 @@ public static class ContactEndpoints
         }
 
         var contact = await store.CreateAsync(http.ApiToken().EnterpriseId, body!.Name!.Trim(), Trim(body.Company), devices ?? [], ct);
-        return Results.Json(ContactDto.From(contact), ApiJson.Default.ContactDto, statusCode: StatusCodes.Status201Created);
+        return Results.Created(ContactPath(contact.Id), ContactDto.From(contact));
     }
 
     private static async Task<IResult> UpdateAsync(long id, HttpContext http, ContactStore store, CancellationToken ct)
@@ -155,8 +186,18 @@ public static class ContactEndpoints
             return NotFound(id);
         }
 
-        return Results.Json(a.Device, ApiJson.Default.ContactDevice, statusCode: a.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK);
+        return a.Created
+            ? Results.Created($"{ContactPath(id)}/devices/{a.Device.Id.ToString(CultureInfo.InvariantCulture)}", a.Device)
+            : Results.Ok(a.Device);
     }
+
+    private static async Task<IResult> GetDeviceAsync(long id, long deviceId, HttpContext http, ContactStore store, CancellationToken ct)
+        => (await store.GetAsync(http.ApiToken().EnterpriseId, id, ct))?.Devices.FirstOrDefault(d => d.Id == deviceId) is { } device
+            ? Results.Ok(device)
+            : Results.Problem(statusCode: 404, title: "device not found", detail: $"contact {id} has no device {deviceId}");
+
+    /// <summary>The path of a contact (the <c>Location</c> of a created one).</summary>
+    public static string ContactPath(long id) => "/api/contacts/" + id.ToString(CultureInfo.InvariantCulture);
 
     private static async Task<IResult> DeleteDeviceAsync(long id, long deviceId, HttpContext http, ContactStore store, CancellationToken ct)
         => await store.DeleteDeviceAsync(http.ApiToken().EnterpriseId, id, deviceId, ct)
@@ -164,6 +205,13 @@ public static class ContactEndpoints
             : Results.Problem(statusCode: 404, title: "device not found", detail: $"contact {id} has no device {deviceId}");
 
     private static IResult NotFound(long id) => Results.Problem(statusCode: 404, title: "contact not found", detail: $"no contact with id {id}");
+
+    /// <summary>A value as an error message may show it: control characters as U+XXXX, at most 40 characters.</summary>
+    internal static string Shown(string value)
+    {
+        var shown = string.Concat(value.Select(c => c < ' ' || c == '\u007f' ? $"U+{(int)c:X4}" : c.ToString()));
+        return shown.Length > 40 ? shown[..40] + "…" : shown;
+    }
 
     private static string? Trim(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
 
@@ -201,6 +249,9 @@ public static class ContactEndpoints
             errors["company"] = [$"must be at most {MaxText} characters"];
         }
 
+        TextInput.CheckSingleLine(body.Name, "name", errors);
+        TextInput.CheckSingleLine(body.Company, "company", errors);
+
         if (body.Devices is null)
         {
             return (null, errors);
@@ -235,6 +286,10 @@ public static class ContactEndpoints
         {
             errors[prefix + "number"] = ["is required"];
         }
+        else if (SmsNumbers.SyntaxProblem(d.Number) is { } problem)
+        {
+            errors[prefix + "number"] = [$"'{Shown(d.Number)}' {problem}"];
+        }
         else if (PhoneNormalizer.ToE164(d.Number, region) is { } e164)
         {
             result = new NewContactDevice(e164, d.Number.Trim(), Trim(d.Label));
@@ -247,6 +302,10 @@ public static class ContactEndpoints
         if (d.Label is { } label && label.Trim().Length > MaxLabel)
         {
             errors[prefix + "label"] = [$"must be at most {MaxLabel} characters"];
+            result = null;
+        }
+        else if (!TextInput.CheckSingleLine(d.Label, prefix + "label", errors))
+        {
             result = null;
         }
 

@@ -11,7 +11,10 @@ public static class HealthEndpoints
     public static void MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/", () => Results.Text("CloudTelephony functions handler")).ExcludeFromDescription();
-        app.MapGet("/api/health", CheckAsync).WithName("Health");
+        app.MapGet("/api/health", CheckAsync).WithName("Health").WithTags("Health")
+            .WithSummary("Health of the app, its database, relays and PBX streams")
+            .WithDescription("No token. 200 with status healthy or unhealthy (a silent relay, an outbox at its cap); 503 when the database is unreachable.")
+            .Produces<HealthDto>().Produces<HealthDto>(StatusCodes.Status503ServiceUnavailable);
     }
 
     /// <summary>A relay whose last heartbeat is older than this is reported unhealthy.</summary>

@@ -54,6 +54,7 @@ public sealed class CorrelateAndStore(
             {
                 null => "is null",
                 { Pbx: null or "" } => "has no pbx",
+                _ when !PbxIds.IsValid(e.Pbx) => $"has an invalid pbx id (1–{PbxIds.MaxLength} characters: letters, digits, '.', '_', ':', '-', a letter or digit first)",
                 { Session: null or "" } => "has no session",
                 { Seq: < 1 } => "has seq < 1",
                 { Frame: null } => "has no frame",

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Sms;
 using CloudTelephony.Functions.Tenancy;
 using CloudTelephony.Storage;
@@ -7,12 +8,19 @@ using Npgsql;
 
 namespace CloudTelephony.Functions.Ingest;
 
-/// <summary><c>RelayHeartbeatHttp</c>: <c>POST /api/heartbeat</c> with a <see cref="RelayHeartbeat"/> (relays on the HTTP transport).</summary>
+/// <summary><c>RelayHeartbeatHttp</c>: <c>POST /api/heartbeat</c> with a <see cref="RelayHeartbeat"/> (relays on the HTTP transport);
+/// token scope <c>relay</c>.</summary>
 public static class HeartbeatEndpoint
 {
     /// <summary>Maps the endpoint.</summary>
     public static void MapHeartbeatEndpoint(this IEndpointRouteBuilder app)
-        => app.MapPost(Routes.HeartbeatPath, SaveAsync).WithName("RelayHeartbeatHttp");
+        => app.MapPost(Routes.HeartbeatPath, SaveAsync).WithName("RelayHeartbeatHttp").RequireToken("relay").RequireJsonBody().WithTags("Ingest")
+            .WithSummary("Store a relay's heartbeat")
+            .WithDescription("A relay on the HTTP transport reports itself and each PBX connection (kind \"heartbeat\"). 204 stored; 400 not a heartbeat; 503 the database failed.")
+            .Accepts<RelayHeartbeat>("application/json")
+            .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status400BadRequest).ProducesRelayAuthProblems()
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
     /// <summary>204 when stored; 400 for a body that is not a heartbeat; 503 when the database failed.</summary>
     private static async Task<IResult> SaveAsync(HttpRequest request, HeartbeatStore store, TimeProvider clock, ILogger<HeartbeatStore> logger, CancellationToken ct)

@@ -1,16 +1,36 @@
 using System.Text.Json;
 using CloudTelephony.Contracts;
 using CloudTelephony.Functions.Hosting;
+using CloudTelephony.Functions.Tenancy;
 using Npgsql;
 
 namespace CloudTelephony.Functions.Ingest;
 
-/// <summary><c>IngestHttp</c>: <c>POST /api/frames</c> with a JSON array of envelopes (the relay's HTTP forwarder).</summary>
+/// <summary>
+/// <c>IngestHttp</c>: <c>POST /api/frames</c> with a JSON array of envelopes (the relay's HTTP forwarder). Needs a token of
+/// scope <c>relay</c> (checked by the app itself, standalone and under the Functions host, where the function key is
+/// checked too); a relay token feeds only its own enterprise's PBXes.
+/// </summary>
 public static class IngestEndpoints
 {
     /// <summary>Maps the endpoint.</summary>
     public static void MapIngestEndpoints(this IEndpointRouteBuilder app)
-        => app.MapPost(Routes.IngestPath, IngestAsync).WithName("IngestHttp");
+        => app.MapPost(Routes.IngestPath, IngestAsync).WithName("IngestHttp").RequireToken("relay").RequireJsonBody().WithTags("Ingest")
+            .WithSummary("Store a batch of PBX frames")
+            .WithDescription("A JSON array of relay envelopes {pbx, protocol, session, seq, receivedAt, frame}, stored in one transaction " +
+                             "(idempotent on pbx, session, seq; a frame that does not parse is stored with its error). 400: a malformed body " +
+                             "or envelope, nothing stored, do not retry it; 403: a PBX of another enterprise (or not registered while " +
+                             "Ingest:AutoRegisterPbxes is off); 413: the body is over Http:MaxRequestBodyBytes (limitBytes), split it; " +
+                             "503: the database failed, retry.")
+            .Accepts<Envelope[]>("application/json")
+            .Produces<IngestResult>().ProducesProblem(StatusCodes.Status400BadRequest).ProducesRelayAuthProblems()
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+    /// <summary>Documents the relay token's answers: 401 (missing, unknown or revoked), 403 (wrong scope, address or PBX), 429 (too many failures).</summary>
+    public static RouteHandlerBuilder ProducesRelayAuthProblems(this RouteHandlerBuilder builder)
+        => builder.ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
 
     /// <summary>
     /// 200 + <see cref="IngestResult"/> when the whole batch is stored (also when some frames did not parse: they are
@@ -18,7 +38,7 @@ public static class IngestEndpoints
     /// stored); 503 when the database failed (nothing stored: the relay retries).
     /// </summary>
     private static async Task<IResult> IngestAsync(
-        HttpRequest request, CorrelateAndStore pipeline, IngestProgress progress, ILogger<CorrelateAndStore> logger, CancellationToken ct)
+        HttpRequest request, CorrelateAndStore pipeline, IngestProgress progress, RelayPbxAccess access, ILogger<CorrelateAndStore> logger, CancellationToken ct)
     {
         Envelope?[]? batch;
         try
@@ -42,6 +62,12 @@ public static class IngestEndpoints
 
         try
         {
+            if (await access.CheckAsync(request.HttpContext.ApiToken().EnterpriseId, batch!, ct) is { } refused)
+            {
+                logger.LogWarning("batch of {Count} frames refused: {Reason}", batch.Length, refused);
+                return Results.Problem(statusCode: 403, title: "PBX not allowed for this relay token", detail: refused);
+            }
+
             var result = await pipeline.IngestAsync(batch!, ct);
             progress.Add(result);
             return Results.Ok(result);

@@ -8,7 +8,8 @@ namespace CloudTelephony.Functions.Routing;
 /// <summary>
 /// Writes Smart Redirect answers to <c>routing_decisions</c> off the request path: answers go into a bounded channel
 /// (<see cref="RoutingOptions.DecisionQueue"/>) and a background loop inserts them in batches of up to 500. A full
-/// channel drops the row (counted in <see cref="Dropped"/>), never the answer; a failed insert is logged and counted.
+/// channel drops the row (counted in <see cref="Dropped"/>), never the answer; a failed insert is logged and counted, and a
+/// batch refused for one row's data is written row by row, so one bad row never loses the others.
 /// </summary>
 public sealed class DecisionLog(RoutingStore store, RoutingOptions options, ILogger<DecisionLog> logger) : BackgroundService
 {
@@ -58,6 +59,23 @@ public sealed class DecisionLog(RoutingStore store, RoutingOptions options, ILog
         }
     }
 
+    private async Task WriteOneByOneAsync(List<RoutingDecision> batch, CancellationToken ct)
+    {
+        foreach (var row in batch)
+        {
+            try
+            {
+                await store.InsertDecisionsAsync([row], ct);
+                Interlocked.Increment(ref _written);
+            }
+            catch (Exception ex) when (ex is Npgsql.NpgsqlException or InvalidOperationException or TimeoutException)
+            {
+                Interlocked.Increment(ref _failed);
+                logger.LogWarning("routing decision log: the row of enterprise {Enterprise} at {At:O} was not written: {Error}", row.EnterpriseId, row.At, ex.Message);
+            }
+        }
+    }
+
     private async Task DrainAsync(List<RoutingDecision> batch, CancellationToken ct)
     {
         while (true)
@@ -77,6 +95,13 @@ public sealed class DecisionLog(RoutingStore store, RoutingOptions options, ILog
             {
                 await store.InsertDecisionsAsync(batch, ct);
                 Interlocked.Add(ref _written, batch.Count);
+            }
+            catch (Npgsql.PostgresException ex) when (ex.SqlState.StartsWith("22", StringComparison.Ordinal) && batch.Count > 1)
+            {
+                // A data exception (class 22: a value PostgreSQL cannot store) belongs to a row, not to the batch:
+                // write the rows one by one so only the bad ones are lost.
+                logger.LogWarning("routing decision log: a batch of {Rows} rows was refused ({Error}); writing them one by one", batch.Count, ex.MessageText);
+                await WriteOneByOneAsync(batch, ct);
             }
             catch (Exception ex) when (ex is Npgsql.NpgsqlException or InvalidOperationException or TimeoutException)
             {

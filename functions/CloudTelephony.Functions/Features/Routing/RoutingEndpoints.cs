@@ -12,6 +12,20 @@ public sealed record CustomerDataResponse(
     [property: JsonPropertyName("Name")] string? Name,
     [property: JsonPropertyName("DialPlan")] string? DialPlan);
 
+/// <summary>
+/// The Smart Redirect request as the Asterisk macro sends it (documentation of the contract: the endpoint reads the
+/// body itself, names in any case, every field a string).
+/// </summary>
+/// <param name="UniqueId">Asterisk's channel Uniqueid, logged with the decision.</param>
+/// <param name="Phone">The caller's number in any format (<c>693109180</c>, <c>+48…</c>, <c>0048…</c>); required.</param>
+/// <param name="TrunkId">The trunk the call came in on; DialPlan is answered only for smart-enabled trunks.</param>
+/// <param name="LoadDialPlan"><c>"true"</c> or <c>"false"</c> (default): whether a DialPlan is wanted.</param>
+public sealed record CustomerDataRequest(
+    [property: JsonPropertyName("UniqueId")] string? UniqueId,
+    [property: JsonPropertyName("Phone")] string Phone,
+    [property: JsonPropertyName("TrunkId")] string? TrunkId,
+    [property: JsonPropertyName("LoadDialPlan")] string? LoadDialPlan);
+
 /// <summary>A JSON error answer.</summary>
 public sealed record ErrorDto([property: JsonPropertyName("error")] string Error);
 
@@ -28,8 +42,9 @@ public sealed record RoutingStatsDto(
     DateTimeOffset Since, long Total, IReadOnlyDictionary<string, long> ByOutcome, double P50Ms, double P95Ms, double P99Ms, double ErrorRate, long LogRowsDropped);
 
 /// <summary>JSON metadata of the routing endpoints (the contract's PascalCase names are fixed by attributes).</summary>
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.Never, NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(CustomerDataResponse))]
+[JsonSerializable(typeof(CustomerDataRequest))]
 [JsonSerializable(typeof(ErrorDto))]
 [JsonSerializable(typeof(RoutingStatsDto))]
 public sealed partial class RoutingJson : JsonSerializerContext;
@@ -49,8 +64,23 @@ public static class RoutingEndpoints
     /// <summary>Maps the endpoints.</summary>
     public static void MapRoutingEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapPost(CustomerDataPath, GetCustomerDataAsync).WithName("GetCustomerData").RequireToken("routing").RequireRateLimiting(RatePolicy);
-        app.MapGet("/api/routing/stats", StatsAsync).WithName("RoutingStats").RequireToken("crm").RequireRateLimiting(RatePolicy);
+        // The contract of the dialplans in the field: any query string is tolerated and the body is read whatever its
+        // content type (Asterisk's CURL() sends form encoding unless the dialplan sets the header).
+        app.MapPost(CustomerDataPath, GetCustomerDataAsync).WithName("GetCustomerData").RequireToken("routing").RequireRateLimiting(RatePolicy)
+            .AllowAnyQuery().WithTags("Smart Redirect")
+            .WithSummary("Caller name and DialPlan for an incoming call")
+            .WithDescription("The Asterisk macro getcustomerdata: header Token, body {\"UniqueId\",\"Phone\",\"TrunkId\",\"LoadDialPlan\"} (strings) → " +
+                             "{\"Name\", \"DialPlan\"}, either may be null; answered within the enterprise's budget (DialPlan null when it runs out). " +
+                             "Errors are {\"error\": \"…\"}.")
+            .Accepts<CustomerDataRequest>("application/json")
+            .Produces<CustomerDataResponse>()
+            .Produces<ErrorDto>(StatusCodes.Status400BadRequest).Produces<ErrorDto>(StatusCodes.Status401Unauthorized)
+            .Produces<ErrorDto>(StatusCodes.Status403Forbidden).Produces<ErrorDto>(StatusCodes.Status429TooManyRequests);
+        app.MapGet("/api/routing/stats", StatsAsync).WithName("RoutingStats").RequireToken("crm").RequireRateLimiting(RatePolicy)
+            .WithTags("Smart Redirect")
+            .WithSummary("Smart Redirect figures of the last hour")
+            .WithDescription("Answers by outcome, p50/p95/p99 server-side latency, error rate (timeout + error) and the decision-log rows this instance dropped.")
+            .Produces<RoutingStatsDto>().ProducesCrmAuthProblems().Produces<ErrorDto>(StatusCodes.Status429TooManyRequests);
     }
 
     private static async Task<IResult> GetCustomerDataAsync(HttpContext http, CustomerDataLookup lookup, DecisionLog log, TimeProvider clock)
@@ -80,7 +110,7 @@ public static class RoutingEndpoints
     /// <summary>
     /// Reads the contract body <c>{"UniqueId","Phone","TrunkId","LoadDialPlan"}</c>: a JSON object whose fields, when
     /// present, are strings; <c>Phone</c> is required; <c>LoadDialPlan</c> is <c>"true"</c> or <c>"false"</c> (default
-    /// false). Names match in any case. Returns the query or a message saying what is wrong.
+    /// false); no field may hold a control character (NUL included). Names match in any case. Returns the query or a message saying what is wrong.
     /// </summary>
     public static async Task<(CustomerDataQuery? Query, string? Error)> ReadAsync(HttpRequest request)
     {
@@ -111,7 +141,14 @@ public static class RoutingEndpoints
                         return (null, $"field '{p.Name}' must be a string, not {p.Value.ValueKind.ToString().ToLowerInvariant()}");
                     }
 
-                    fields[p.Name] = p.Value.GetString();
+                    var value = p.Value.GetString();
+                    if (TextInput.SingleLineProblem(value) is { } problem)
+                    {
+                        // PostgreSQL cannot store NUL: it would fail the decision log's batch; a control character is never a number or an id.
+                        return (null, $"field '{p.Name}' {problem}");
+                    }
+
+                    fields[p.Name] = value;
                 }
             }
 

@@ -22,7 +22,11 @@ public static class RoutingServices
         services.AddSingleton(options);
         services.AddSingleton<TokenStore>();
         services.AddSingleton<RoutingStore>();
-        services.AddHybridCache(o => o.MaximumPayloadBytes = 64 * 1024);
+        services.AddHybridCache(o => o.MaximumPayloadBytes = 64 * 1024)
+            .AddSerializer(new TenantCacheSerializer<RoutingContext>(TenantCacheJson.Default.RoutingContext))
+            .AddSerializer(new TenantCacheSerializer<ApiToken>(TenantCacheJson.Default.ApiToken));
+        services.AddSingleton(AuthOptions.From(configuration));
+        services.AddSingleton<AuthFailureLimiter>();
         services.AddSingleton<TenantCache>();
         services.AddSingleton<CustomerDataLookup>();
         services.AddSingleton<DecisionLog>();

@@ -8,7 +8,9 @@ using Polly.Timeout;
 
 namespace CloudTelephony.Functions.Sms;
 
-/// <summary>The <c>log</c> provider for local runs: writes the SMS to the log and reports it sent.</summary>
+/// <summary>The <c>log</c> provider for local runs: logs that an SMS would be sent and reports it sent. The log line carries
+/// the recipient masked like telemetry does (<see cref="CloudTelephony.Telemetry.PhoneMask"/>, last 3 digits) and the
+/// text's length, never the text: logs travel further than the outbox.</summary>
 public sealed class LogSmsProvider(ILogger<LogSmsProvider> logger) : ISmsProvider
 {
     /// <inheritdoc />
@@ -17,7 +19,8 @@ public sealed class LogSmsProvider(ILogger<LogSmsProvider> logger) : ISmsProvide
     /// <inheritdoc />
     public Task<SmsSendResult> SendAsync(SmsMessage message, CancellationToken ct)
     {
-        logger.LogInformation("SMS {Id} to {To} (log provider, not sent): {Text}", message.Id, message.To, message.Text);
+        logger.LogInformation("SMS {Id} to {To} (log provider, not sent): {Length} characters", message.Id,
+            CloudTelephony.Telemetry.PhoneMask.Mask(message.To), message.Text.Length);
         return Task.FromResult(SmsSendResult.Sent($"log-{message.Id}"));
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using CloudTelephony.Functions.Hosting;
@@ -51,9 +52,14 @@ public static class SmsEndpoints
     {
         app.MapPost("/api/sms", SendAsync).WithName("SmsSend").RequireToken("crm").WithTags("SMS")
             .WithSummary("Queue an SMS")
-            .WithDescription("Body {\"to\": \"600 100 200\", \"text\": \"Dzień dobry\"} → 202 {id, to, status: NEW} with a Location. Header X-User-Id is recorded as the author.")
-            .Accepts<SmsSendRequest>("application/json")
+            .WithDescription("Body {\"to\": \"600 100 200\", \"text\": \"Dzień dobry\"} → 202 {id, to, status: NEW} with a Location. The whole of 'to' must be " +
+                             "a phone number (digits, spaces, a leading +, - . / and parentheses). Header X-User-Id is recorded as the author. " +
+                             "Header Idempotency-Key (1–255 printable characters, e.g. a UUID; kept Sms:IdempotencyHours, 24 by default): " +
+                             "the same key with the same request answers the same SMS (Idempotent-Replayed: true), with another request 422.")
+            .Accepts<SmsSendRequest>("application/json").RequireJsonBody()
             .Produces<SmsAcceptedDto>(StatusCodes.Status202Accepted).ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable).ProducesCrmAuthProblems();
         app.MapGet("/api/sms/{id:long}", GetAsync).WithName("SmsById").RequireToken("crm").WithTags("SMS")
             .WithSummary("One queued SMS")
@@ -63,9 +69,17 @@ public static class SmsEndpoints
         app.MapPost("/SmsSweep", SweepAsync).WithName("SmsSweep").ExcludeFromDescription();
     }
 
+    /// <summary>Request header that makes <c>POST /api/sms</c> idempotent (IETF draft "The Idempotency-Key HTTP Header Field").</summary>
+    public const string IdempotencyHeader = "Idempotency-Key";
+
+    /// <summary>Answer header set when an idempotent repeat returns the SMS an earlier request created.</summary>
+    public const string ReplayedHeader = "Idempotent-Replayed";
+
     /// <summary>
     /// Queues an SMS for the token's enterprise: 202 + <see cref="SmsAcceptedDto"/> and a Location; 400 problem details
-    /// naming the field for a bad body, number or text; 503 when the database failed.
+    /// naming the field for a bad body, number, text or header; 503 when the database failed. With an
+    /// <c>Idempotency-Key</c>: the same key with the same request (recipient as E.164, text, X-User-Id) answers 202 with the
+    /// SMS the first request created (and <c>Idempotent-Replayed: true</c>), the same key with another request 422.
     /// </summary>
     private static async Task<IResult> SendAsync(
         HttpContext context, NpgsqlDataSource db, SmsOptions options, SmsQueue queue, TimeProvider clock, CancellationToken ct)
@@ -90,6 +104,10 @@ public static class SmsEndpoints
             {
                 errors["to"] = ["is required"];
             }
+            else if (SmsNumbers.SyntaxProblem(body.To) is { } syntax)
+            {
+                errors["to"] = [$"'{Contacts.ContactEndpoints.Shown(body.To)}' {syntax}"];
+            }
             else if (SmsNumbers.Normalize(body.To, region) is { } n)
             {
                 to = n.E164;
@@ -107,11 +125,25 @@ public static class SmsEndpoints
             {
                 errors["text"] = [$"is {body.Text.Length} characters long; at most {options.MaxLength} are allowed"];
             }
+            else
+            {
+                TextInput.CheckText(body.Text, "text", errors);
+            }
 
             var user = context.Request.Headers[UserHeader].ToString().Trim();
             if (user.Length > 200)
             {
                 errors[UserHeader] = ["must be at most 200 characters"];
+            }
+            else
+            {
+                TextInput.CheckSingleLine(user, UserHeader, errors);
+            }
+
+            var key = context.Request.Headers[IdempotencyHeader].ToString();
+            if (context.Request.Headers.ContainsKey(IdempotencyHeader) && (key.Length is 0 or > 255 || key.Any(c => c is < '!' or > '~')))
+            {
+                errors[IdempotencyHeader] = ["must be 1–255 printable ASCII characters without spaces (e.g. a UUID)"];
             }
 
             if (errors.Count > 0)
@@ -119,25 +151,98 @@ public static class SmsEndpoints
                 return Results.ValidationProblem(errors, title: "the SMS was not queued");
             }
 
+            var now = clock.GetUtcNow();
+            var fingerprint = SHA256.HashData(Encoding.UTF8.GetBytes($"{to}\n{body!.Text}\n{user}"));
+            await using var conn = await db.OpenConnectionAsync(ct);
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            if (key.Length > 0)
+            {
+                // The key row is inserted first: a concurrent request with the same key waits on it, then finds it.
+                const string claim = """
+                    DELETE FROM ct.sms_idempotency WHERE created_at < @expired;
+                    INSERT INTO ct.sms_idempotency (enterprise_id, key, request_sha256, created_at) VALUES (@e, @k, @h, @now)
+                    ON CONFLICT (enterprise_id, key) DO NOTHING
+                    RETURNING true
+                    """;
+                await using var cmd = new NpgsqlCommand(claim, conn, tx);
+                cmd.Parameters.AddWithValue("expired", now.AddHours(-options.IdempotencyHours));
+                cmd.Parameters.AddWithValue("e", enterpriseId);
+                cmd.Parameters.AddWithValue("k", key);
+                cmd.Parameters.AddWithValue("h", fingerprint);
+                cmd.Parameters.AddWithValue("now", now);
+                if (await cmd.ExecuteScalarAsync(ct) is not true)
+                {
+                    await tx.RollbackAsync(ct);
+                    return await ReplayAsync(context, db, enterpriseId, key, fingerprint, ct);
+                }
+            }
+
             const string sql = """
                 INSERT INTO ct.sms_out (enterprise_id, to_number, text, origin_user, next_attempt_at, triggered_at)
                 VALUES (@enterprise, @to, @text, @user, @now, @now)
                 RETURNING id
                 """;
-            await using var cmd = db.CreateCommand(sql);
-            cmd.Parameters.AddWithValue("enterprise", enterpriseId);
-            cmd.Parameters.AddWithValue("to", to!);
-            cmd.Parameters.AddWithValue("text", body!.Text!);
-            cmd.Parameters.AddWithValue("user", user.Length > 0 ? user : DBNull.Value);
-            cmd.Parameters.AddWithValue("now", clock.GetUtcNow());
-            var id = (long)(await cmd.ExecuteScalarAsync(ct))!;
+            long id;
+            await using (var cmd = new NpgsqlCommand(sql, conn, tx))
+            {
+                cmd.Parameters.AddWithValue("enterprise", enterpriseId);
+                cmd.Parameters.AddWithValue("to", to!);
+                cmd.Parameters.AddWithValue("text", body.Text!);
+                cmd.Parameters.AddWithValue("user", user.Length > 0 ? user : DBNull.Value);
+                cmd.Parameters.AddWithValue("now", now);
+                id = (long)(await cmd.ExecuteScalarAsync(ct))!;
+            }
+
+            if (key.Length > 0)
+            {
+                await using var cmd = new NpgsqlCommand("UPDATE ct.sms_idempotency SET sms_id = @id WHERE enterprise_id = @e AND key = @k", conn, tx);
+                cmd.Parameters.AddWithValue("id", id);
+                cmd.Parameters.AddWithValue("e", enterpriseId);
+                cmd.Parameters.AddWithValue("k", key);
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+
+            await tx.CommitAsync(ct);
             queue.Enqueue([id]);
-            return Results.Accepted($"/api/sms/{id.ToString(CultureInfo.InvariantCulture)}", new SmsAcceptedDto(id, to!, "NEW"));
+            return Results.Accepted(SmsPath(id), new SmsAcceptedDto(id, to!, "NEW"));
         }
         catch (NpgsqlException ex)
         {
             return Results.Problem(statusCode: 503, title: "the SMS was not queued: database unavailable", detail: ex.Message);
         }
+    }
+
+    /// <summary>The path of an SMS (the <c>Location</c> of a queued one).</summary>
+    public static string SmsPath(long id) => "/api/sms/" + id.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A repeat of an idempotency key: the SMS it created (202, its current status), or 422 for another request.</summary>
+    private static async Task<IResult> ReplayAsync(HttpContext context, NpgsqlDataSource db, long enterpriseId, string key, byte[] fingerprint, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT k.request_sha256, s.id, s.to_number, s.status
+              FROM ct.sms_idempotency k LEFT JOIN ct.sms_out s ON s.id = k.sms_id
+             WHERE k.enterprise_id = @e AND k.key = @k
+            """;
+        await using var cmd = db.CreateCommand(sql);
+        cmd.Parameters.AddWithValue("e", enterpriseId);
+        cmd.Parameters.AddWithValue("k", key);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct) || r.IsDBNull(1))
+        {
+            // the first request's transaction rolled back after we waited on it, or its SMS was deleted
+            return Results.Problem(statusCode: 409, title: "idempotency key in use",
+                detail: $"the request that used {IdempotencyHeader} '{key}' did not complete; send it again");
+        }
+
+        if (!r.GetFieldValue<byte[]>(0).AsSpan().SequenceEqual(fingerprint))
+        {
+            return Results.Problem(statusCode: 422, title: "idempotency key reused",
+                detail: $"{IdempotencyHeader} '{key}' was used for another request (recipient, text or {UserHeader}); use a new key for a new SMS");
+        }
+
+        var id = r.GetInt64(1);
+        context.Response.Headers[ReplayedHeader] = "true";
+        return Results.Accepted(SmsPath(id), new SmsAcceptedDto(id, r.GetString(2), r.GetString(3)));
     }
 
     private static async Task<IResult> GetAsync(long id, HttpContext context, NpgsqlDataSource db, CancellationToken ct)

@@ -58,6 +58,10 @@ public sealed class SmsOptions
 
     /// <summary>Longest text accepted by <c>POST /api/sms</c> (918 = six concatenated GSM-7 parts).</summary>
     public int MaxLength { get; set; } = 918;
+
+    /// <summary>How long an <c>Idempotency-Key</c> of <c>POST /api/sms</c> is kept per enterprise, in hours (1–720): a
+    /// repeat within it answers the SMS the key created. Default 24.</summary>
+    public int IdempotencyHours { get; set; } = 24;
 }
 
 /// <summary>SMSAPI (<c>https://api.smsapi.pl/sms.do</c>, OAuth bearer token).</summary>

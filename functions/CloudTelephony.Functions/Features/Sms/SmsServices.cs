@@ -10,11 +10,16 @@ public static class SmsServices
     /// <param name="services">The app's services (an <see cref="Npgsql.NpgsqlDataSource"/> and a <see cref="TimeProvider"/> must be registered).</param>
     /// <param name="configuration">Configuration holding the <c>Sms</c> section.</param>
     /// <param name="sweepInProcess">True standalone (the worker runs the sweep); false under the Functions host (timer function).</param>
-    /// <exception cref="ConfigException">The provider settings are incomplete.</exception>
+    /// <exception cref="ConfigException">The provider settings are incomplete, or <c>Sms:IdempotencyHours</c> is out of range.</exception>
     public static IServiceCollection AddSms(this IServiceCollection services, IConfiguration configuration, bool sweepInProcess)
     {
         var options = configuration.GetSection(SmsOptions.Section).Get<SmsOptions>() ?? new SmsOptions();
         SmsProviders.Validate(options);
+        if (options.IdempotencyHours is < 1 or > 720)
+        {
+            throw new ConfigException($"Sms:IdempotencyHours must be 1–720 hours, not {options.IdempotencyHours}");
+        }
+
         services.AddSingleton(options);
         // No default HttpClient request logging: a webhook URL may carry a key in its query string.
         services.AddHttpClient(HttpSmsProvider.ClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)

@@ -1,5 +1,5 @@
 -- Relay heartbeats (issue 6): the last heartbeat of each relay and the PBX connection states it reported.
--- (Written as 0002_relay_heartbeats, beside 0002_routing; renumbered 0006: the Migrator renames it in the journal of
+-- (Written as 0002_relay_heartbeats, beside 0002_routing; renumbered 0007: the Migrator renames it in the journal of
 -- databases that applied it under the old name, so it is not applied twice. It depends on nothing after 0001.)
 CREATE TABLE ct.relays (
     relay_id          text PRIMARY KEY,
