@@ -154,6 +154,7 @@ internal sealed partial class CtipInterpreter
         {
             case CtipHook.OnHook when leg.OnHookAt is null:
                 leg.OnHookAt = at;
+                Stream.Reschedule(call);   // the leg ends at its on-hook unless a REL comes within the grace
                 Record(call, at, "state", stat.Extension, "on-hook", frame);
                 return true;
             case CtipHook.OffHook when leg.OnHookAt is not null:
@@ -260,6 +261,7 @@ internal sealed partial class CtipInterpreter
         _index.LegEnded(call, leg.Extension);
         if (call.ClosingSince is { } closing)
         {
+            Stream.Reschedule(call);   // the closing grace (or recall window) starts
             Stream.Emit(call, CallChangeKind.Ended, closing);
         }
         else

@@ -33,7 +33,9 @@ internal abstract class CallInterpreter
     public abstract FrameOutcome Apply(in PbxFrame frame);
 
     /// <summary>When the engine must next look at <paramref name="call"/> even if no frame touches it (timeouts, graces);
-    /// <see cref="DateTimeOffset.MaxValue"/> for never.</summary>
+    /// <see cref="DateTimeOffset.MaxValue"/> for never. The engine takes it when the call opens and looks again only when
+    /// the time comes (a deadline that moved later is then simply queued again): a change that can bring it
+    /// <em>forward</em> must be followed by <see cref="StreamEngine.Reschedule"/>.</summary>
     public abstract DateTimeOffset Deadline(OpenCallState call);
 
     /// <summary>Time passed <paramref name="call"/>'s <see cref="Deadline"/> (stream time <paramref name="now"/>): updates

@@ -27,7 +27,7 @@ internal abstract class OpenCallState
     /// <summary>An <see cref="CallChangeKind.Ended"/> was emitted and nothing happened since.</summary>
     public bool Ended { get; set; }
 
-    /// <summary>When the engine must look at the call again (its interpreter's deadline as last computed).</summary>
+    /// <summary>The interpreter's deadline as last taken (never later than the real one: see <see cref="CallInterpreter.Deadline"/>).</summary>
     [JsonIgnore]
     internal DateTimeOffset Deadline { get; set; } = DateTimeOffset.MaxValue;
 
@@ -44,7 +44,7 @@ internal abstract class OpenCallState
     [JsonIgnore]
     internal int DirtyIndex { get; set; } = -1;
 
-    /// <summary>Touched by the frame being applied; its deadline is recomputed when the frame is done.</summary>
+    /// <summary>Waiting for its deadline to be taken (opened or rescheduled in the current step).</summary>
     [JsonIgnore]
     internal bool Touched { get; set; }
 

@@ -13,7 +13,7 @@ internal sealed class StreamEngine : StreamCorrelator
     private readonly Dictionary<string, OpenCallState> _calls = new(StringComparer.Ordinal);
     private readonly Dictionary<string, OpenCallState>.AlternateLookup<ReadOnlySpan<char>> _callsBySpan;
     private readonly PriorityQueue<DeadlineTicket, (DateTimeOffset Deadline, long Ordinal)> _deadlines = new();
-    private readonly List<OpenCallState> _touched = [];
+    private readonly List<OpenCallState> _pending = [];
     private readonly List<OpenCallState> _dirty = [];
     private readonly List<string> _deleted = [];
     private ICallChangeSink? _sink;
@@ -101,7 +101,7 @@ internal sealed class StreamEngine : StreamCorrelator
         _frameSeq = frame.Seq;
         var outcome = _interpreter.Apply(frame);   // interpreters never throw on frames (their contract)
         _inFrame = false;
-        FlushTouched();
+        FlushPending();
         _sink = null;
         if (_deadlines.Count > (2 * _calls.Count) + 1024)
         {
@@ -120,7 +120,7 @@ internal sealed class StreamEngine : StreamCorrelator
         try
         {
             ExpireDue(now);
-            FlushTouched();
+            FlushPending();
         }
         finally
         {
@@ -136,7 +136,7 @@ internal sealed class StreamEngine : StreamCorrelator
         _everyChange = changes.WantsEveryChange;
         try
         {
-            FlushTouched();
+            FlushPending();
             foreach (var call in _calls.Values.OrderBy(c => c.Ordinal).ToList())
             {
                 Close(call, _interpreter.Flush(call));
@@ -161,16 +161,19 @@ internal sealed class StreamEngine : StreamCorrelator
     public bool TryFind(ReadOnlySpan<char> key, out OpenCallState call) => _callsBySpan.TryGetValue(key, out call!);
 
     /// <summary>Opens <paramref name="call"/> (its <see cref="OpenCallState.Key"/> set) as the stream's newest call and
-    /// indexes it with the interpreter. A call with the same key still open is replaced (its protocol reused a key).</summary>
+    /// indexes it with the interpreter; its deadline is taken when the frame is done (or the clock moves). A call with the
+    /// same key still open is replaced (its protocol reused a key).</summary>
     public void Open(OpenCallState call)
     {
         call.Ordinal = _nextOrdinal++;
         Register(call, persisted: false);
         Touch(call);
+        Reschedule(call);
     }
 
-    /// <summary>Marks <paramref name="call"/> changed by the frame being applied (or by time passing): its deadline is
-    /// recomputed, it is saved with the next delta, and its last frame becomes the current frame.</summary>
+    /// <summary>Marks <paramref name="call"/> changed by the frame being applied (or by time passing): it is saved with
+    /// the next delta, and its last frame becomes the current frame. Its deadline is not looked at again until its queue
+    /// entry comes up (deadlines that move later cost nothing); see <see cref="Reschedule"/>.</summary>
     public void Touch(OpenCallState call)
     {
         if (_inFrame)
@@ -179,18 +182,21 @@ internal sealed class StreamEngine : StreamCorrelator
             call.LastSeq = _frameSeq;
         }
 
-        if (!call.InStream)
+        if (call.InStream)
         {
-            return;
+            MarkDirty(call);
         }
+    }
 
-        if (!call.Touched)
+    /// <summary>The interpreter changed <paramref name="call"/> in a way that can bring its deadline forward (a release
+    /// grace started): the engine takes the deadline again when the frame is done, or before the clock moves.</summary>
+    public void Reschedule(OpenCallState call)
+    {
+        if (call.InStream && !call.Touched)
         {
             call.Touched = true;
-            _touched.Add(call);
+            _pending.Add(call);
         }
-
-        MarkDirty(call);
     }
 
     /// <summary>
@@ -274,7 +280,7 @@ internal sealed class StreamEngine : StreamCorrelator
             _clock = time;
         }
 
-        if (_touched.Count == 0 && (!_deadlines.TryPeek(out _, out var next) || next.Deadline >= time))
+        if (_pending.Count == 0 && (!_deadlines.TryPeek(out _, out var next) || next.Deadline >= time))
         {
             return;   // nothing due: the common case, kept cheap
         }
@@ -287,7 +293,7 @@ internal sealed class StreamEngine : StreamCorrelator
     /// <inheritdoc/>
     public override string SaveState()
     {
-        FlushTouched();
+        FlushPending();
         var document = StreamDocument();
         document.Calls = [.. _calls.Values.OrderBy(c => c.Ordinal).Select(c => JsonDocument.Parse(_interpreter.Serialize(c)).RootElement.Clone())];
         return JsonSerializer.Serialize(document, StreamStateJson.Default.StreamStateDocument);
@@ -296,11 +302,12 @@ internal sealed class StreamEngine : StreamCorrelator
     /// <inheritdoc/>
     public override StreamDelta TakeDelta()
     {
-        FlushTouched();
+        FlushPending();
         var upserts = new List<OpenCallRow>(_dirty.Count);
         foreach (var call in _dirty)
         {
             call.DirtyIndex = -1;
+            Schedule(call);   // the saved deadline is the exact one (the call sweep selects streams by it)
             upserts.Add(new OpenCallRow(call.Key, _interpreter.Serialize(call), call.Deadline));
             call.Persisted = true;
         }
@@ -501,7 +508,7 @@ internal sealed class StreamEngine : StreamCorrelator
 
     private void ExpireDue(DateTimeOffset now)
     {
-        FlushTouched();
+        FlushPending();
         var inFrame = _inFrame;
         _inFrame = false;   // what time does to a call belongs to that call's last frame
         try
@@ -517,10 +524,13 @@ internal sealed class StreamEngine : StreamCorrelator
                 ticket.Call = null;
                 call.Ticket = null;
                 call.QueuedDeadline = DateTimeOffset.MaxValue;   // its queue entry is used up
-                if (call.Deadline != due.Deadline)
+                var actual = _interpreter.Deadline(call);
+                call.Deadline = actual;
+                if (actual > due.Deadline)
                 {
-                    // the deadline moved later since the entry was queued: queue it where it is now (maybe still due)
-                    Enqueue(call, call.Deadline);
+                    // the deadline moved later since the entry was queued: queue it where it is now (maybe still due,
+                    // then it comes up again in its turn)
+                    Enqueue(call, actual);
                     continue;
                 }
 
@@ -536,11 +546,10 @@ internal sealed class StreamEngine : StreamCorrelator
                 {
                     Enqueue(call, next);
                 }
-                else if (!call.Touched)
+                else
                 {
                     // the interpreter left it due: look again at the next clock move, not in this loop
-                    call.Touched = true;
-                    _touched.Add(call);
+                    Reschedule(call);
                 }
             }
         }
@@ -550,15 +559,16 @@ internal sealed class StreamEngine : StreamCorrelator
         }
     }
 
-    private void FlushTouched()
+    /// <summary>Takes the deadlines of calls opened or rescheduled since the last time.</summary>
+    private void FlushPending()
     {
-        var touched = _touched;
-        if (touched.Count == 0)
+        var pending = _pending;
+        if (pending.Count == 0)
         {
             return;
         }
 
-        foreach (var call in CollectionsMarshal.AsSpan(touched))
+        foreach (var call in CollectionsMarshal.AsSpan(pending))
         {
             call.Touched = false;
             if (call.InStream)
@@ -567,7 +577,7 @@ internal sealed class StreamEngine : StreamCorrelator
             }
         }
 
-        touched.Clear();
+        pending.Clear();
     }
 
     /// <summary>Takes the call's deadline from its interpreter; queues it only when it comes before its queued entry.</summary>
