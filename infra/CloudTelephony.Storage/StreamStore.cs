@@ -71,15 +71,48 @@ public static class StreamStore
     /// parse, the last frame time (null when no frames arrived, e.g. a sweep), and increments the version.
     /// </summary>
     /// <returns>The stream's new version.</returns>
+    /// <exception cref="InvalidOperationException">The PBX's state row is gone (reset while the batch ran).</exception>
     public static async Task<long> SaveAsync(
         NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, StreamDelta delta, int openCalls, int newFrames, int newParseErrors,
         DateTimeOffset? lastFrameAt, CancellationToken ct)
     {
-        const string sql = """
-            DELETE FROM ct.open_calls WHERE pbx = @pbx AND call_key = ANY(@deleted);
-            INSERT INTO ct.open_calls (pbx, call_key, state, deadline)
-            SELECT @pbx, c.key, c.state, c.deadline FROM unnest(@keys, @states, @deadlines) AS c(key, state, deadline)
-            ON CONFLICT (pbx, call_key) DO UPDATE SET state = EXCLUDED.state, deadline = EXCLUDED.deadline, updated_at = now();
+        // one round trip; the open-call statements only when there is something to delete or write
+        await using var batch = new NpgsqlBatch(conn, tx);
+        if (delta.Deletes.Count > 0)
+        {
+            var delete = new NpgsqlBatchCommand("DELETE FROM ct.open_calls WHERE pbx = @pbx AND call_key = ANY(@deleted)");
+            delete.Parameters.AddWithValue("pbx", pbx);
+            delete.Parameters.AddWithValue("deleted", delta.Deletes.ToArray());
+            batch.BatchCommands.Add(delete);
+        }
+
+        var n = delta.Upserts.Count;
+        if (n > 0)
+        {
+            var keys = new string[n];
+            var states = new string[n];
+            var deadlines = new object[n];
+            for (var i = 0; i < n; i++)
+            {
+                var row = delta.Upserts[i];
+                keys[i] = row.Key;
+                states[i] = row.State;
+                deadlines[i] = row.Deadline == DateTimeOffset.MaxValue ? DBNull.Value : row.Deadline.UtcDateTime;
+            }
+
+            var upsert = new NpgsqlBatchCommand("""
+                INSERT INTO ct.open_calls (pbx, call_key, state, deadline)
+                SELECT @pbx, c.key, c.state, c.deadline FROM unnest(@keys, @states, @deadlines) AS c(key, state, deadline)
+                ON CONFLICT (pbx, call_key) DO UPDATE SET state = EXCLUDED.state, deadline = EXCLUDED.deadline, updated_at = now()
+                """);
+            upsert.Parameters.AddWithValue("pbx", pbx);
+            upsert.Parameters.AddWithValue("keys", keys);
+            upsert.Parameters.AddWithValue("states", states);
+            upsert.Parameters.Add(new NpgsqlParameter("deadlines", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = deadlines });
+            batch.BatchCommands.Add(upsert);
+        }
+
+        var stream = new NpgsqlBatchCommand("""
             UPDATE ct.correlator_state
                SET state = @state, version = version + 1, open_calls = @open,
                    frames_total = frames_total + @frames, parse_errors = parse_errors + @errors,
@@ -87,32 +120,26 @@ public static class StreamStore
                    last_ingest_at = CASE WHEN @last IS NULL THEN last_ingest_at ELSE now() END,
                    updated_at = now()
              WHERE pbx = @pbx
-            RETURNING version;
-            """;
-        var n = delta.Upserts.Count;
-        var keys = new string[n];
-        var states = new string[n];
-        var deadlines = new object[n];
-        for (var i = 0; i < n; i++)
+            RETURNING version
+            """);
+        stream.Parameters.AddWithValue("pbx", pbx);
+        stream.Parameters.AddWithValue("state", delta.StreamState);
+        stream.Parameters.AddWithValue("open", openCalls);
+        stream.Parameters.AddWithValue("frames", (long)newFrames);
+        stream.Parameters.AddWithValue("errors", (long)newParseErrors);
+        stream.Parameters.Add(new NpgsqlParameter("last", NpgsqlDbType.TimestampTz) { Value = (object?)lastFrameAt?.UtcDateTime ?? DBNull.Value });
+        batch.BatchCommands.Add(stream);
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        do
         {
-            var row = delta.Upserts[i];
-            keys[i] = row.Key;
-            states[i] = row.State;
-            deadlines[i] = row.Deadline == DateTimeOffset.MaxValue ? DBNull.Value : row.Deadline.UtcDateTime;
+            if (await reader.ReadAsync(ct))
+            {
+                return reader.GetInt64(0);
+            }
         }
+        while (await reader.NextResultAsync(ct));
 
-        await using var cmd = new NpgsqlCommand(sql, conn, tx);
-        cmd.Parameters.AddWithValue("pbx", pbx);
-        cmd.Parameters.AddWithValue("deleted", delta.Deletes.ToArray());
-        cmd.Parameters.AddWithValue("keys", keys);
-        cmd.Parameters.AddWithValue("states", states);
-        cmd.Parameters.Add(new NpgsqlParameter("deadlines", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = deadlines });
-        cmd.Parameters.AddWithValue("state", delta.StreamState);
-        cmd.Parameters.AddWithValue("open", openCalls);
-        cmd.Parameters.AddWithValue("frames", (long)newFrames);
-        cmd.Parameters.AddWithValue("errors", (long)newParseErrors);
-        cmd.Parameters.Add(new NpgsqlParameter("last", NpgsqlDbType.TimestampTz) { Value = (object?)lastFrameAt?.UtcDateTime ?? DBNull.Value });
-        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+        throw new InvalidOperationException($"stream state of PBX '{pbx}' is missing (was it reset during the batch?)");
     }
 
     /// <summary>
