@@ -1,30 +1,19 @@
-using CloudTelephony.Telephony.Ami;
-using CloudTelephony.Telephony.Ctip;
-using CloudTelephony.Telephony.Smdr;
+using CloudTelephony.Telephony.Streams;
 
 namespace CloudTelephony.Telephony;
 
-/// <summary>Creates the correlator for a protocol.</summary>
+/// <summary>Creates the stream engine of a registered protocol (<see cref="PbxProtocols"/>), as an <see cref="ICallCorrelator"/>.</summary>
 public static class Correlators
 {
     /// <summary>
     /// A correlator for <paramref name="protocol"/>, continuing from <paramref name="state"/> when given.
     /// </summary>
-    /// <param name="protocol"><c>ctip</c>, <c>ami</c> or <c>smdr</c>.</param>
+    /// <param name="protocol">A registered protocol name (<see cref="PbxProtocols.Names"/>).</param>
     /// <param name="pbx">PBX id stamped on every call.</param>
     /// <param name="options">Correlation settings; null for defaults.</param>
-    /// <param name="state">JSON from <see cref="ICallCorrelator.SaveState"/>, or null/empty to start fresh.</param>
+    /// <param name="state">JSON from <see cref="ICallCorrelator.SaveState"/> (or a protocol's format-1 document), or null/empty to start fresh.</param>
     /// <exception cref="ArgumentException">Unknown protocol.</exception>
     /// <exception cref="FormatException">State JSON that cannot be read.</exception>
-    public static ICallCorrelator Create(string protocol, string pbx, CorrelatorOptions? options = null, string? state = null)
-    {
-        options ??= new CorrelatorOptions();
-        return protocol switch
-        {
-            "ctip" => CtipCorrelator.Restore(pbx, options, state),
-            "ami" => AmiCorrelator.Restore(pbx, options, state),
-            "smdr" => SmdrCorrelator.Restore(pbx, options, state),
-            _ => throw new ArgumentException($"unknown protocol '{protocol}' (expected ctip, ami or smdr)", nameof(protocol)),
-        };
-    }
+    public static StreamCorrelator Create(string protocol, string pbx, CorrelatorOptions? options = null, string? state = null)
+        => PbxProtocols.Get(protocol).Restore(pbx, options ?? new CorrelatorOptions(), state);
 }

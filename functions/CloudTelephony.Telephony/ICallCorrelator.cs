@@ -1,7 +1,8 @@
 namespace CloudTelephony.Telephony;
 
 /// <summary>
-/// Turns one PBX's frames, in order, into calls. Not thread-safe: one instance per PBX stream.
+/// Turns one PBX's frames, in order, into completed calls: the record-only face of a
+/// <see cref="Streams.StreamCorrelator"/> (which also emits every call change). Not thread-safe: one instance per PBX stream.
 /// Its whole state (open calls, per-session watermarks) can be saved with <see cref="SaveState"/> and restored by
 /// <see cref="Correlators.Create"/>, so a stateless function instance can continue any PBX's stream.
 /// </summary>

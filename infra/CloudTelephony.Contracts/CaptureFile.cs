@@ -23,25 +23,38 @@ public static class CaptureFile
 {
     /// <summary>
     /// Reads every frame of <paramref name="path"/>; the format is chosen from the content of the first
-    /// non-empty line (<c>{</c> → jsonl, a leading timestamp and a TAB → tsv) and, failing that, from <paramref name="protocol"/>
-    /// (ami → blocks, otherwise lines).
+    /// non-empty line (<c>{</c> → jsonl, a leading timestamp and a TAB → tsv) and, failing that, from
+    /// <paramref name="blocks"/>: a raw capture of blank-line separated blocks (AMI) or of one frame per line.
     /// </summary>
     /// <param name="path">File to read, UTF-8.</param>
-    /// <param name="protocol">One of <see cref="Protocols"/>; decides between blocks and lines.</param>
+    /// <param name="blocks">True when the protocol's frames are blocks ended by a blank line (the protocol registry of the
+    /// functions app says so for each protocol); false for one frame per line.</param>
     /// <param name="timeZone">Zone for times that carry no offset; null means UTC.</param>
     /// <exception cref="FormatException">A tsv line whose time does not parse, or a jsonl line that is not an envelope (message names the line number).</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
-    public static IEnumerable<CapturedFrame> Read(string path, string protocol, TimeZoneInfo? timeZone = null)
+    public static IEnumerable<CapturedFrame> Read(string path, bool blocks, TimeZoneInfo? timeZone = null)
     {
         using var reader = new StreamReader(path, Encoding.UTF8);
-        foreach (var frame in Read(reader, protocol, timeZone))
+        foreach (var frame in Read(reader, blocks, timeZone))
         {
             yield return frame;
         }
     }
 
+    /// <summary>Same as <see cref="Read(string,bool,TimeZoneInfo?)"/>, for callers that know only the protocol's name
+    /// (<see cref="Protocols.Ami"/> captures are blocks, the others lines).</summary>
+    /// <param name="path">File to read, UTF-8.</param>
+    /// <param name="protocol">One of <see cref="Protocols"/>.</param>
+    /// <param name="timeZone">Zone for times that carry no offset; null means UTC.</param>
+    public static IEnumerable<CapturedFrame> Read(string path, string protocol, TimeZoneInfo? timeZone = null)
+        => Read(path, protocol == Protocols.Ami, timeZone);
+
     /// <summary>Same as <see cref="Read(string,string,TimeZoneInfo?)"/> over an open reader.</summary>
     public static IEnumerable<CapturedFrame> Read(TextReader reader, string protocol, TimeZoneInfo? timeZone = null)
+        => Read(reader, protocol == Protocols.Ami, timeZone);
+
+    /// <summary>Same as <see cref="Read(string,bool,TimeZoneInfo?)"/> over an open reader.</summary>
+    public static IEnumerable<CapturedFrame> Read(TextReader reader, bool blocks, TimeZoneInfo? timeZone = null)
     {
         string? first;
         do
@@ -63,7 +76,7 @@ public static class CaptureFile
         {
             frames = ReadTsv(first, reader, timeZone);
         }
-        else if (protocol == Protocols.Ami)
+        else if (blocks)
         {
             frames = ReadBlocks(first, reader);
         }

@@ -15,85 +15,12 @@ namespace CloudTelephony.Storage;
 public readonly record struct StoredFrame(string Session, long Seq, DateTimeOffset ReceivedAt, string Text, string? ParseError);
 
 /// <summary>
-/// Writes one PBX's stream inside an ingest transaction: the PBX row, the correlator state (locked per PBX),
-/// frames (idempotent on pbx, session, seq) and completed calls with their legs and events (upsert on pbx, call_key).
+/// Writes one PBX's stream inside an ingest transaction: frames (idempotent on pbx, session, seq) and completed calls
+/// with their legs and events (upsert on pbx, call_key); the correlation state is <see cref="StreamStore"/>'s.
 /// Every method works in the caller's transaction; batches are single round trips with <c>unnest</c> arrays.
 /// </summary>
 public static class FrameStore
 {
-    /// <summary>Registers <paramref name="pbx"/> under the <c>default</c> enterprise if it is new, creates its (empty)
-    /// correlator state and locks that row until the transaction ends, so one PBX's batches are applied one at a time.</summary>
-    /// <returns>The saved correlator state JSON (null for a PBX seen for the first time) and the PBX's IANA time zone.</returns>
-    public static async Task<(string? State, string TimeZone)> LockPbxAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, string protocol, CancellationToken ct)
-    {
-        const string sql = """
-            INSERT INTO ct.pbxes (id, enterprise_id, protocol)
-            SELECT @pbx, e.id, @protocol FROM ct.enterprises e WHERE e.name = 'default'
-            ON CONFLICT (id) DO NOTHING;
-            INSERT INTO ct.correlator_state (pbx, state) VALUES (@pbx, '') ON CONFLICT (pbx) DO NOTHING;
-            SELECT s.state, p.time_zone FROM ct.correlator_state s JOIN ct.pbxes p ON p.id = s.pbx
-             WHERE s.pbx = @pbx FOR UPDATE OF s;
-            """;
-        await using var cmd = new NpgsqlCommand(sql, conn, tx);
-        cmd.Parameters.AddWithValue("pbx", pbx);
-        cmd.Parameters.AddWithValue("protocol", protocol);
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        if (!await reader.ReadAsync(ct))
-        {
-            throw new InvalidOperationException($"PBX '{pbx}' could not be registered (is the 'default' enterprise missing?)");
-        }
-
-        var state = reader.GetString(0);
-        return (state.Length == 0 ? null : state, reader.GetString(1));
-    }
-
-    /// <summary>Saves the correlator state JSON of <paramref name="pbx"/> with its open-call count, the counts of frames
-    /// newly stored and of those that did not parse, and the last frame time (null when no frames arrived, e.g. a sweep).</summary>
-    public static async Task SaveStateAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, string state, int openCalls, int newFrames, int newParseErrors, DateTimeOffset? lastFrameAt, CancellationToken ct)
-    {
-        const string sql = """
-            UPDATE ct.correlator_state
-               SET state = @state, open_calls = @open, frames_total = frames_total + @frames, parse_errors = parse_errors + @errors,
-                   last_frame_at = GREATEST(last_frame_at, @last),
-                   last_ingest_at = CASE WHEN @last IS NULL THEN last_ingest_at ELSE now() END,
-                   updated_at = now()
-             WHERE pbx = @pbx
-            """;
-        await using var cmd = new NpgsqlCommand(sql, conn, tx);
-        cmd.Parameters.AddWithValue("pbx", pbx);
-        cmd.Parameters.AddWithValue("state", state);
-        cmd.Parameters.AddWithValue("open", openCalls);
-        cmd.Parameters.AddWithValue("frames", (long)newFrames);
-        cmd.Parameters.AddWithValue("errors", (long)newParseErrors);
-        cmd.Parameters.Add(new NpgsqlParameter("last", NpgsqlDbType.TimestampTz) { Value = (object?)lastFrameAt?.UtcDateTime ?? DBNull.Value });
-        await cmd.ExecuteNonQueryAsync(ct);
-    }
-
-    /// <summary>
-    /// PBXes with open calls whose stream has been idle for at least <paramref name="idle"/> (wall time), with the stream
-    /// time it is now for each: the newest frame's receive time plus the wall time since it arrived. Using stream time
-    /// keeps sweeps of a replayed old capture consistent with the capture's own clock.
-    /// </summary>
-    public static async Task<IReadOnlyList<(string Pbx, string Protocol, DateTimeOffset StreamNow)>> IdleOpenStreamsAsync(NpgsqlDataSource db, TimeSpan idle, CancellationToken ct)
-    {
-        const string sql = """
-            SELECT s.pbx, p.protocol, s.last_frame_at + (now() - s.last_ingest_at)
-              FROM ct.correlator_state s JOIN ct.pbxes p ON p.id = s.pbx
-             WHERE s.open_calls > 0 AND s.last_ingest_at IS NOT NULL AND s.last_ingest_at < now() - @idle
-            """;
-        await using var cmd = db.CreateCommand(sql);
-        cmd.Parameters.AddWithValue("idle", idle);
-        var rows = new List<(string, string, DateTimeOffset)>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            rows.Add((r.GetString(0), r.GetString(1), new DateTimeOffset(DateTime.SpecifyKind(r.GetDateTime(2), DateTimeKind.Utc))));
-        }
-
-        return rows;
-    }
-
     /// <summary>Inserts frames of <paramref name="pbx"/>; a (pbx, session, seq) already stored is left as it is.</summary>
     /// <returns>How many frames were new.</returns>
     public static async Task<int> InsertFramesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, IReadOnlyList<StoredFrame> frames, CancellationToken ct)

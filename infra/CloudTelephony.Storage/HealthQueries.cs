@@ -46,7 +46,7 @@ public sealed class HealthQueries(NpgsqlDataSource db)
         return rows;
     }
 
-    /// <summary>Deletes everything stored for <paramref name="pbx"/> (frames, calls, correlator state); the PBX stays registered.
+    /// <summary>Deletes everything stored for <paramref name="pbx"/> (frames, calls, correlator state and open calls); the PBX stays registered.
     /// Used by <c>./ct run</c> to replay the demo capture from a clean slate.</summary>
     /// <returns>Number of rows deleted (calls, state and frames together).</returns>
     public async Task<long> ResetPbxAsync(string pbx, CancellationToken ct)
@@ -54,6 +54,7 @@ public sealed class HealthQueries(NpgsqlDataSource db)
         const string sql = """
             DELETE FROM ct.calls WHERE pbx = @pbx;
             DELETE FROM ct.correlator_state WHERE pbx = @pbx;
+            DELETE FROM ct.open_calls WHERE pbx = @pbx;
             DELETE FROM ct.frames WHERE pbx = @pbx;
             """;
         await using var cmd = db.CreateCommand(sql);

@@ -6,6 +6,7 @@ using System.Text;
 using CloudTelephony.Contracts;
 using CloudTelephony.Functions.Archive;
 using CloudTelephony.Functions.Hosting;
+using CloudTelephony.Functions.Ingest;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CloudTelephony.Functions.Tests;
@@ -205,7 +206,9 @@ public sealed class ArchiveTests : IAsyncLifetime
         Assert.True(await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames WHERE received_at >= '2025-09-03Z'") > 0);
     }
 
-    private FrameArchiver Archiver() => new(_server.Db.DataSource, _blobs.Container, NullLogger<FrameArchiver>.Instance);
+    private FrameArchiver Archiver() => new(_server.Db.DataSource, _blobs.Container,
+        new CorrelateAndStore(_server.Db.DataSource, new StreamCache(new IngestOptions()), [], [], NullLogger<CorrelateAndStore>.Instance),
+        NullLogger<FrameArchiver>.Instance);
 
     private async Task<string?> TextAsync(string sql)
     {

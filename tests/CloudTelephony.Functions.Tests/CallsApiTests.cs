@@ -48,8 +48,8 @@ public sealed class SeededCallsServer : IAsyncLifetime
         await Server.InitializeAsync();
         await using var conn = await Server.Db.DataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await FrameStore.LockPbxAsync(conn, tx, "pbx-a", "ctip", default);
-        await FrameStore.LockPbxAsync(conn, tx, "pbx-b", "smdr", default);
+        await StreamStore.LockAsync(conn, tx, "pbx-a", "ctip", default);
+        await StreamStore.LockAsync(conn, tx, "pbx-b", "smdr", default);
         await FrameStore.InsertFramesAsync(conn, tx, "pbx-a", [new StoredFrame("s", 1, T0, "aRING 101_ 693109180 0 618386710 _ Иванов,_Пётр", null)], default);
         await FrameStore.UpsertCallsAsync(conn, tx,
         [
@@ -64,7 +64,7 @@ public sealed class SeededCallsServer : IAsyncLifetime
             NewCall("pbx-a", "k4", CallDirection.Internal, CallStatus.Busy, "109", null, ["101"], 30),
             NewCall("pbx-b", "k5", CallDirection.Inbound, CallStatus.Voicemail, "888922230", null, ["105"], 40),
         ], default);
-        await FrameStore.LockPbxAsync(conn, tx, "pbx-c", "ctip", default);
+        await StreamStore.LockAsync(conn, tx, "pbx-c", "ctip", default);
         await FrameStore.UpsertCallsAsync(conn, tx, [NewCall("pbx-c", "k6", CallDirection.Inbound, CallStatus.Missed, "734137941", null, ["201"], 50)], default);
         await tx.CommitAsync();
 

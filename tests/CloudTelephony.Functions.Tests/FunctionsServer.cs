@@ -19,6 +19,9 @@ public sealed class FunctionsServer(double sweepSeconds = 0, params string[] ext
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>Last-moment service changes (extra call-change handlers, a fake clock …).</summary>
+    public Action<IServiceCollection>? Configure { get; init; }
+
     public string BaseUrl { get; private set; } = "";
 
     public async Task InitializeAsync()
@@ -32,7 +35,7 @@ public sealed class FunctionsServer(double sweepSeconds = 0, params string[] ext
             $"--Ingest:SweepSeconds={sweepSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}", "--Ingest:IdleSeconds=0.5",
             .. extraArgs,
         ];
-        _app = FunctionsApp.Build(args, Db.ConnectionString);
+        _app = FunctionsApp.Build(args, Db.ConnectionString, Configure);
         await _app.StartAsync();
         BaseUrl = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         Http = new HttpClient { BaseAddress = new Uri(BaseUrl) };

@@ -14,9 +14,12 @@ namespace CloudTelephony.Functions.Tests;
 public sealed class PostgresDatabase : IAsyncLifetime
 {
     private readonly string _admin;
+    private readonly bool _migrate;
 
-    public PostgresDatabase()
+    /// <param name="migrate">False for an empty database (tests that migrate it themselves).</param>
+    public PostgresDatabase(bool migrate = true)
     {
+        _migrate = migrate;
         _admin = Environment.GetEnvironmentVariable("CT_POSTGRES") is { Length: > 0 } cs
             ? cs
             : throw new InvalidOperationException("CT_POSTGRES is not set: run the tests through ./ct test, which starts PostgreSQL");
@@ -39,7 +42,11 @@ public sealed class PostgresDatabase : IAsyncLifetime
             await create.ExecuteNonQueryAsync();
         }
 
-        Migrator.Run(ConnectionString, NullLogger.Instance);
+        if (_migrate)
+        {
+            Migrator.Run(ConnectionString, NullLogger.Instance);
+        }
+
         DataSource = NpgsqlDataSource.Create(ConnectionString);
     }
 

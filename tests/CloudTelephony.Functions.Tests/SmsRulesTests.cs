@@ -133,8 +133,8 @@ public sealed class SmsRulesTests : IAsyncLifetime
         _clock.Now = new DateTimeOffset(2025, 9, 4, 23, 30, 0, TimeSpan.FromHours(2)); // 21:30 UTC, Warsaw summer time
         await _server.ExecAsync("UPDATE ct.enterprises SET time_zone = 'Europe/Warsaw' WHERE name = 'default'");
         await _server.ExecAsync("""
-            INSERT INTO ct.sms_settings (enterprise_id, region, night_start, night_end)
-            SELECT id, 'PL', '22:00', '07:30' FROM ct.enterprises WHERE name = 'default'
+            INSERT INTO ct.sms_settings (enterprise_id, night_start, night_end)
+            SELECT id, '22:00', '07:30' FROM ct.enterprises WHERE name = 'default'
             """);
         var rule = await AddRuleAsync("105", null, "missed", "Oddzwonimy rano.", 0);
 
@@ -201,7 +201,7 @@ public sealed class SmsRulesTests : IAsyncLifetime
 
         await using var conn = await _server.Db.DataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await FrameStore.LockPbxAsync(conn, tx, "ast", "ami", default);
+        await StreamStore.LockAsync(conn, tx, "ast", "ami", default);
         await FrameStore.UpsertCallsAsync(conn, tx, calls, default);
         var created = await _server.Services.GetRequiredService<SmsRules>().ApplyAsync(conn, tx, "ast", calls, default);
         await tx.CommitAsync();

@@ -57,7 +57,6 @@ public sealed class StartupTests
     [InlineData("Sms__MaxAttempts", "abc", "Sms:MaxAttempts", "'abc'")]
     [InlineData("Sms__MaxAttempts", "0", "Sms:MaxAttempts", "'0'")]
     [InlineData("Sms__TimeoutSeconds", "fast", "Sms:TimeoutSeconds", "'fast'")]
-    [InlineData("Sms__DefaultRegion", "XX", "Sms:DefaultRegion", "'XX'")]
     [InlineData("Sms__DispatchInProcess", "maybe", "Sms:DispatchInProcess", "'maybe'")]
     [InlineData("Sms__Provider", "carrier-pigeon", "Sms:Provider", "'carrier-pigeon'")]
     [InlineData("Sms__SweepCron", "every minute", "Sms:SweepCron", "'every minute'")]

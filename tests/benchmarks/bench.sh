@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ./ct bench [core|ingest|routing] — benchmarks, figures printed (never asserted).
+# ./ct bench [core|ingest|routing|pipeline|relay|relay-forwarder] — benchmarks, figures printed (never asserted).
 #   core:   BenchmarkDotNet, parse + correlate per protocol on the real captures (per-frame Mean; frames/s = 1 s / Mean)
 #   ingest: end to end, HTTP → functions → PostgreSQL, the CTIP capture repeated to 1,000,000 frames
 #   routing: Smart Redirect getcustomerdata over loopback at 500 req/s, cold and warm, then the maximum rate
@@ -8,6 +8,9 @@
 #           args: [seconds=15] [pbxes=4]; frames/s, receive→broker p50/p99, the relay's RSS idle / under load
 #   relay-soak: the soak test of the relay program (a flooding SMDR PBX, 20 MB without line ends again and again, and a
 #           garbage CTIP PBX next to a well-behaved one) for [seconds=600]; prints RSS max per quarter and frames delivered
+#   pipeline: a CTIP PBX stand-in writes the real capture [repeat=20] times as fast as TCP takes it → the relay program
+#           (outbox, HTTP forwarder, [batch=500] frames per POST) → the functions app → PostgreSQL, with 0, 10, 100, 1,000 and 5,000 calls in progress:
+#           frames/s first frame sent → last frame committed, seconds until the calls are stored, batch p50/p99
 #   relay-forwarder: outbox + forwarder in the bench process (no sockets before the outbox);
 #           args: [seconds=15] [pbxes=4] [synchronous=Full]; frames/s, append→accept p50/p99
 set -euo pipefail
@@ -26,6 +29,11 @@ fi
 if [ "$what" = all ] || [ "$what" = routing ]; then
   export CT_POSTGRES=${CT_POSTGRES:-$("$root/infra/local/postgres.sh" start | tail -n 1)}
   dotnet "$bin" routing "${@:2}"
+fi
+if [ "$what" = pipeline ]; then
+  export CT_POSTGRES=${CT_POSTGRES:-$("$root/infra/local/postgres.sh" start | tail -n 1)}
+  dotnet build "$root/relay/CloudTelephony.Relay" -c Release -nologo -v q -clp:ErrorsOnly
+  dotnet "$bin" pipeline "${@:2}"
 fi
 if [ "$what" = relay ] || [ "$what" = relay-forwarder ]; then
   relay_project="$root/tests/benchmarks/CloudTelephony.Relay.Benchmarks"

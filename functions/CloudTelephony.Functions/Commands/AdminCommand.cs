@@ -8,6 +8,7 @@ using CloudTelephony.Functions.Routing;
 using CloudTelephony.Storage;
 using CloudTelephony.Telephony;
 using CloudTelephony.Telephony.Routing;
+using CloudTelephony.Telephony.Streams;
 using CsvHelper;
 using CsvHelper.Configuration;
 using Npgsql;
@@ -146,8 +147,8 @@ public static partial class AdminCommand
         var pbx = new Option<string>("--pbx") { Description = "PBX id (as the relay names it)", Required = true };
         var enterprise = EnterpriseOption();
         var zone = new Option<string?>("--time-zone") { Description = "IANA time zone of the PBX's clock" };
-        var protocol = new Option<string?>("--protocol") { Description = "ctip | ami | smdr (needed only for a PBX never seen)" };
-        protocol.AcceptOnlyFromAmong("ctip", "ami", "smdr");
+        var protocol = new Option<string?>("--protocol") { Description = string.Join(" | ", PbxProtocols.Names) + " (needed only for a PBX never seen)" };
+        protocol.AcceptOnlyFromAmong([.. PbxProtocols.Names]);
         var assign = new Command("assign", "File a PBX (and its calls) under an enterprise") { pbx, enterprise, zone, protocol };
         assign.SetAction((parse, ct) => env.RunAsync(async db =>
         {

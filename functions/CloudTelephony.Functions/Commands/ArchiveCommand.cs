@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using CloudTelephony.Functions.Archive;
+using CloudTelephony.Functions.Ingest;
 using CloudTelephony.Functions.Hosting;
 using Npgsql;
 
@@ -74,7 +75,9 @@ public static class ArchiveCommand
             var container = ArchiveOptions.From(config).CreateContainerClient();
             var db = NpgsqlDataSource.Create(AppConfig.ConnectionString(config));
             var logging = AppLogging.CreateFactory(config, LogLevel.Warning);
-            return new Session(db, logging, new FrameArchiver(db, container, logging.CreateLogger<FrameArchiver>()));
+            // restores replay history: no call-change handlers (SMS rules skip restores anyway), no engine cache to keep
+            var correlate = new CorrelateAndStore(db, new StreamCache(new IngestOptions { StreamCacheSize = 0 }), [], [], logging.CreateLogger<CorrelateAndStore>());
+            return new Session(db, logging, new FrameArchiver(db, container, correlate, logging.CreateLogger<FrameArchiver>()));
         }
 
         public async ValueTask DisposeAsync()

@@ -3,6 +3,7 @@ using System.Text.Json;
 using CloudTelephony.Contracts;
 using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Telephony;
+using CloudTelephony.Telephony.Streams;
 
 namespace CloudTelephony.Functions.Commands;
 
@@ -19,8 +20,8 @@ public static class CorrelateCommand
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
-        var protocol = new Option<string>("--protocol") { Description = "ctip, ami or smdr", Required = true };
-        protocol.AcceptOnlyFromAmong([.. Protocols.All]);
+        var protocol = new Option<string>("--protocol") { Description = string.Join(", ", PbxProtocols.All.Select(p => $"{p.Name} ({p.Title})")), Required = true };
+        protocol.AcceptOnlyFromAmong([.. PbxProtocols.Names]);
         var input = new Option<FileInfo>("--input") { Description = "capture file: receivedAt<TAB>frame lines, JSON Lines envelopes, raw AMI blocks or SMDR CSV", Required = true };
         input.AcceptExistingOnly();
         var zone = new Option<string>("--time-zone") { Description = "IANA zone of the PBX (times without offset; SMDR local times)", DefaultValueFactory = _ => "UTC" };
@@ -72,7 +73,7 @@ public static class CorrelateCommand
 
     /// <summary>Correlates the frames of <paramref name="inputs"/> (read in order, as one stream: seq = frame number
     /// from 1) into calls with the captures' own times, ordered by start time.</summary>
-    /// <param name="protocol">ctip, ami or smdr.</param>
+    /// <param name="protocol">A registered protocol name (<see cref="PbxProtocols.Names"/>).</param>
     /// <param name="inputs">Capture files (see <see cref="CaptureFile"/>).</param>
     /// <param name="zone">The PBX's time zone (times without offset; SMDR local times).</param>
     /// <param name="pbx">PBX id stamped on the calls.</param>
@@ -82,13 +83,14 @@ public static class CorrelateCommand
     /// <exception cref="IOException">A file cannot be read.</exception>
     public static CaptureCalls Correlate(string protocol, IEnumerable<FileInfo> inputs, TimeZoneInfo zone, string pbx, DateTimeOffset clockStart, Action<long, string?>? parseError = null)
     {
-        var correlator = Correlators.Create(protocol, pbx, new CorrelatorOptions { TimeZone = zone });
+        var module = PbxProtocols.Get(protocol);
+        var correlator = module.Create(pbx, new CorrelatorOptions { TimeZone = zone });
         var calls = new List<Call>();
         long seq = 0;
         var parseErrors = 0;
         foreach (var input in inputs)
         {
-            foreach (var frame in CaptureFile.Read(input.FullName, protocol, zone))
+            foreach (var frame in CaptureFile.Read(input.FullName, module.Framing == CaptureFraming.Blocks, zone))
             {
                 seq++;
                 var at = frame.ReceivedAt ?? clockStart.AddMilliseconds(seq);

@@ -110,7 +110,9 @@ public static class FunctionsApp
         builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(cs) { Name = "cloudtelephony" }.Build());
-        builder.Services.AddSingleton<IngestPipeline>();
+        builder.Services.AddSingleton(builder.Configuration.GetSection("Ingest").Get<IngestOptions>() ?? new IngestOptions());
+        builder.Services.AddSingleton<StreamCache>();
+        builder.Services.AddSingleton<CorrelateAndStore>();
         builder.Services.AddSingleton<IngestProgress>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<IngestProgress>());
         var sweep = Settings.Read<SweepOptions>(builder.Configuration, "Ingest");

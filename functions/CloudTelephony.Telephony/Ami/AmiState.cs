@@ -1,4 +1,6 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
+using CloudTelephony.Telephony.Streams;
 
 namespace CloudTelephony.Telephony.Ami;
 
@@ -10,10 +12,11 @@ internal enum LegKind
     Local,
 }
 
-/// <summary>Everything <see cref="AmiCorrelator.SaveState"/> writes.</summary>
+/// <summary>The whole state the AMI correlator saved before the stream engine (format 1, "Version": 1); read once to continue
+/// an existing database. Its aliases are rebuilt from each call's <see cref="AmiCallState.MergedKeys"/>.</summary>
 internal sealed class AmiStateDto
 {
-    public int Version { get; set; } = 1;
+    public int Version { get; set; }
 
     public Dictionary<string, long> Watermarks { get; set; } = [];
 
@@ -21,13 +24,49 @@ internal sealed class AmiStateDto
 
     /// <summary>Linkedid of a call merged into another (attended transfer) → key of the surviving call.</summary>
     public Dictionary<string, string> Aliases { get; set; } = [];
+
+    /// <summary>The format-1 document in <paramref name="json"/>, or null when it is not one.</summary>
+    /// <exception cref="FormatException">It cannot be read.</exception>
+    public static LegacyStreamState? Read(string json)
+    {
+        AmiStateDto? dto;
+        try
+        {
+            dto = JsonSerializer.Deserialize(json, AmiStateJson.Default.AmiStateDto);
+        }
+        catch (JsonException ex)
+        {
+            throw new FormatException($"AMI state JSON cannot be read: {ex.Message}", ex);
+        }
+
+        if (dto is not { Version: 1 })
+        {
+            return null;
+        }
+
+        DateTimeOffset? clock = null;
+        foreach (var call in dto.Calls)
+        {
+            if (call.Events is [.., var last])
+            {
+                call.LastSession = last.Session;
+                call.LastSeq = last.Seq;
+            }
+
+            clock = clock is null || call.LastAt > clock ? call.LastAt : clock;
+        }
+
+        // format 1 kept no receive times for watermarks: they count as seen when the next new session starts
+        return new LegacyStreamState(
+            clock,
+            [.. dto.Watermarks.OrderBy(w => w.Key, StringComparer.Ordinal).Select(w => (w.Key, w.Value, (DateTimeOffset?)null))],
+            [.. dto.Calls.OrderBy(c => c.StartedAt).ThenBy(c => c.Key, StringComparer.Ordinal)]);
+    }
 }
 
-/// <summary>One open call (one Linkedid, plus any consultation call merged into it).</summary>
-internal sealed class AmiCallState
+/// <summary>One open call (one Linkedid, plus any consultation call merged into it); saved as one open-call unit.</summary>
+internal sealed class AmiCallState : OpenCallState
 {
-    public string Key { get; set; } = "";
-
     public DateTimeOffset StartedAt { get; set; }
 
     public DateTimeOffset LastAt { get; set; }
@@ -130,4 +169,5 @@ internal sealed class AmiTransferState
 /// <summary>Source-generated JSON for the correlator's state (no reflection).</summary>
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(AmiStateDto))]
+[JsonSerializable(typeof(AmiCallState))]
 internal sealed partial class AmiStateJson : JsonSerializerContext;

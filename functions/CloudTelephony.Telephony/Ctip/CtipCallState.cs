@@ -1,4 +1,6 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
+using CloudTelephony.Telephony.Streams;
 
 namespace CloudTelephony.Telephony.Ctip;
 
@@ -53,11 +55,9 @@ internal sealed class CtipLeg
     public bool IsOpen => State != LegState.Ended;
 }
 
-/// <summary>A call being correlated. Mutable; serialized into the correlator state.</summary>
-internal sealed class CtipOpenCall
+/// <summary>A call being correlated. Mutable; saved as one open-call unit (<see cref="OpenCallState"/>).</summary>
+internal sealed class CtipOpenCall : OpenCallState
 {
-    public string Key { get; set; } = "";
-
     public CallDirection Direction { get; set; }
 
     public string? Caller { get; set; }
@@ -98,6 +98,30 @@ internal sealed class CtipOpenCall
     public List<CallTransfer> Transfers { get; set; } = [];
 
     public List<CallEvent> Events { get; set; } = [];
+
+    /// <summary>The caller this call is filed under in <see cref="CtipCallIndex"/>.</summary>
+    [JsonIgnore]
+    internal string? IndexedCaller { get; set; }
+
+    /// <summary>Filed in <see cref="CtipCallIndex"/>.</summary>
+    [JsonIgnore]
+    internal bool Indexed { get; set; }
+
+    /// <summary>The activity time this call is filed under in <see cref="CtipCallIndex"/>.</summary>
+    [JsonIgnore]
+    internal DateTimeOffset IndexedActivity { get; set; }
+
+    /// <summary>The next older open call with the same caller (<see cref="CtipCallIndex.NewestWithCaller"/>).</summary>
+    [JsonIgnore]
+    internal CtipOpenCall? OlderSameCaller { get; set; }
+
+    /// <summary>The open call active just before this one (<see cref="CtipCallIndex.LatestActive"/>).</summary>
+    [JsonIgnore]
+    internal CtipOpenCall? EarlierActive { get; set; }
+
+    /// <summary>The open call active just after this one.</summary>
+    [JsonIgnore]
+    internal CtipOpenCall? LaterActive { get; set; }
 
     /// <summary>Connected extensions a conversation needs: two for internal calls (both parties are extensions), one otherwise.</summary>
     private int TalkingParties => Direction == CallDirection.Internal ? 2 : 1;
@@ -273,7 +297,7 @@ internal sealed class CtipOpenCall
     }
 }
 
-/// <summary>Last sequence number seen in one relay session.</summary>
+/// <summary>Last sequence number seen in one relay session (format-1 documents).</summary>
 internal sealed class SessionWatermark
 {
     public long Seq { get; set; }
@@ -281,10 +305,11 @@ internal sealed class SessionWatermark
     public DateTimeOffset LastSeenAt { get; set; }
 }
 
-/// <summary>Everything a <see cref="CtipCorrelator"/> needs to continue a stream: what <see cref="CtipCorrelator.SaveState"/> writes.</summary>
+/// <summary>The whole state the CTIP correlator saved before the stream engine (format 1, "Version": 1); read once to continue
+/// an existing database.</summary>
 internal sealed class CtipCorrelatorState
 {
-    public int Version { get; set; } = 1;
+    public int Version { get; set; }
 
     /// <summary>Latest frame time seen (UTC): the stream's clock for timeouts.</summary>
     public DateTimeOffset? StreamTime { get; set; }
@@ -292,9 +317,44 @@ internal sealed class CtipCorrelatorState
     public Dictionary<string, SessionWatermark> Watermarks { get; set; } = [];
 
     public List<CtipOpenCall> Calls { get; set; } = [];
+
+    /// <summary>The format-1 document in <paramref name="json"/>, or null when it is not one.</summary>
+    /// <exception cref="FormatException">It says version 1 but cannot be read.</exception>
+    public static LegacyStreamState? Read(string json)
+    {
+        CtipCorrelatorState? state;
+        try
+        {
+            state = JsonSerializer.Deserialize(json, CtipStateJson.Default.CtipCorrelatorState);
+        }
+        catch (JsonException ex)
+        {
+            throw new FormatException($"CTIP correlator state is not valid: {ex.Message}", ex);
+        }
+
+        if (state is not { Version: 1 })
+        {
+            return null;
+        }
+
+        foreach (var call in state.Calls)
+        {
+            if (call.Events is [.., var last])
+            {
+                call.LastSession = last.Session;
+                call.LastSeq = last.Seq;
+            }
+        }
+
+        return new LegacyStreamState(
+            state.StreamTime,
+            [.. state.Watermarks.OrderBy(w => w.Key, StringComparer.Ordinal).Select(w => (w.Key, w.Value.Seq, (DateTimeOffset?)w.Value.LastSeenAt))],
+            state.Calls);
+    }
 }
 
-/// <summary>Source-generated JSON for the correlator state.</summary>
+/// <summary>Source-generated JSON for CTIP call state (and the format-1 document).</summary>
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, UseStringEnumConverter = true)]
+[JsonSerializable(typeof(CtipOpenCall))]
 [JsonSerializable(typeof(CtipCorrelatorState))]
 internal sealed partial class CtipStateJson : JsonSerializerContext;

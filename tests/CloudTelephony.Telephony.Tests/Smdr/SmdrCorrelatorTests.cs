@@ -1,3 +1,4 @@
+using CloudTelephony.Telephony.Streams;
 using CloudTelephony.Telephony.Smdr;
 using static CloudTelephony.Telephony.Tests.Smdr.SmdrFixtures;
 
@@ -11,7 +12,7 @@ public class SmdrCorrelatorTests
     public void Factory_creates_the_smdr_correlator()
     {
         var c = Correlators.Create("smdr", "ipo");
-        Assert.IsType<SmdrCorrelator>(c);
+        Assert.Same(PbxProtocols.Get("smdr"), PbxProtocols.Find(c.Protocol));
         Assert.Equal("smdr", c.Protocol);
         Assert.Equal("ipo", c.Pbx);
         Assert.Equal(0, c.OpenCalls);
@@ -332,7 +333,7 @@ public class SmdrCorrelatorTests
         var calls = new List<Call>();
         a.Process(frames[0], calls);
         var state = a.SaveState();
-        Assert.Contains("\"watermarks\":{\"s1\":1}", state);
+        Assert.Contains("\"watermarks\":{\"s1\":{\"seq\":1,", state);
 
         var b = Correlators.Create("smdr", "ipo", options, state);
         Assert.Equal(1, b.OpenCalls);

@@ -88,3 +88,48 @@ public class CoreBenchmarks
             .ToList();
     }
 }
+
+/// <summary>
+/// Parse + correlate of the real CTIP capture (100,000 frames, as <see cref="CoreBenchmarks"/>) while
+/// <see cref="InProgress"/> other calls stay in progress the whole time (answered calls on extensions the capture does
+/// not use, opened first): a frame's cost must not grow with them. One operation = one frame of the capture.
+/// </summary>
+[MemoryDiagnoser]
+public class CtipInProgressBenchmarks
+{
+    private PbxFrame[] _frames = [];
+    private readonly List<Call> _sink = new(4096);
+    private readonly CorrelatorOptions _options = new() { TalkTimeout = TimeSpan.FromDays(100_000) };
+
+    /// <summary>Calls in progress besides the capture's.</summary>
+    [Params(0, 100, 1000, 5000)]
+    public int InProgress { get; set; }
+
+    /// <summary>The in-progress calls' RING and CONN, then the capture repeated to exactly 100,000 frames.</summary>
+    [GlobalSetup]
+    public void Setup()
+    {
+        var one = CoreBenchmarks.Capture("ctip").Count;
+        var capture = CoreBenchmarks.LoadFrames("ctip", (CoreBenchmarks.FramesPerInvoke + one - 1) / one)[..CoreBenchmarks.FramesPerInvoke];
+        var before = capture[0].ReceivedAt.AddHours(-1);
+        _frames = [.. Enumerable.Range(0, InProgress).SelectMany(i => new[]
+        {
+            new PbxFrame("bench", "pre", (2 * i) + 1, before, $"RING {30000 + i} {600000000 + i} 0 618999999 _ x"),
+            new PbxFrame("bench", "pre", (2 * i) + 2, before, $"CONN {30000 + i} {600000000 + i} 0"),
+        }), .. capture];
+    }
+
+    /// <summary>Parse and correlate every frame with a fresh correlator (the in-progress calls' frames included).</summary>
+    [Benchmark(OperationsPerInvoke = CoreBenchmarks.FramesPerInvoke)]
+    public int ParseAndCorrelate()
+    {
+        _sink.Clear();
+        var correlator = Correlators.Create("ctip", "bench", _options);
+        foreach (ref readonly var f in _frames.AsSpan())
+        {
+            correlator.Process(f, _sink);
+        }
+
+        return _sink.Count;
+    }
+}

@@ -18,6 +18,7 @@ public static class ArchiveEndpoints
             .AddSingleton(sp => new FrameArchiver(
                 sp.GetRequiredService<Npgsql.NpgsqlDataSource>(),
                 sp.GetRequiredService<ArchiveOptions>().CreateContainerClient(),
+                sp.GetRequiredService<Ingest.CorrelateAndStore>(),
                 sp.GetRequiredService<ILogger<FrameArchiver>>()));
 
     /// <summary>Maps <c>POST /ArchiveFrames</c>.</summary>

@@ -7,6 +7,7 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using CloudTelephony.Contracts;
 using CloudTelephony.Functions.Hosting;
+using CloudTelephony.Functions.Ingest;
 using CloudTelephony.Functions.Sms;
 using CloudTelephony.Functions.Tenancy;
 using CloudTelephony.Storage;
@@ -56,7 +57,7 @@ public sealed record ArchiveStep(string Pbx, DateOnly Day, BlobClient Blob);
 /// A run interrupted anywhere before that transaction deletes nothing; the next run redoes an unverified day, and
 /// never rewrites a verified one.
 /// </summary>
-public sealed class FrameArchiver(NpgsqlDataSource db, BlobContainerClient container, ILogger<FrameArchiver> logger)
+public sealed class FrameArchiver(NpgsqlDataSource db, BlobContainerClient container, CorrelateAndStore correlate, ILogger<FrameArchiver> logger)
 {
     /// <summary>For tests: runs after the upload is recorded and before it is verified (throw to simulate a crash).</summary>
     public Func<ArchiveStep, CancellationToken, Task>? AfterUpload { get; set; }
@@ -241,8 +242,9 @@ public sealed class FrameArchiver(NpgsqlDataSource db, BlobContainerClient conta
 
     /// <summary>
     /// Brings an archived day back for re-correlation: downloads and verifies its blob, replays its frames through a fresh
-    /// correlator of the PBX's protocol and time zone, re-inserts the frames (ON CONFLICT DO NOTHING, parse errors as the
-    /// replay found them) and upserts the calls it completes (same call keys, so the same calls), in one transaction.
+    /// stream engine of the PBX's protocol and time zone (<see cref="CorrelateAndStore.ReplayAsync"/>), re-inserts the frames
+    /// (ON CONFLICT DO NOTHING, parse errors as the replay found them) and upserts the calls it completes (same call keys,
+    /// so the same calls), in one transaction.
     /// The previous day's frames (from the database, else its verified archive) are replayed first without storing
     /// anything, so calls that crossed midnight come back whole; calls still open at the end of the day are not stored
     /// (restoring the next day completes them). The live correlator state is not touched.
@@ -251,8 +253,7 @@ public sealed class FrameArchiver(NpgsqlDataSource db, BlobContainerClient conta
     /// <exception cref="InvalidDataException">The blob does not match what was recorded.</exception>
     public async Task<RestoreResult> RestoreAsync(string pbx, DateOnly day, CancellationToken ct)
     {
-        var (protocol, zoneId) = await ArchiveStore.PbxAsync(db, pbx, ct)
-            ?? throw new InvalidOperationException($"unknown PBX '{pbx}'");
+        _ = await ArchiveStore.PbxAsync(db, pbx, ct) ?? throw new InvalidOperationException($"unknown PBX '{pbx}'");
         var archive = await ArchiveStore.FindAsync(db, pbx, day, ct);
         if (archive?.VerifiedAt is null)
         {
@@ -262,38 +263,8 @@ public sealed class FrameArchiver(NpgsqlDataSource db, BlobContainerClient conta
         var envelopes = new List<Envelope>();
         await VerifyAsync(container.GetBlobClient(archive.BlobName), archive, envelopes, ct);
         var warmup = await PreviousDayAsync(pbx, day.AddDays(-1), ct);
-
-        if (!TimeZoneInfo.TryFindSystemTimeZoneById(zoneId, out var zone))
-        {
-            logger.LogWarning(LogEvents.UnknownTimeZone, "unknown time zone '{Zone}' on PBX {Pbx}; using UTC", zoneId, pbx);
-            zone = TimeZoneInfo.Utc;
-        }
-
-        var correlator = Correlators.Create(protocol, pbx, new CorrelatorOptions { TimeZone = zone });
-        var discarded = new List<Call>();
-        foreach (var e in StreamOrder(warmup))
-        {
-            correlator.Process(new PbxFrame(pbx, e.Session, e.Seq, e.ReceivedAt, e.Frame), discarded);
-        }
-
-        var completed = new List<Call>();
-        var rows = new List<StoredFrame>(envelopes.Count);
-        var errors = 0;
-        foreach (var e in StreamOrder(envelopes))
-        {
-            var error = e.Protocol == protocol
-                ? correlator.Process(new PbxFrame(pbx, e.Session, e.Seq, e.ReceivedAt, e.Frame), completed).Error
-                : $"protocol '{e.Protocol}' differs from the PBX stream's '{protocol}'; stored, not correlated";
-            errors += error is null ? 0 : 1;
-            rows.Add(new StoredFrame(e.Session, e.Seq, e.ReceivedAt, e.Frame, error));
-        }
-
-        await using var conn = await db.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        var inserted = await FrameStore.InsertFramesAsync(conn, tx, pbx, rows, ct);
-        await FrameStore.UpsertCallsAsync(conn, tx, completed, ct);
-        await tx.CommitAsync(ct);
-        var result = new RestoreResult(pbx, day, envelopes.Count, inserted, errors, completed.Count, correlator.OpenCalls, warmup.Count);
+        var replay = await correlate.ReplayAsync(pbx, StreamOrder(warmup), StreamOrder(envelopes), ct);
+        var result = new RestoreResult(pbx, day, envelopes.Count, replay.Inserted, replay.ParseErrors, replay.Calls, replay.OpenAtEnd, warmup.Count);
         logger.LogInformation("restore {Result}", result);
         return result;
     }

@@ -17,8 +17,8 @@ public sealed class SweepOptions
     public double IdleSeconds { get; set; } = 1;
 }
 
-/// <summary>Runs <see cref="IngestPipeline.SweepAsync"/> on a timer in standalone mode (no Functions host).</summary>
-public sealed class CallSweeper(IngestPipeline pipeline, SweepOptions options, ILogger<CallSweeper> logger) : BackgroundService
+/// <summary>Runs <see cref="CorrelateAndStore.SweepAsync"/> on a timer in standalone mode (no Functions host).</summary>
+public sealed class CallSweeper(CorrelateAndStore pipeline, SweepOptions options, ILogger<CallSweeper> logger) : BackgroundService
 {
     /// <inheritdoc/>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

@@ -38,7 +38,7 @@ public static class IngestEndpoints
     /// stored); 503 when the database failed (nothing stored: the relay retries).
     /// </summary>
     private static async Task<IResult> IngestAsync(
-        HttpRequest request, IngestPipeline pipeline, IngestProgress progress, RelayPbxAccess access, ILogger<IngestPipeline> logger, CancellationToken ct)
+        HttpRequest request, CorrelateAndStore pipeline, IngestProgress progress, RelayPbxAccess access, ILogger<CorrelateAndStore> logger, CancellationToken ct)
     {
         Envelope?[]? batch;
         try
@@ -55,7 +55,7 @@ public static class IngestEndpoints
             return Results.Problem(statusCode: 400, title: "body is not a JSON array of envelopes", detail: "null");
         }
 
-        if (IngestPipeline.Validate(batch) is { } problem)
+        if (CorrelateAndStore.Validate(batch) is { } problem)
         {
             return Results.Problem(statusCode: 400, title: "invalid envelope", detail: problem);
         }

@@ -39,7 +39,7 @@ public static class IngestFramesEndpoint
         => app.MapPost(Path, IngestAsync).WithName("IngestFrames").ExcludeFromDescription();
 
     private static async Task<IResult> IngestAsync(
-        HttpRequest request, IngestPipeline pipeline, IngestProgress progress, HeartbeatStore heartbeats, TimeProvider clock, ILogger<IngestPipeline> logger, CancellationToken ct)
+        HttpRequest request, CorrelateAndStore pipeline, IngestProgress progress, HeartbeatStore heartbeats, TimeProvider clock, ILogger<CorrelateAndStore> logger, CancellationToken ct)
     {
         IReadOnlyList<ServiceBusTriggerMessage> messages;
         try
@@ -66,7 +66,7 @@ public static class IngestFramesEndpoint
 
     /// <summary>
     /// Stores the messages of one invocation (the Functions host's batch, or one message of the standalone consumer):
-    /// envelopes through <see cref="IngestPipeline"/>, relay heartbeats through <see cref="HeartbeatStore"/>.
+    /// envelopes through <see cref="CorrelateAndStore"/>, relay heartbeats through <see cref="HeartbeatStore"/>.
     /// </summary>
     /// <returns>
     /// Status 200 (stored), 400 (a message is not an envelope; the others are stored; <see cref="FramesOutcome.Poison"/>
@@ -74,7 +74,7 @@ public static class IngestFramesEndpoint
     /// (for the <c>outSms</c> output binding to queue <c>sms</c>).
     /// </returns>
     public static async Task<FramesOutcome> HandleAsync(
-        IReadOnlyList<ServiceBusTriggerMessage> messages, IngestPipeline pipeline, IngestProgress progress, HeartbeatStore heartbeats, TimeProvider clock, ILogger logger, CancellationToken ct)
+        IReadOnlyList<ServiceBusTriggerMessage> messages, CorrelateAndStore pipeline, IngestProgress progress, HeartbeatStore heartbeats, TimeProvider clock, ILogger logger, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(pipeline);
@@ -91,13 +91,13 @@ public static class IngestFramesEndpoint
             {
                 beats.Add(heartbeat);
             }
-            else if (envelope is not null && IngestPipeline.Validate([envelope]) is null)
+            else if (envelope is not null && CorrelateAndStore.Validate([envelope]) is null)
             {
                 envelopes.Add(envelope);
             }
             else
             {
-                poison.Add((m, why ?? IngestPipeline.Validate([envelope]) ?? "not an envelope"));
+                poison.Add((m, why ?? CorrelateAndStore.Validate([envelope]) ?? "not an envelope"));
             }
         }
 

@@ -20,7 +20,7 @@ namespace CloudTelephony.Functions.Ingest;
 /// </summary>
 public sealed class QueueIngestService(
     ServiceBusOptions options,
-    IngestPipeline pipeline,
+    CorrelateAndStore pipeline,
     IngestProgress progress,
     HeartbeatStore heartbeats,
     TimeProvider clock,

@@ -12,7 +12,7 @@ public static class TimerEndpoints
     public static void MapTimerEndpoints(this IEndpointRouteBuilder app)
         => app.MapPost("/SweepCalls", SweepAsync).WithName("SweepCalls").ExcludeFromDescription();
 
-    private static async Task<IResult> SweepAsync(HttpRequest request, IngestPipeline pipeline, SweepOptions options, CancellationToken ct)
+    private static async Task<IResult> SweepAsync(HttpRequest request, CorrelateAndStore pipeline, SweepOptions options, CancellationToken ct)
     {
         var pastDue = await TimerInvocation.IsPastDueAsync(request, ct);
         var closed = await pipeline.SweepAsync(TimeSpan.FromSeconds(options.IdleSeconds), ct);

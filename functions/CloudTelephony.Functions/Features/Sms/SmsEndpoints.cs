@@ -100,7 +100,7 @@ public static class SmsEndpoints
                 return Results.Problem(statusCode: 400, title: "body must be a JSON object {\"to\": \"+48…\", \"text\": \"…\"}", detail: ex.Message);
             }
 
-            var region = await RegionAsync(db, enterpriseId, options, ct);
+            var region = await CrmContext.RegionAsync(context, ct);
             var errors = new Dictionary<string, string[]>();
             string? to = null;
             if (string.IsNullOrWhiteSpace(body?.To))
@@ -345,12 +345,6 @@ public static class SmsEndpoints
         }
     }
 
-    private static async Task<string> RegionAsync(NpgsqlDataSource db, long enterpriseId, SmsOptions options, CancellationToken ct)
-    {
-        await using var cmd = db.CreateCommand("SELECT region FROM ct.sms_settings WHERE enterprise_id = @e");
-        cmd.Parameters.AddWithValue("e", enterpriseId);
-        return await cmd.ExecuteScalarAsync(ct) as string ?? options.DefaultRegion;
-    }
 }
 
 /// <summary>Reads an sms id from a Service Bus message body as the Functions host hands it to a custom handler.</summary>

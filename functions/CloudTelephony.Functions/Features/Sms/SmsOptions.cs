@@ -71,10 +71,6 @@ public sealed class SmsOptions
     [Range(0, 5256000, ErrorMessage = "must be 0 (no limit) or more minutes")]
     public double RuleMaxAgeMinutes { get; set; } = 60;
 
-    /// <summary>Region for national numbers when the enterprise has no SMS settings (ISO 3166, e.g. <c>PL</c>).</summary>
-    [PhoneRegion]
-    public string DefaultRegion { get; set; } = "PL";
-
     /// <summary>Longest text accepted by <c>POST /api/sms</c> (918 = six concatenated GSM-7 parts).</summary>
     [Range(1, 10000, ErrorMessage = "must be 1–10000 characters")]
     public int MaxLength { get; set; } = 918;

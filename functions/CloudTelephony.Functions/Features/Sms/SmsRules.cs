@@ -1,5 +1,5 @@
-using CloudTelephony.Functions.Routing;
-using CloudTelephony.Functions.Tenancy;
+using CloudTelephony.Functions.Ingest;
+using CloudTelephony.Storage;
 using CloudTelephony.Telephony;
 using Npgsql;
 
@@ -19,18 +19,31 @@ namespace CloudTelephony.Functions.Sms;
 /// (nobody took the call); <c>any</c> = every status.</item>
 /// </list>
 /// <para>The SMS goes to the caller only when the caller's number is a mobile number (libphonenumber type MOBILE or
-/// FIXED_LINE_OR_MOBILE, national numbers read in the enterprise's region); at most once per (rule, call) (unique key,
+/// FIXED_LINE_OR_MOBILE, national numbers read in the enterprise's default region); at most once per (rule, call) (unique key,
 /// so ingesting the same frames again adds nothing); not when the same rule already texted the same number for a call
 /// that ended within <c>quiet_seconds</c> of this one; and, inside the enterprise's night hours, the row is created NEW
 /// but due at the end of the night. Calls older than <see cref="SmsOptions.RuleMaxAgeMinutes"/> are ignored.</para>
+/// <para>It is the first <see cref="ICallChangeHandler"/> of the correlate-and-store path (SQL in
+/// <see cref="SmsRuleStore"/>): its rows are handed to the dispatcher after the commit through <see cref="SmsQueue"/>.</para>
 /// </summary>
-public sealed class SmsRules(SmsOptions options, TimeProvider clock, ILogger<SmsRules> logger)
+public sealed class SmsRules(SmsOptions options, TimeProvider clock, ILogger<SmsRules> logger) : ICallChangeHandler
 {
-    /// <summary>First key of the advisory locks that serialise rule hits per rule (quiet period across concurrent PBX streams).</summary>
-    private const int LockSpace = 0x534D53; // "SMS"
+    /// <summary>The outbox the rule hits are written to (<c>ct.sms_out</c>), for <see cref="IOutboxHandOff"/>.</summary>
+    public const string Outbox = "sms";
 
-    private sealed record Rule(long Id, long EnterpriseId, string? LandingExt, string? IvrDigits, string OnlyIf, string Text,
-        int QuietSeconds, string Region, TimeOnly? NightStart, TimeOnly? NightEnd, string TimeZone);
+    /// <summary>Applies the rules to the calls the transaction completed; restores (history) are left alone.</summary>
+    public async Task HandleAsync(CallChangeContext context, CancellationToken ct)
+    {
+        if (context.Origin == CorrelationOrigin.Restore || context.Completed.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var id in await ApplyAsync(context.Connection, context.Transaction, context.Pbx, context.Completed, ct))
+        {
+            context.Created(Outbox, id);
+        }
+    }
 
     /// <summary>Evaluates the rules of <paramref name="pbx"/>'s enterprise for calls just upserted in <paramref name="tx"/>.</summary>
     /// <returns>Ids of the SMS rows created (to dispatch once the transaction has committed).</returns>
@@ -49,13 +62,13 @@ public sealed class SmsRules(SmsOptions options, TimeProvider clock, ILogger<Sms
             return [];
         }
 
-        var rules = await LoadRulesAsync(conn, tx, pbx, ct);
+        var rules = await SmsRuleStore.RulesAsync(conn, tx, pbx, ct);
         if (rules.Count == 0)
         {
             return [];
         }
 
-        var hits = new List<(Call Call, Rule Rule, string To)>();
+        var hits = new List<(Call Call, SmsRule Rule, string To)>();
         foreach (var call in candidates)
         {
             foreach (var rule in rules.Where(r => Matches(r, call)))
@@ -80,20 +93,13 @@ public sealed class SmsRules(SmsOptions options, TimeProvider clock, ILogger<Sms
             return [];
         }
 
-        var callIds = await CallIdsAsync(conn, tx, pbx, hits.Select(h => h.Call.CallKey).Distinct().ToArray(), ct);
-        foreach (var ruleId in hits.Select(h => h.Rule.Id).Distinct().Order())
-        {
-            await using var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(@space, @rule)", conn, tx);
-            lockCmd.Parameters.AddWithValue("space", LockSpace);
-            lockCmd.Parameters.AddWithValue("rule", unchecked((int)ruleId));
-            await lockCmd.ExecuteNonQueryAsync(ct);
-        }
-
+        var callIds = await SmsRuleStore.CallIdsAsync(conn, tx, pbx, hits.Select(h => h.Call.CallKey).Distinct().ToArray(), ct);
+        await SmsRuleStore.LockRulesAsync(conn, tx, hits.Select(h => h.Rule.Id), ct);
         var created = new List<long>();
         foreach (var (call, rule, to) in hits)
         {
             var dueAt = NightHours.NotBefore(now, rule.NightStart, rule.NightEnd, rule.TimeZone);
-            if (await InsertAsync(conn, tx, rule, callIds[call.CallKey], to, call.EndedAt, dueAt, ct) is { } id)
+            if (await SmsRuleStore.InsertHitAsync(conn, tx, rule, callIds[call.CallKey], to, call.EndedAt, dueAt, ct) is { } id)
             {
                 created.Add(id);
                 logger.LogInformation("rule {Rule} fired for call {Key} of {Pbx}: sms {Id} to {To}, due {Due:O}", rule.Id, call.CallKey, pbx, id, to, dueAt);
@@ -103,7 +109,7 @@ public sealed class SmsRules(SmsOptions options, TimeProvider clock, ILogger<Sms
         return created;
     }
 
-    private static bool Matches(Rule rule, Call call)
+    private static bool Matches(SmsRule rule, Call call)
     {
         var when = rule.OnlyIf switch
         {
@@ -115,80 +121,6 @@ public sealed class SmsRules(SmsOptions options, TimeProvider clock, ILogger<Sms
             ? call.Extensions.Contains(ext, StringComparer.Ordinal)
             : rule.IvrDigits is { } digits && call.IvrDigits is { } pressed && pressed.StartsWith(digits, StringComparison.Ordinal);
         return when && lands;
-    }
-
-    private async Task<List<Rule>> LoadRulesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, CancellationToken ct)
-    {
-        const string sql = """
-            SELECT r.id, r.enterprise_id, r.landing_ext, r.ivr_digits, r.only_if, r.text, r.quiet_seconds,
-                   s.region, s.night_start, s.night_end, e.time_zone
-              FROM ct.pbxes p
-              JOIN ct.enterprises e ON e.id = p.enterprise_id
-              JOIN ct.sms_rules r ON r.enterprise_id = p.enterprise_id AND (r.pbx IS NULL OR r.pbx = p.id) AND r.enabled
-              LEFT JOIN ct.sms_settings s ON s.enterprise_id = p.enterprise_id
-             WHERE p.id = @pbx
-             ORDER BY r.id
-            """;
-        await using var cmd = new NpgsqlCommand(sql, conn, tx);
-        cmd.Parameters.AddWithValue("pbx", pbx);
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        var rules = new List<Rule>();
-        while (await reader.ReadAsync(ct))
-        {
-            rules.Add(new Rule(
-                reader.GetInt64(0), reader.GetInt64(1),
-                reader.IsDBNull(2) ? null : reader.GetString(2),
-                reader.IsDBNull(3) ? null : reader.GetString(3),
-                reader.GetString(4), reader.GetString(5), reader.GetInt32(6),
-                reader.IsDBNull(7) ? options.DefaultRegion : reader.GetString(7),
-                reader.IsDBNull(8) ? null : TimeOnly.FromTimeSpan(reader.GetTimeSpan(8)),
-                reader.IsDBNull(9) ? null : TimeOnly.FromTimeSpan(reader.GetTimeSpan(9)),
-                reader.GetString(10)));
-        }
-
-        return rules;
-    }
-
-    private static async Task<Dictionary<string, long>> CallIdsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, string[] keys, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand("SELECT call_key, id FROM ct.calls WHERE pbx = @pbx AND call_key = ANY(@keys)", conn, tx);
-        cmd.Parameters.AddWithValue("pbx", pbx);
-        cmd.Parameters.AddWithValue("keys", keys);
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        var ids = new Dictionary<string, long>(StringComparer.Ordinal);
-        while (await reader.ReadAsync(ct))
-        {
-            ids[reader.GetString(0)] = reader.GetInt64(1);
-        }
-
-        return ids;
-    }
-
-    /// <summary>Inserts the hit unless the (rule, call) pair exists or the quiet period forbids it.</summary>
-    private static async Task<long?> InsertAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, Rule rule, long callId, string to, DateTimeOffset triggeredAt, DateTimeOffset dueAt, CancellationToken ct)
-    {
-        const string sql = """
-            INSERT INTO ct.sms_out (enterprise_id, to_number, text, origin_rule_id, call_id, triggered_at, next_attempt_at)
-            SELECT @enterprise, @to, @text, @rule, @call, @triggered, @due
-             WHERE NOT EXISTS (
-                   SELECT 1 FROM ct.sms_out o
-                    WHERE o.origin_rule_id = @rule AND o.to_number = @to AND o.call_id IS DISTINCT FROM @call
-                      AND o.triggered_at > @triggered - make_interval(secs => @quiet)
-                      AND o.triggered_at < @triggered + make_interval(secs => @quiet))
-            ON CONFLICT (origin_rule_id, call_id) DO NOTHING
-            RETURNING id
-            """;
-        await using var cmd = new NpgsqlCommand(sql, conn, tx);
-        cmd.Parameters.AddWithValue("enterprise", rule.EnterpriseId);
-        cmd.Parameters.AddWithValue("to", to);
-        cmd.Parameters.AddWithValue("text", rule.Text);
-        cmd.Parameters.AddWithValue("rule", rule.Id);
-        cmd.Parameters.AddWithValue("call", callId);
-        cmd.Parameters.AddWithValue("triggered", triggeredAt);
-        cmd.Parameters.AddWithValue("due", dueAt);
-        cmd.Parameters.AddWithValue("quiet", (double)rule.QuietSeconds);
-        return await cmd.ExecuteScalarAsync(ct) is long id ? id : null;
     }
 }
 

@@ -34,6 +34,8 @@ public static class SmsServices
         services.AddSingleton<SmsDispatcher>();
         services.AddSingleton<SmsRules>();
         services.AddSingleton(sp => new SmsQueue { Enabled = sp.GetRequiredService<SmsOptions>().DispatchInProcess });
+        services.AddSingleton<Ingest.ICallChangeHandler>(sp => sp.GetRequiredService<SmsRules>());
+        services.AddSingleton<Ingest.IOutboxHandOff>(sp => sp.GetRequiredService<SmsQueue>());
         services.AddSingleton(new SmsWorkerMode(sweepInProcess));
         services.AddHostedService<SmsWorker>();
         return services;

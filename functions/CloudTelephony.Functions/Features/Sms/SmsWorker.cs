@@ -11,7 +11,7 @@ namespace CloudTelephony.Functions.Sms;
 /// In-process hand-off of new SMS ids to <see cref="SmsWorker"/> (after the row is committed). Best effort by design:
 /// an id lost here (process stopped, queue full) is sent by the sweep, because the row itself is the outbox.
 /// </summary>
-public sealed class SmsQueue
+public sealed class SmsQueue : Ingest.IOutboxHandOff
 {
     private readonly Channel<long> _ids = Channel.CreateBounded<long>(new BoundedChannelOptions(10_000)
     {
@@ -35,6 +35,12 @@ public sealed class SmsQueue
             _ids.Writer.TryWrite(id);
         }
     }
+
+    /// <inheritdoc/>
+    public string Outbox => SmsRules.Outbox;
+
+    /// <inheritdoc/>
+    public void Enqueue(IReadOnlyList<long> ids) => Enqueue((IEnumerable<long>)ids);
 
     /// <summary>The ids, for the worker.</summary>
     public ChannelReader<long> Reader => _ids.Reader;

@@ -1,0 +1,289 @@
+using CloudTelephony.Telephony.Streams;
+using static CloudTelephony.Telephony.Ami.AmiValues;
+
+namespace CloudTelephony.Telephony.Ami;
+
+/// <summary>
+/// Channels and dials: <c>Newchannel</c> opens a call (new Linkedid) or adds a leg; <c>Newstate</c>, <c>DialBegin</c>,
+/// <c>DialEnd</c> ring and answer legs; <c>Hangup</c> ends them and closes the call with its last channel; <c>DTMFEnd</c>
+/// collects IVR digits; <c>Newexten VoiceMail</c> marks voicemail; <c>Hold</c>/<c>Unhold</c> are held/resumed changes.
+/// Trunk or extension is decided here, once per channel (rules in <see cref="AmiInterpreter"/>'s remarks).
+/// </summary>
+internal sealed class AmiChannels(AmiCalls calls)
+{
+    public bool OnNewchannel(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
+    {
+        if (!m.TryGet("Uniqueid", out var uidSpan) || uidSpan.IsEmpty || calls.HasLeg(uidSpan))
+        {
+            return false;
+        }
+
+        var linked = m["Linkedid"];
+        if (linked.IsEmpty)
+        {
+            linked = uidSpan;
+        }
+
+        var call = calls.FindCall(linked);
+        var opened = call is null;
+        call ??= calls.Open(linked.ToString(), at);
+        var leg = NewLeg(m, uidSpan.ToString(), at);
+        calls.AddLeg(call, leg);
+        if (opened)
+        {
+            calls.Stream.Emit(call, CallChangeKind.Opened, at, caller: leg.CallerIdNum, called: AmiCalls.Called(call));
+        }
+
+        calls.AddEvent(call, at, "state", AmiCalls.EndpointOf(call, leg), "new " + leg.Channel, frame);
+        return true;
+    }
+
+    public bool OnNewstate(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
+    {
+        if (!calls.TryLeg(m["Uniqueid"], out var call, out var leg))
+        {
+            return false;
+        }
+
+        var state = ParseInt(m["ChannelState"]);
+        switch (state)
+        {
+            case 5:
+                calls.Ring(call, leg, at);
+                calls.AddEvent(call, at, "ring", AmiCalls.EndpointOf(call, leg), null, frame);
+                break;
+            case 6:
+                leg.AnsweredAt ??= at;
+                calls.AddEvent(call, at, "answer", AmiCalls.EndpointOf(call, leg), null, frame);
+                break;
+            default:
+                calls.AddEvent(call, at, "state", AmiCalls.EndpointOf(call, leg), m.Get("ChannelStateDesc"), frame);
+                break;
+        }
+
+        return true;
+    }
+
+    public bool OnDialBegin(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
+    {
+        if (!calls.TryLeg(m["DestUniqueid"], out var call, out var dest) && !calls.TryLegByName(m["DestChannel"], out call, out dest))
+        {
+            return false;
+        }
+
+        var dialer = m["Uniqueid"];
+        AmiLegState? from = null;
+        if (!dialer.IsEmpty && calls.TryLeg(dialer, out var dialerCall, out var dialerLeg) && ReferenceEquals(dialerCall, call))
+        {
+            from = dialerLeg;
+            dest.DialedBy = from.Uid;
+        }
+
+        calls.Ring(call, dest, at);
+        dest.DialString ??= m.Get("DialString");
+        if (from is null || from.Kind != LegKind.Local)
+        {
+            call.Dialled = true;
+        }
+
+        if (dest.IsReal)
+        {
+            var pending = call.Transfers.Count > 0 ? call.Transfers[^1] : null;
+            if (pending is { Pending: true } && !ReferenceEquals(dest, AmiCalls.Origin(call)))
+            {
+                dest.Role = "transfer";
+                if (!pending.TargetRang)
+                {
+                    pending.TargetRang = true;
+                    pending.At = at;
+                }
+            }
+        }
+
+        calls.AddEvent(call, at, "dial", AmiCalls.EndpointOf(call, dest), m.Get("DialString"), frame);
+        return true;
+    }
+
+    public bool OnDialEnd(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
+    {
+        if (!calls.TryLeg(m["DestUniqueid"], out var call, out var dest) && !calls.TryLegByName(m["DestChannel"], out call, out dest))
+        {
+            return false;
+        }
+
+        var status = Status(m["DialStatus"]);
+        dest.DialStatus = status;
+        var dialerIsLocal = m["Channel"].StartsWith("Local/", StringComparison.OrdinalIgnoreCase);
+        if (!dialerIsLocal && status is not null && status != "ANSWER")
+        {
+            call.DialStatuses.Add(status);
+        }
+
+        if (status == "ANSWER")
+        {
+            calls.MarkAnswered(call, dest, at);
+        }
+
+        calls.AddEvent(call, at, status == "BUSY" ? "busy" : "dial", AmiCalls.EndpointOf(call, dest), status, frame);
+        return true;
+    }
+
+    public bool OnHangup(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
+    {
+        if (!calls.TryLeg(m["Uniqueid"], out var call, out var leg) || leg.HungUp)
+        {
+            return false;
+        }
+
+        leg.HungUp = true;
+        leg.EndedAt = at;
+        var causeSpan = m["Cause"];
+        leg.Cause = causeSpan.IsEmpty ? null : ParseInt(causeSpan);
+        var txt = m["Cause-txt"];
+        calls.AddEvent(call, at, "hangup", AmiCalls.EndpointOf(call, leg), txt.IsEmpty ? causeSpan.ToString() : string.Concat(causeSpan, " ", txt), frame);
+        foreach (var l in call.Legs)
+        {
+            if (!l.HungUp)
+            {
+                return true;
+            }
+        }
+
+        calls.Close(call, at);
+        return true;
+    }
+
+    public bool OnDtmfEnd(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
+    {
+        if (!calls.TryLeg(m["Uniqueid"], out var call, out var leg))
+        {
+            return false;
+        }
+
+        var digit = m["Digit"];
+        var isIvr = ReferenceEquals(leg, AmiCalls.Origin(call)) && call.AnsweredAt is null
+            && m["Direction"].Equals("Received", StringComparison.OrdinalIgnoreCase) && !digit.IsEmpty;
+        if (isIvr)
+        {
+            call.Digits = string.Concat(call.Digits, digit);
+        }
+
+        calls.AddEvent(call, at, "digits", AmiCalls.EndpointOf(call, leg), digit.ToString(), frame);
+        return true;
+    }
+
+    public bool OnVoicemail(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
+    {
+        if (!calls.TryLeg(m["Uniqueid"], out var call, out var leg))
+        {
+            return false;
+        }
+
+        if (call.AnsweredAt is null && !call.Voicemail)
+        {
+            call.Voicemail = true;
+            calls.AddEvent(call, at, "state", AmiCalls.EndpointOf(call, leg), "voicemail " + m.Get("AppData"), frame);
+            return true;
+        }
+
+        calls.Touch(call, at);
+        return false;
+    }
+
+    /// <summary><c>Hold</c> / <c>Unhold</c> (Asterisk 12+, the channel put on or taken off hold): activity and a
+    /// <see cref="CallChangeKind.Held"/> / <see cref="CallChangeKind.Resumed"/> change; not a call-record event.</summary>
+    public bool OnHold(AmiMessage m, DateTimeOffset at, bool held)
+    {
+        if (!calls.TryLeg(m["Uniqueid"], out var call, out var leg))
+        {
+            return false;
+        }
+
+        calls.Touch(call, at);
+        calls.Stream.Emit(call, held ? CallChangeKind.Held : CallChangeKind.Resumed, at, extension: AmiCalls.EndpointOf(call, leg));
+        return false;
+    }
+
+    /// <summary>Any other event naming a channel of an open call (RTCP, VarSet, DialState, ...) is activity only.</summary>
+    public bool OnOther(AmiMessage m, DateTimeOffset at)
+    {
+        if (m.TryGet("Uniqueid", out var uid) && calls.TryLeg(uid, out var call, out _))
+        {
+            calls.Touch(call, at);
+        }
+
+        return false;
+    }
+
+    private AmiLegState NewLeg(AmiMessage m, string uid, DateTimeOffset at)
+    {
+        var channel = m.Get("Channel") ?? "";
+        var context = NullIfEmpty(m["Context"]);
+        var kind = Classify(channel, context, out var endpoint);
+        return new AmiLegState
+        {
+            Uid = uid,
+            Channel = channel,
+            Kind = kind,
+            Endpoint = endpoint,
+            CallerIdNum = Number(m["CallerIDNum"]),
+            CallerIdName = Number(m["CallerIDName"]),
+            Context = context,
+            Exten = NullIfEmpty(m["Exten"]),
+            CreatedAt = at,
+        };
+    }
+
+    private LegKind Classify(string channel, string? context, out string endpoint)
+    {
+        var slash = channel.IndexOf('/');
+        var resource = slash < 0 ? channel : channel[(slash + 1)..];
+        if (channel.StartsWith("Local/", StringComparison.OrdinalIgnoreCase))
+        {
+            var atSign = resource.IndexOf('@');
+            endpoint = atSign < 0 ? resource : resource[..atSign];
+            return LegKind.Local;
+        }
+
+        var dash = resource.LastIndexOf('-');
+        endpoint = dash > 0 ? resource[..dash] : resource;
+        var trunks = calls.Options.TrunkEndpoints;
+        if (trunks.Count > 0)
+        {
+            foreach (var t in trunks)
+            {
+                if (channel.Equals(t, StringComparison.OrdinalIgnoreCase)
+                    || (channel.StartsWith(t, StringComparison.OrdinalIgnoreCase) && channel.Length > t.Length && channel[t.Length] == '-')
+                    || endpoint.Equals(t, StringComparison.OrdinalIgnoreCase)
+                    || (context is not null && context.Equals(t, StringComparison.OrdinalIgnoreCase)))
+                {
+                    return LegKind.Trunk;
+                }
+            }
+
+            return LegKind.Extension;
+        }
+
+        if (context is not null && IsTrunkContext(context))
+        {
+            return LegKind.Trunk;
+        }
+
+        if ((endpoint.Length is >= 1 and <= 6 && endpoint.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0)
+            || (context is not null && context.StartsWith("from-internal", StringComparison.OrdinalIgnoreCase)))
+        {
+            return LegKind.Extension;
+        }
+
+        return LegKind.Trunk;
+    }
+
+    private static bool IsTrunkContext(string context) =>
+        context.StartsWith("from-trunk", StringComparison.OrdinalIgnoreCase)
+        || context.StartsWith("from-pstn", StringComparison.OrdinalIgnoreCase)
+        || context.StartsWith("from-external", StringComparison.OrdinalIgnoreCase)
+        || context.StartsWith("from-did", StringComparison.OrdinalIgnoreCase)
+        || context.StartsWith("from-provider", StringComparison.OrdinalIgnoreCase)
+        || context.Contains("trunk", StringComparison.OrdinalIgnoreCase)
+        || context.Contains("pstn", StringComparison.OrdinalIgnoreCase);
+}
