@@ -79,13 +79,16 @@ public sealed class HistoryImport(NpgsqlDataSource db, SmsRules smsRules)
             clock = frame.ReceivedAt ?? clock.AddMilliseconds(1);
             first ??= clock;
             last = clock;
-            var outcome = correlator.Process(new PbxFrame(pbx, session, seq, clock, frame.Frame), completed);
-            if (outcome.Error is not null)
+            // a frame is data: one with NUL (PostgreSQL text cannot hold it) is stored escaped, not correlated
+            var (text, error) = frame.Frame.Contains('\0', StringComparison.Ordinal)
+                ? (IncomingFrames.MarkerPrefix + "contains NUL] " + IncomingFrames.Escape(frame.Frame), IncomingFrames.NulError)
+                : (frame.Frame, correlator.Process(new PbxFrame(pbx, session, seq, clock, frame.Frame), completed).Error);
+            if (error is not null)
             {
                 errors++;
             }
 
-            rows.Add(new StoredFrame(session, seq, clock, frame.Frame, outcome.Error));
+            rows.Add(new StoredFrame(session, seq, clock, text, error));
             if (rows.Count >= BatchSize)
             {
                 stored += await CommitAsync(pbx, rows, completed, byStatus, ct);
