@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using CloudTelephony.Telephony.Streams;
 
 namespace CloudTelephony.Functions.Ingest;
@@ -8,12 +9,13 @@ public sealed class IngestOptions
     /// <summary>Stream engines kept in memory between batches, one per PBX (least recently used go first). A batch whose
     /// PBX's engine is cached at the stored version reads no open calls from the database. 0 turns the cache off.
     /// Default 512.</summary>
+    [Range(0, 1_000_000, ErrorMessage = "must be 0 (off) to 1000000 engines")]
     public int StreamCacheSize { get; set; } = 512;
 
     /// <summary>How far (seconds) a frame's <c>receivedAt</c> may lie ahead of this app's clock; a frame stamped later
     /// (a relay host's bad clock, a forged year 9999) is stored with a parse error and not correlated, so it cannot move
     /// its stream's clock into the future. Default 300 (5 minutes); 1–86400.</summary>
-    [System.ComponentModel.DataAnnotations.Range(1, 86400, ErrorMessage = "must be 1–86400 seconds")]
+    [Range(1, 86400, ErrorMessage = "must be 1–86400 seconds")]
     public double MaxFutureSkewSeconds { get; set; } = 300;
 }
 
