@@ -111,6 +111,9 @@ public static class LogEvents
     /// <summary>Smart Redirect decision-log rows were not written.</summary>
     public static readonly EventId DecisionLogFailed = new(3002, "DecisionLogFailed");
 
+    /// <summary>Smart Redirect answered DialPlan null at once: Routing:MaxConcurrentRequests were in progress (at most every 10 s).</summary>
+    public static readonly EventId RoutingShed = new(3003, "RoutingShed");
+
     /// <summary>The database cannot be reached; requests answer 503 with Retry-After.</summary>
     public static readonly EventId DatabaseUnavailable = new(9001, "DatabaseUnavailable");
 

@@ -69,7 +69,7 @@ public sealed class RoutingBudget
             var last = Interlocked.Read(ref _lastShedLog);
             if (now - last > 10_000 && Interlocked.CompareExchange(ref _lastShedLog, now, last) == last)
             {
-                _logger.LogWarning("Smart Redirect: {Max} requests in progress (Routing:MaxConcurrentRequests); answered DialPlan null at once ({Shed} so far)", _max, shed);
+                _logger.LogWarning(LogEvents.RoutingShed, "Smart Redirect: {Max} requests in progress (Routing:MaxConcurrentRequests); answered DialPlan null at once ({Shed} so far)", _max, shed);
             }
 
             return Results.Json(Nothing, RoutingJson.Default.CustomerDataResponse);
