@@ -65,6 +65,7 @@ internal sealed class SmdrInterpreter : CallInterpreter
     private readonly SmdrStringCache _strings = new();
     private readonly SmdrFields _scratch = new();
     private readonly SmdrCallBuilder _builder;
+    private readonly List<Lifetime> _lifetime = new(8);
 
     /// <summary>Stands for each one-record call while its changes are emitted (it never enters the open set).</summary>
     private readonly SmdrOpenCall _oneRecord = new();
@@ -221,7 +222,9 @@ internal sealed class SmdrInterpreter : CallInterpreter
         Stream.Close(call, record);
     }
 
-    /// <summary>The changes a record tells, before its end: opened, ringing extensions, answered, transfers.</summary>
+    /// <summary>The changes a record tells, before its end, in the order they happened: opened; per segment target that is
+    /// an extension its ringing; the first answer; each transfer, then its target ringing and, when it took the call, its
+    /// answer. At the same instant a transfer comes before its target's ringing, and ringing before an answer.</summary>
     private void EmitLifetime(SmdrOpenCall call, Call record)
     {
         if (!Stream.WantsEveryChange)
@@ -230,26 +233,58 @@ internal sealed class SmdrInterpreter : CallInterpreter
         }
 
         Stream.Emit(call, CallChangeKind.Opened, record.StartedAt, caller: record.Caller, called: record.Called);
+        var lifetime = _lifetime;
+        lifetime.Clear();
         var participants = record.Participants;
         for (var i = 1; i < participants.Count; i++)
         {
             var leg = participants[i];
-            if (leg.RangAt is { } rang && Contains(record.Extensions, leg.Endpoint))
+            if (!Contains(record.Extensions, leg.Endpoint))
             {
-                Stream.Emit(call, CallChangeKind.Ringing, rang, extension: leg.Endpoint, caller: record.Caller, called: record.Called);
+                continue;
+            }
+
+            if (leg.RangAt is { } rang)
+            {
+                lifetime.Add(new Lifetime(rang, 1, lifetime.Count, CallChangeKind.Ringing, leg.Endpoint, null));
+            }
+
+            if (leg is { Role: "transfer", AnsweredAt: { } taken } && leg.Endpoint != record.AnsweredBy)
+            {
+                lifetime.Add(new Lifetime(taken, 2, lifetime.Count, CallChangeKind.Answered, leg.Endpoint, null));
             }
         }
 
         if (record.AnsweredAt is { } answered)
         {
-            Stream.Emit(call, CallChangeKind.Answered, answered, extension: record.AnsweredBy);
+            lifetime.Add(new Lifetime(answered, 2, lifetime.Count, CallChangeKind.Answered, record.AnsweredBy, null));
         }
 
         foreach (var t in record.Transfers)
         {
-            Stream.Emit(call, CallChangeKind.Transferred, t.At, from: t.From, to: t.To);
+            lifetime.Add(new Lifetime(t.At, 0, lifetime.Count, CallChangeKind.Transferred, t.From, t.To));
+        }
+
+        lifetime.Sort(static (a, b) => a.At != b.At ? a.At.CompareTo(b.At) : a.Rank != b.Rank ? a.Rank.CompareTo(b.Rank) : a.Order.CompareTo(b.Order));
+        foreach (var c in lifetime)
+        {
+            switch (c.Kind)
+            {
+                case CallChangeKind.Ringing:
+                    Stream.Emit(call, CallChangeKind.Ringing, c.At, extension: c.Party, caller: record.Caller, called: record.Called);
+                    break;
+                case CallChangeKind.Answered:
+                    Stream.Emit(call, CallChangeKind.Answered, c.At, extension: c.Party);
+                    break;
+                default:
+                    Stream.Emit(call, CallChangeKind.Transferred, c.At, from: c.Party, to: c.To);
+                    break;
+            }
         }
     }
+
+    /// <summary>One change of <see cref="EmitLifetime"/> before sorting: time, rank at the same time, insertion order.</summary>
+    private readonly record struct Lifetime(DateTimeOffset At, int Rank, int Order, CallChangeKind Kind, string? Party, string? To);
 
     /// <summary>The record of a call whose last record never came (timeout, end of capture); the engine completes it.</summary>
     private Call Incomplete(SmdrOpenCall call)
