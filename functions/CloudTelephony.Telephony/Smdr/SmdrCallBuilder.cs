@@ -416,6 +416,10 @@ internal sealed class SmdrCallBuilder(SmdrStringCache strings)
 
     internal static bool IsTrunk(string? device) => device is { Length: > 1 } && device[0] == 'T';
 
+    /// <summary>A voicemail / auto-attendant channel: a <c>V…</c> device or a <c>VM Channel</c> name — but not a conference
+    /// channel, which IP Office also numbers <c>V…</c> and names <c>CO Channel n.m</c> (Avaya "SMDR Examples", conference
+    /// examples: <c>V11001,CO Channel 100.1</c>): people talk in a conference.</summary>
     private static bool IsVoicemail(string? device, string? name)
-        => (device is { Length: > 1 } && device[0] == 'V') || (name is not null && name.StartsWith("VM Channel", StringComparison.OrdinalIgnoreCase));
+        => !(name is not null && name.StartsWith("CO Channel", StringComparison.OrdinalIgnoreCase))
+           && ((device is { Length: > 1 } && device[0] == 'V') || (name is not null && name.StartsWith("VM Channel", StringComparison.OrdinalIgnoreCase)));
 }

@@ -25,8 +25,8 @@ namespace CloudTelephony.Telephony.Smdr;
 /// parties of which none is a trunk (<c>T…</c>) — i.e. both ends on the system as smdr.md #9 says; otherwise outbound.
 /// This keeps the <c>VIRTUAL SPP</c> rows (Is Internal 1, no Party2, an external called number) outbound, as the fixture
 /// README describes them.</para>
-/// <para><b>Status.</b> A segment with a voicemail party (<c>V…</c> device or a name starting <c>VM Channel</c>) is a
-/// voicemail segment. Answered = some non-voicemail segment was answered; else Voicemail = some voicemail
+/// <para><b>Status.</b> A segment with a voicemail party (<c>V…</c> device or a name starting <c>VM Channel</c>; a
+/// <c>V…</c> conference channel named <c>CO Channel …</c> is people talking, not voicemail) is a voicemail segment. Answered = some non-voicemail segment was answered; else Voicemail = some voicemail
 /// segment was answered; else Missed (SMDR does not say why, so <see cref="Call.MissedReason"/> stays null). Calls closed
 /// by timeout or <see cref="Flush"/> are Unknown.</para>
 /// <para><b>Parties.</b> The originating device is the trunk for inbound calls and Party1 for outbound/internal ones.

@@ -158,6 +158,18 @@ public class SmdrDocumentedShapesTests
     }
 
     [Fact]
+    public void A_conference_channel_is_people_talking_not_voicemail()
+    {
+        // Shape of "Conference Using Conference Add Short Code": the extension's record with a conference channel as Party2
+        // (V-numbered like voicemail channels, but named CO Channel).
+        var (calls, _, _) = Run("2024/03/12 14:00:00,00:00:52,0,2201,O,*47,*47,,1,1000460,0,E2201,Extn2201,V11001,CO Channel 100.1,0,0");
+
+        var call = Assert.Single(calls);
+        Assert.Equal((CallDirection.Internal, CallStatus.Answered), (call.Direction, call.Status));
+        Assert.Equal(52, call.TalkSeconds);
+    }
+
+    [Fact]
     public void Fewer_than_17_fields_is_still_a_parse_error_that_names_what_is_missing()
     {
         var (calls, _, outcomes) = Run("2024/03/12 14:00:00,00:00:15,0,215,O,18005550100,918005550100,,0,1000440,0,E215,Extn215,T9018,Line1");
