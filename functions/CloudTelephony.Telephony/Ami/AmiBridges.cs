@@ -29,8 +29,24 @@ internal sealed class AmiBridges(AmiCalls calls)
                 members.Add(leg.Uid);
             }
 
+            var bridgeId = m.Get("BridgeUniqueid") ?? "";
+            leg.BridgesEntered ??= [];
+            if (!leg.BridgesEntered.Contains(bridgeId))
+            {
+                leg.BridgesEntered.Add(bridgeId);
+            }
+
             if (members.Count >= 2)
             {
+                foreach (var uid in members)
+                {
+                    if (uid != leg.Uid && calls.TryLegOf(call, uid, out var peer))
+                    {
+                        peer.BridgedWith = leg.Uid;
+                        leg.BridgedWith = uid;
+                    }
+                }
+
                 foreach (var uid in members)
                 {
                     if (calls.TryLegOf(call, uid, out var other) && !other.HungUp)
@@ -112,9 +128,17 @@ internal sealed class AmiBridges(AmiCalls calls)
         AmiLegState? target = null;
         if (calls.TryLeg(m["TransferTargetUniqueid"], out var tc, out var tl) && ReferenceEquals(tc, call))
         {
-            target = tl;
+            target = AmiCalls.Resolve(call, tl) ?? tl;
         }
-        else if (consultTransferer is not null)
+
+        if (target is null && m.Get("SecondBridgeUniqueid") is { Length: > 0 } second)
+        {
+            // no TransferTarget* (Asterisk 13/15 DestType Bridge/App; Asterisk 20 *2 in some runs): the party that shared
+            // the consultation bridge with the transferer; a Local ;1 there leads to the channel its ;2 half dialled
+            target = ConsultationParty(call, second, hasFirst ? t1 : null, hasSecond ? t2 : null);
+        }
+
+        if (target is null && consultTransferer is not null)
         {
             // the party the transferer's consultation channel talked to
             target = call.Legs.FirstOrDefault(l => l.IsReal && !l.HungUp && !ReferenceEquals(l, AmiCalls.Origin(call))
@@ -144,5 +168,35 @@ internal sealed class AmiBridges(AmiCalls calls)
         calls.Transferred(call, transfer.From, transfer.To, at);
         calls.AddEvent(call, at, "transfer", from, "attended to " + (target is null ? "?" : AmiCalls.EndpointOf(call, target)), frame);
         return true;
+    }
+
+    /// <summary>The real channel (not the transferers, not the caller) that entered the consultation bridge
+    /// <paramref name="bridge"/>, through a Local half when that is what entered it; null when none did.</summary>
+    private static AmiLegState? ConsultationParty(AmiCallState call, string bridge, AmiLegState? first, AmiLegState? second)
+    {
+        var origin = AmiCalls.Origin(call);
+        AmiLegState? found = null;
+        foreach (var l in call.Legs)
+        {
+            if (ReferenceEquals(l, first) || ReferenceEquals(l, second) || ReferenceEquals(l, origin) || l.BridgesEntered?.Contains(bridge) != true)
+            {
+                continue;
+            }
+
+            var party = AmiCalls.Resolve(call, l);
+            if (party is null || party.Kind == LegKind.Local || ReferenceEquals(party, origin) || ReferenceEquals(party, first) || ReferenceEquals(party, second))
+            {
+                continue;
+            }
+
+            if (party.Kind == LegKind.Extension)
+            {
+                return party;
+            }
+
+            found ??= party;
+        }
+
+        return found;
     }
 }

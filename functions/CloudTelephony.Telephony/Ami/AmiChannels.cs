@@ -98,6 +98,16 @@ internal sealed class AmiChannels(AmiCalls calls)
                     pending.At = at;
                 }
             }
+            else if (from is not null && RedirectedFrom(call, from, dest) is { } transferer)
+            {
+                // AMI Redirect of the caller's channel: no transfer event, the phone that talked with it hung up and the
+                // caller's channel dials again (fixtures/ami/asterisk20 g2_redirect_transfer)
+                dest.Role = "transfer";
+                var fromExt = AmiCalls.EndpointOf(call, transferer) ?? "";
+                var to = AmiCalls.EndpointOf(call, dest) ?? "";
+                call.Transfers.Add(new AmiTransferState { From = fromExt, To = to, At = at, TargetRang = true });
+                calls.Transferred(call, fromExt, to, at);
+            }
         }
 
         calls.AddEvent(call, at, "dial", AmiCalls.EndpointOf(call, dest), m.Get("DialString"), frame);
@@ -210,6 +220,40 @@ internal sealed class AmiChannels(AmiCalls calls)
         if (m.TryGet("Uniqueid", out var uid) && calls.TryLeg(uid, out var call, out _))
         {
             calls.Touch(call, at);
+        }
+
+        return false;
+    }
+
+    /// <summary>When <paramref name="dialler"/> dials <paramref name="dest"/> after a person answered the call, outside
+    /// any bridge, and the extension it last talked with (not <paramref name="dest"/>) is gone: that extension, whose call
+    /// was redirected; else null.</summary>
+    private static AmiLegState? RedirectedFrom(AmiCallState call, AmiLegState dialler, AmiLegState dest)
+    {
+        if (call.AnsweredAt is null || dialler.Kind == LegKind.Local || dialler.BridgedWith is not { } peerUid)
+        {
+            return null;
+        }
+
+        if (InBridge(call, dialler))
+        {
+            return null;
+        }
+
+        var peer = call.Legs.Find(l => l.Uid == peerUid);
+        var party = peer is null ? null : AmiCalls.Resolve(call, peer);
+        return party is { Kind: LegKind.Extension, AnsweredAt: not null } && party.IsReal && !ReferenceEquals(party, dest)
+            && !ReferenceEquals(party, AmiCalls.Origin(call)) && (party.HungUp || !InBridge(call, party)) ? party : null;
+    }
+
+    private static bool InBridge(AmiCallState call, AmiLegState leg)
+    {
+        foreach (var members in call.Bridges.Values)
+        {
+            if (members.Contains(leg.Uid))
+            {
+                return true;
+            }
         }
 
         return false;

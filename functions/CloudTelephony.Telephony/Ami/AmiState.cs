@@ -145,6 +145,13 @@ internal sealed class AmiLegState
     /// <summary>Dial string, for outbound trunk legs.</summary>
     public string? DialString { get; set; }
 
+    /// <summary>BridgeUniqueids of every bridge this channel entered (kept after it left: the consultation bridge an
+    /// <c>AttendedTransfer</c> names as <c>SecondBridgeUniqueid</c> is empty by then).</summary>
+    public List<string>? BridgesEntered { get; set; }
+
+    /// <summary>Uniqueid of the last other channel this one shared a bridge with (a Local half as it is; resolve it).</summary>
+    public string? BridgedWith { get; set; }
+
     [JsonIgnore]
     public bool IsReal => Kind != LegKind.Local && !Consult;
 }
