@@ -79,7 +79,7 @@ internal static class AmiCallBuilder
             MissedReason = missedReason,
             Caller = origin.CallerIdNum,
             CallerName = origin.CallerIdName is { } name && name != origin.CallerIdNum ? name : null,
-            Called = AmiCalls.Called(call) ?? (direction == CallDirection.Outbound ? trunkLeg?.DialString : null),
+            Called = AmiCalls.Called(call) ?? (direction == CallDirection.Outbound ? DialledNumber(trunkLeg?.DialString) : null),
             AnsweredBy = call.AnsweredBy,
             Extensions = extensions,
             StartedAt = call.StartedAt,
@@ -93,6 +93,22 @@ internal static class AmiCallBuilder
             Participants = participants,
             Events = call.Events,
         };
+    }
+
+    /// <summary>The number in a trunk dial string: <c>0048221112233@provider</c> → <c>0048221112233</c>,
+    /// <c>PJSIP/0048221112233@provider</c> → the same; null when empty.</summary>
+    internal static string? DialledNumber(string? dialString)
+    {
+        if (string.IsNullOrEmpty(dialString))
+        {
+            return null;
+        }
+
+        var at = dialString.IndexOf('@');
+        var number = at < 0 ? dialString : dialString[..at];
+        var slash = number.LastIndexOf('/');
+        number = slash < 0 ? number : number[(slash + 1)..];
+        return number.Length == 0 ? dialString : number;
     }
 
     private static (CallStatus, string?) NotAnswered(AmiCallState call, AmiLegState origin, CallDirection direction)

@@ -21,6 +21,7 @@ internal sealed class AmiCalls
     {
         Stream = stream;
         Options = options;
+        NumberPlan = new AmiNumberPlan(options);
         _aliasesBySpan = _aliases.GetAlternateLookup<ReadOnlySpan<char>>();
         _legsBySpan = _legs.GetAlternateLookup<ReadOnlySpan<char>>();
         _byChannelSpan = _byChannel.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -29,6 +30,9 @@ internal sealed class AmiCalls
     public StreamEngine Stream { get; }
 
     public CorrelatorOptions Options { get; }
+
+    /// <summary>Trunk or extension, by the PBX's configured number plan or the stream's evidence.</summary>
+    public AmiNumberPlan NumberPlan { get; }
 
     public string Pbx => Stream.Pbx;
 

@@ -27,7 +27,7 @@ internal sealed class AmiChannels(AmiCalls calls)
         var call = calls.FindCall(linked);
         var opened = call is null;
         call ??= calls.Open(linked.ToString(), at);
-        var leg = NewLeg(m, uidSpan.ToString(), at);
+        var leg = NewLeg(m, uidSpan.ToString(), at, opened);
         calls.AddLeg(call, leg);
         if (opened)
         {
@@ -79,8 +79,15 @@ internal sealed class AmiChannels(AmiCalls calls)
             dest.DialedBy = from.Uid;
         }
 
-        calls.Ring(call, dest, at);
         dest.DialString ??= m.Get("DialString");
+        if (dest.Kind == LegKind.Extension && calls.NumberPlan.DialsOut(dest))
+        {
+            // "which side dials long numbers": a channel dialled with an outside number is a trunk, whatever its name
+            dest.Kind = LegKind.Trunk;
+            dest.Endpoint = AmiNumberPlan.EndpointName(dest.Channel);
+        }
+
+        calls.Ring(call, dest, at);
         if (from is null || from.Kind != LegKind.Local)
         {
             call.Dialled = true;
@@ -259,75 +266,23 @@ internal sealed class AmiChannels(AmiCalls calls)
         return false;
     }
 
-    private AmiLegState NewLeg(AmiMessage m, string uid, DateTimeOffset at)
+    private AmiLegState NewLeg(AmiMessage m, string uid, DateTimeOffset at, bool origin)
     {
         var channel = m.Get("Channel") ?? "";
         var context = NullIfEmpty(m["Context"]);
-        var kind = Classify(channel, context, out var endpoint);
+        var callerId = Number(m["CallerIDNum"]);
+        var kind = calls.NumberPlan.Classify(channel, context, callerId, origin, out var endpoint);
         return new AmiLegState
         {
             Uid = uid,
             Channel = channel,
             Kind = kind,
             Endpoint = endpoint,
-            CallerIdNum = Number(m["CallerIDNum"]),
+            CallerIdNum = callerId,
             CallerIdName = Number(m["CallerIDName"]),
             Context = context,
             Exten = NullIfEmpty(m["Exten"]),
             CreatedAt = at,
         };
     }
-
-    private LegKind Classify(string channel, string? context, out string endpoint)
-    {
-        var slash = channel.IndexOf('/');
-        var resource = slash < 0 ? channel : channel[(slash + 1)..];
-        if (channel.StartsWith("Local/", StringComparison.OrdinalIgnoreCase))
-        {
-            var atSign = resource.IndexOf('@');
-            endpoint = atSign < 0 ? resource : resource[..atSign];
-            return LegKind.Local;
-        }
-
-        var dash = resource.LastIndexOf('-');
-        endpoint = dash > 0 ? resource[..dash] : resource;
-        var trunks = calls.Options.TrunkEndpoints;
-        if (trunks.Count > 0)
-        {
-            foreach (var t in trunks)
-            {
-                if (channel.Equals(t, StringComparison.OrdinalIgnoreCase)
-                    || (channel.StartsWith(t, StringComparison.OrdinalIgnoreCase) && channel.Length > t.Length && channel[t.Length] == '-')
-                    || endpoint.Equals(t, StringComparison.OrdinalIgnoreCase)
-                    || (context is not null && context.Equals(t, StringComparison.OrdinalIgnoreCase)))
-                {
-                    return LegKind.Trunk;
-                }
-            }
-
-            return LegKind.Extension;
-        }
-
-        if (context is not null && IsTrunkContext(context))
-        {
-            return LegKind.Trunk;
-        }
-
-        if ((endpoint.Length is >= 1 and <= 6 && endpoint.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0)
-            || (context is not null && context.StartsWith("from-internal", StringComparison.OrdinalIgnoreCase)))
-        {
-            return LegKind.Extension;
-        }
-
-        return LegKind.Trunk;
-    }
-
-    private static bool IsTrunkContext(string context) =>
-        context.StartsWith("from-trunk", StringComparison.OrdinalIgnoreCase)
-        || context.StartsWith("from-pstn", StringComparison.OrdinalIgnoreCase)
-        || context.StartsWith("from-external", StringComparison.OrdinalIgnoreCase)
-        || context.StartsWith("from-did", StringComparison.OrdinalIgnoreCase)
-        || context.StartsWith("from-provider", StringComparison.OrdinalIgnoreCase)
-        || context.Contains("trunk", StringComparison.OrdinalIgnoreCase)
-        || context.Contains("pstn", StringComparison.OrdinalIgnoreCase);
 }
