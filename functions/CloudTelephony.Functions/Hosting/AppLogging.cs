@@ -87,6 +87,9 @@ public static class LogEvents
     /// <summary>A PBX's stored time zone is unknown; UTC is used.</summary>
     public static readonly EventId UnknownTimeZone = new(1007, "UnknownTimeZone");
 
+    /// <summary>A PBX's stored number plan cannot be used (an extension pattern that is no regular expression); the stream's evidence is used.</summary>
+    public static readonly EventId BadNumberPlan = new(1012, "BadNumberPlan");
+
     /// <summary>An SMS ended in ERROR (permanent failure or attempts used up).</summary>
     public static readonly EventId SmsFailed = new(2001, "SmsFailed");
 

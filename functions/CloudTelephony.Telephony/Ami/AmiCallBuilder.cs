@@ -48,7 +48,10 @@ internal static class AmiCallBuilder
         }
 
         var extensions = new List<string>();
-        foreach (var l in real.Where(l => l.Kind == LegKind.Extension && !ReferenceEquals(l, origin) && l.RangAt is not null)
+        // extensions that rang: with Newstate Ringing in the stream, only phones that reached it, answered or were busy (a
+        // busy phone was offered the call); a DND phone (480: Cause 19 without Ringing) or a 302 forward (Cause 23) was not
+        foreach (var l in real.Where(l => l.Kind == LegKind.Extension && !ReferenceEquals(l, origin) && l.RangAt is not null
+                     && (!call.SawRinging || l.Alerted || l.AnsweredAt is not null || l.DialStatus == "BUSY" || l.Cause == 17))
                      .OrderBy(l => l.RangAt))
         {
             if (!extensions.Contains(l.Endpoint))

@@ -161,6 +161,7 @@ internal sealed class AmiCalls
 
         into.Events = [.. into.Events.Concat(from.Events).OrderBy(e => e.At).ThenBy(e => e.Seq)];
         into.Dialled |= from.Dialled;
+        into.SawRinging |= from.SawRinging;
         into.LastAt = into.LastAt > from.LastAt ? into.LastAt : from.LastAt;
         into.MergedKeys.Add(from.Key);
         into.MergedKeys.AddRange(from.MergedKeys);

@@ -49,6 +49,8 @@ internal sealed class AmiChannels(AmiCalls calls)
         switch (state)
         {
             case 5:
+                leg.Alerted = true;
+                call.SawRinging = true;
                 calls.Ring(call, leg, at);
                 calls.AddEvent(call, at, "ring", AmiCalls.EndpointOf(call, leg), null, frame);
                 break;
@@ -129,6 +131,18 @@ internal sealed class AmiChannels(AmiCalls calls)
         }
 
         var status = Status(m["DialStatus"]);
+        if (status == "ANSWER" && calls.TryLeg(m["Uniqueid"], out var dialCall, out _) && !ReferenceEquals(dialCall, call)
+            && ReferenceEquals(dest, AmiCalls.Origin(call)) && dest.Kind == LegKind.Extension && dialCall.StartedAt <= call.StartedAt)
+        {
+            // call pickup (*8, Pickup(), SIP Replaces): the picker's channel started a call of its own (own Linkedid) and the
+            // ringing call's dial now names it as answered (tests/data/ami/lab p1–p7): it joins the picked-up call, which it
+            // answers now (its own Up was the PBX answering its pickup code), and its own call is no call
+            calls.Merge(dialCall, call, at);
+            call = dialCall;
+            dest.AnsweredAt = at;
+            dest.Picked = true;
+        }
+
         dest.DialStatus = status;
         var dialerIsLocal = m["Channel"].StartsWith("Local/", StringComparison.OrdinalIgnoreCase);
         if (!dialerIsLocal && status is not null && status != "ANSWER")

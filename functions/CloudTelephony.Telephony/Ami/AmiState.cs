@@ -84,6 +84,10 @@ internal sealed class AmiCallState : OpenCallState
 
     public bool Dialled { get; set; }
 
+    /// <summary>Some channel of the call reported <c>Newstate</c> 5 (Ringing): the stream shows ringing, so a phone that
+    /// never did is not an extension that rang.</summary>
+    public bool SawRinging { get; set; }
+
     public bool Voicemail { get; set; }
 
     public List<AmiLegState> Legs { get; set; } = [];
@@ -122,6 +126,13 @@ internal sealed class AmiLegState
     public DateTimeOffset CreatedAt { get; set; }
 
     public DateTimeOffset? RangAt { get; set; }
+
+    /// <summary>The phone really rang (<c>Newstate</c> 5 Ringing) or answered; a DND phone (480 at once), a 302 forward
+    /// or an unreachable one never does (tests/data/ami/lab s1–s6).</summary>
+    public bool Alerted { get; set; }
+
+    /// <summary>A picker: the channel of a phone that picked this call up (its own call merged into this one).</summary>
+    public bool Picked { get; set; }
 
     public DateTimeOffset? AnsweredAt { get; set; }
 

@@ -53,7 +53,8 @@ public sealed class HistoryImport(NpgsqlDataSource db, SmsRules smsRules)
     /// <exception cref="FormatException">The file is not a capture of <paramref name="protocol"/>.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
     /// <exception cref="NpgsqlException">The database failed; the batch in progress was not committed.</exception>
-    public async Task<ImportSummary> ImportAsync(string pbx, string protocol, FileInfo file, TimeZoneInfo zone, IProgress<(long Done, long Total)>? progress, CancellationToken ct)
+    /// <param name="plan">The PBX's number plan (AMI); null = inferred from the stream.</param>
+    public async Task<ImportSummary> ImportAsync(string pbx, string protocol, FileInfo file, TimeZoneInfo zone, IProgress<(long Done, long Total)>? progress, CancellationToken ct, NumberPlan? plan = null)
     {
         var session = SessionOf(file);
         var total = CaptureFile.Read(file.FullName, protocol, zone).LongCount();
@@ -63,7 +64,7 @@ public sealed class HistoryImport(NpgsqlDataSource db, SmsRules smsRules)
             return new ImportSummary(session, total, 0, 0, new Dictionary<string, int>(), true, null, null);
         }
 
-        var correlator = Correlators.Create(protocol, pbx, new CorrelatorOptions { TimeZone = zone });
+        var correlator = Correlators.Create(protocol, pbx, (plan ?? NumberPlan.None).ApplyTo(new CorrelatorOptions { TimeZone = zone }));
         var byStatus = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var completed = new List<Call>();
         var rows = new List<StoredFrame>(BatchSize);
