@@ -14,6 +14,15 @@ internal sealed class AmiBridges(AmiCalls calls)
             return false;
         }
 
+        if (enter && m.TryGet("Linkedid", out var linked) && !linked.IsEmpty && !linked.SequenceEqual(call.Key)
+            && calls.FindCall(linked) is { } older && !ReferenceEquals(older, call) && older.StartedAt <= call.StartedAt)
+        {
+            // a channel that began with a Linkedid of its own joins an older call's bridge and takes its Linkedid: a blonde
+            // transfer's recall of the transferer or a re-try of the target (tests/data/ami/lab b2, b3, b5)
+            calls.Merge(older, call, at);
+            call = older;
+        }
+
         var bridgeSpan = m["BridgeUniqueid"];
         var bridges = call.Bridges.GetAlternateLookup<ReadOnlySpan<char>>();
         if (!bridges.TryGetValue(bridgeSpan, out var members))
@@ -44,6 +53,8 @@ internal sealed class AmiBridges(AmiCalls calls)
                     {
                         peer.BridgedWith = leg.Uid;
                         leg.BridgedWith = uid;
+                        Consultation(call, leg, peer);
+                        Consultation(call, peer, leg);
                     }
                 }
 
@@ -51,6 +62,13 @@ internal sealed class AmiBridges(AmiCalls calls)
                 {
                     if (calls.TryLegOf(call, uid, out var other) && !other.HungUp)
                     {
+                        // a Local half in a bridge says nothing about the phone behind it (a blonde transfer bridges the
+                        // ;1 half with the caller while the target still rings)
+                        if (other.Kind == LegKind.Local && AmiCalls.Resolve(call, other) is { AnsweredAt: null })
+                        {
+                            continue;
+                        }
+
                         other.AnsweredAt ??= at;
                         calls.MarkAnswered(call, other, at);
                     }
@@ -168,6 +186,24 @@ internal sealed class AmiBridges(AmiCalls calls)
         calls.Transferred(call, transfer.From, transfer.To, at);
         calls.AddEvent(call, at, "transfer", from, "attended to " + (target is null ? "?" : AmiCalls.EndpointOf(call, target)), frame);
         return true;
+    }
+
+    /// <summary>An extension that answered the call (not the caller) sharing a bridge with a Local <c>;1</c> half: its
+    /// consultation call (attended transfer by feature code or AMI <c>Atxfer</c>), kept so that a consultation whose
+    /// target rang is a transfer even when no <c>AttendedTransfer</c> follows (target busy, transferer back: lab b4).</summary>
+    private static void Consultation(AmiCallState call, AmiLegState transferer, AmiLegState local)
+    {
+        if (local.Kind != LegKind.Local || !local.Channel.EndsWith(";1", StringComparison.Ordinal) || transferer.Kind != LegKind.Extension
+            || transferer.AnsweredAt is not { } answered || local.CreatedAt < answered || ReferenceEquals(transferer, AmiCalls.Origin(call)))
+        {
+            return;
+        }
+
+        call.Consultations ??= [];
+        if (!call.Consultations.Exists(c => c.LocalUid == local.Uid))
+        {
+            call.Consultations.Add(new AmiConsultation { FromUid = transferer.Uid, LocalUid = local.Uid });
+        }
     }
 
     /// <summary>The real channel (not the transferers, not the caller) that entered the consultation bridge

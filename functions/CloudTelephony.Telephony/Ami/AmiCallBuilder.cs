@@ -15,6 +15,7 @@ internal static class AmiCallBuilder
         var trunkLeg = real.FirstOrDefault(l => l.Kind == LegKind.Trunk && !ReferenceEquals(l, origin));
         var direction = origin.Kind == LegKind.Trunk ? CallDirection.Inbound
             : trunkLeg is not null ? CallDirection.Outbound
+            : call.OriginateExten is { } number && AmiNumberPlan.IsOutsideNumber(number) ? CallDirection.Outbound   // a click-to-call never dialled
             : CallDirection.Internal;
 
         CallStatus status;
@@ -90,12 +91,37 @@ internal static class AmiCallBuilder
             EndedAt = endedAt,
             RingSeconds = Call.Seconds(call.StartedAt, answeredAt ?? endedAt),
             TalkSeconds = answeredAt is null ? 0 : Call.Seconds(answeredAt.Value, endedAt),
-            Transfers = [.. call.Transfers.Select(t => new CallTransfer(t.From, t.To, t.At, t.Answered))],
+            Transfers = Transfers(call),
             IvrDigits = call.Digits,
             Trunk = origin.Kind == LegKind.Trunk ? origin.Endpoint : trunkLeg?.Endpoint,
             Participants = participants,
             Events = call.Events,
         };
+    }
+
+    /// <summary>The call's transfers, plus each consultation whose target rang with no transfer to that target (an attended
+    /// transfer the target refused or the transferer took back: no <c>AttendedTransfer</c> event).</summary>
+    private static List<CallTransfer> Transfers(AmiCallState call)
+    {
+        var list = call.Transfers.Select(t => new CallTransfer(t.From, t.To, t.At, t.Answered)).ToList();
+        foreach (var c in call.Consultations ?? [])
+        {
+            var from = call.Legs.Find(l => l.Uid == c.FromUid);
+            var local = call.Legs.Find(l => l.Uid == c.LocalUid);
+            if (from is null || local is null || AmiCalls.Resolve(call, local) is not { Kind: not LegKind.Local, RangAt: { } rang } target
+                || ReferenceEquals(target, from))
+            {
+                continue;
+            }
+
+            var to = AmiCalls.EndpointOf(call, target) ?? target.Endpoint;
+            if (!list.Exists(t => t.To == to))
+            {
+                list.Add(new CallTransfer(AmiCalls.EndpointOf(call, from) ?? from.Endpoint, to, rang, target.AnsweredAt is not null));
+            }
+        }
+
+        return list;
     }
 
     /// <summary>The number in a trunk dial string: <c>0048221112233@provider</c> → <c>0048221112233</c>,

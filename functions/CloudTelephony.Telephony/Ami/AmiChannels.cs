@@ -11,6 +11,8 @@ namespace CloudTelephony.Telephony.Ami;
 /// </summary>
 internal sealed class AmiChannels(AmiCalls calls)
 {
+    private static readonly System.Buffers.SearchValues<char> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdefABCDEF");
+
     public bool OnNewchannel(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
     {
         if (!m.TryGet("Uniqueid", out var uidSpan) || uidSpan.IsEmpty || calls.HasLeg(uidSpan))
@@ -79,6 +81,18 @@ internal sealed class AmiChannels(AmiCalls calls)
         {
             from = dialerLeg;
             dest.DialedBy = from.Uid;
+        }
+
+        if (dialer.IsEmpty && m["Channel"].IsEmpty && ReferenceEquals(dest, call.Legs[0]))
+        {
+            // Originate (click-to-call): the PBX dials the caller's own phone first
+            call.Originated = true;
+        }
+        else if (call.Originated && call.OriginUid is null && from is { Kind: LegKind.Local } && dest.Kind != LegKind.Local
+                 && call.Legs[0].Kind == LegKind.Local && AmiCalls.PairKey(from.Channel) == AmiCalls.PairKey(call.Legs[0].Channel))
+        {
+            // Originate of Local/201@from-internal: the phone its ;2 half rings is the caller (its answer is ring time)
+            call.OriginUid = dest.Uid;
         }
 
         dest.DialString ??= m.Get("DialString");
@@ -219,6 +233,48 @@ internal sealed class AmiChannels(AmiCalls calls)
 
         calls.Touch(call, at);
         return false;
+    }
+
+    /// <summary><c>OriginateResponse</c> <c>Failure</c> of a click-to-call whose callback leg was never answered: its
+    /// <c>Exten</c> is the number the call was for (never dialled); matched to the open originated call by channel
+    /// (<c>Local/201@from-internal</c>, <c>PJSIP/201</c>: the name without its sequence suffix).</summary>
+    public bool OnOriginateResponse(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
+    {
+        if (m.Get("Exten") is not { Length: > 0 } exten || exten == "s" || m.Get("Channel") is not { Length: > 0 } channel)
+        {
+            return false;
+        }
+
+        AmiCallState? found = null;
+        foreach (var open in calls.Stream.Calls)
+        {
+            if (open is AmiCallState c && c.Originated && c.OriginateExten is null && BaseName(c.Legs[0].Channel) == channel
+                && (found is null || c.StartedAt > found.StartedAt))
+            {
+                found = c;
+            }
+        }
+
+        if (found is null)
+        {
+            return false;
+        }
+
+        if (AmiCalls.Origin(found).Exten is null or "s" && found.Legs.Exists(l => l.Kind == LegKind.Extension))
+        {
+            found.OriginateExten = exten;
+        }
+
+        calls.AddEvent(found, at, "state", AmiCalls.EndpointOf(found, AmiCalls.Origin(found)), "originate " + m.Get("Response") + " " + exten, frame);
+        return true;
+    }
+
+    /// <summary><c>Local/201@from-internal-00000008;1</c> → <c>Local/201@from-internal</c>; <c>PJSIP/201-00000020</c> → <c>PJSIP/201</c>.</summary>
+    private static string BaseName(string channel)
+    {
+        var name = AmiCalls.PairKey(channel);
+        var dash = name.LastIndexOf('-');
+        return dash > 0 && dash < name.Length - 1 && name.AsSpan(dash + 1).ContainsAnyExcept(HexDigits) is false ? name[..dash] : name;
     }
 
     /// <summary><c>Hold</c> / <c>Unhold</c> (Asterisk 12+, the channel put on or taken off hold): activity and a

@@ -178,6 +178,8 @@ internal sealed class AmiInterpreter : CallInterpreter
             case "AgentComplete":
             case "AgentRingNoAnswer":
                 return _queues.OnAgent(m, at, frame);
+            case "OriginateResponse":
+                return _channels.OnOriginateResponse(m, at, frame);
             case "Cdr":
                 return _cdr.OnCdr(m, at, frame);
             default:

@@ -165,7 +165,7 @@ internal sealed class AmiNumberPlan
     private static bool IsShortNumber(string s) => s.Length is >= 1 and <= 6 && s.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0;
 
     /// <summary>An outside number: optional <c>+</c>, then 7 or more digits.</summary>
-    private static bool IsOutsideNumber(string s)
+    public static bool IsOutsideNumber(string s)
     {
         var digits = s.StartsWith('+') ? s.AsSpan(1) : s.AsSpan();
         return digits.Length >= 7 && digits.IndexOfAnyExceptInRange('0', '9') < 0;

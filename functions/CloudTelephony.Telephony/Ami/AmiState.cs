@@ -84,6 +84,18 @@ internal sealed class AmiCallState : OpenCallState
 
     public bool Dialled { get; set; }
 
+    /// <summary>Uniqueid of the caller's channel when it is not the call's first channel: a click-to-call
+    /// (<c>Originate</c> of <c>Local/201@from-internal</c>) starts with the Local half; the phone its partner dials is the
+    /// caller.</summary>
+    public string? OriginUid { get; set; }
+
+    /// <summary>The call began with an <c>Originate</c> (a <c>DialBegin</c> without a dialling channel to its first channel).</summary>
+    public bool Originated { get; set; }
+
+    /// <summary>The number a click-to-call was to dial, from <c>OriginateResponse</c> <c>Exten</c> when the callback leg was
+    /// never answered (the number was then never dialled).</summary>
+    public string? OriginateExten { get; set; }
+
     /// <summary>Some channel of the call reported <c>Newstate</c> 5 (Ringing): the stream shows ringing, so a phone that
     /// never did is not an extension that rang.</summary>
     public bool SawRinging { get; set; }
@@ -97,6 +109,9 @@ internal sealed class AmiCallState : OpenCallState
     public Dictionary<string, List<string>> Bridges { get; set; } = [];
 
     public List<CallEvent> Events { get; set; } = [];
+
+    /// <summary>Consultation calls an extension made through Local channels (attended transfer attempts).</summary>
+    public List<AmiConsultation>? Consultations { get; set; }
 
     /// <summary>Keys of consultation calls merged into this one.</summary>
     public List<string> MergedKeys { get; set; } = [];
@@ -165,6 +180,15 @@ internal sealed class AmiLegState
 
     [JsonIgnore]
     public bool IsReal => Kind != LegKind.Local && !Consult;
+}
+
+/// <summary>An extension's consultation through a Local channel pair: the transferer and the Local <c>;1</c> half it was
+/// bridged with.</summary>
+internal sealed class AmiConsultation
+{
+    public string FromUid { get; set; } = "";
+
+    public string LocalUid { get; set; } = "";
 }
 
 /// <summary>A transfer being tracked.</summary>
