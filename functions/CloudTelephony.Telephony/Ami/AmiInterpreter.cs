@@ -68,6 +68,7 @@ internal sealed class AmiInterpreter : CallInterpreter
     private AmiBridges _bridges = null!;
     private AmiQueues _queues = null!;
     private AmiCdr _cdr = null!;
+    private AmiResync _resync = null!;
 
     public AmiInterpreter(CorrelatorOptions options) => _options = options;
 
@@ -82,6 +83,7 @@ internal sealed class AmiInterpreter : CallInterpreter
         _bridges = new AmiBridges(_calls);
         _queues = new AmiQueues(_calls);
         _cdr = new AmiCdr(_calls);
+        _resync = new AmiResync(_calls);
     }
 
     /// <inheritdoc/>
@@ -182,6 +184,10 @@ internal sealed class AmiInterpreter : CallInterpreter
                 return _channels.OnOriginateResponse(m, at, frame);
             case "Cdr":
                 return _cdr.OnCdr(m, at, frame);
+            case "CoreShowChannel":
+                return _resync.OnCoreShowChannel(m, at, frame);
+            case "CoreShowChannelsComplete":
+                return _resync.OnComplete(m, at, frame);
             default:
                 return _channels.OnOther(m, at);
         }

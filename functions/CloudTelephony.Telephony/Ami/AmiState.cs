@@ -113,6 +113,12 @@ internal sealed class AmiCallState : OpenCallState
     /// <summary>Consultation calls an extension made through Local channels (attended transfer attempts).</summary>
     public List<AmiConsultation>? Consultations { get; set; }
 
+    /// <summary>The last <c>CoreShowChannels</c> resync that listed a channel of the call (session/ActionID).</summary>
+    public string? ResyncId { get; set; }
+
+    /// <summary>The answer was placed by a resync (an estimate in the gap); a <c>Cdr</c> may correct it.</summary>
+    public bool AnswerEstimated { get; set; }
+
     /// <summary>Keys of consultation calls merged into this one.</summary>
     public List<string> MergedKeys { get; set; } = [];
 }
@@ -145,6 +151,12 @@ internal sealed class AmiLegState
     /// <summary>The phone really rang (<c>Newstate</c> 5 Ringing) or answered; a DND phone (480 at once), a 302 forward
     /// or an unreachable one never does (tests/data/ami/lab s1–s6).</summary>
     public bool Alerted { get; set; }
+
+    /// <summary>The last <c>CoreShowChannels</c> resync that listed this channel (session/ActionID), and its <c>BridgeId</c> then.</summary>
+    public string? ResyncId { get; set; }
+
+    /// <summary><c>BridgeId</c> of the channel in the last resync that listed it; null when in no bridge.</summary>
+    public string? ResyncBridge { get; set; }
 
     /// <summary>A picker: the channel of a phone that picked this call up (its own call merged into this one).</summary>
     public bool Picked { get; set; }

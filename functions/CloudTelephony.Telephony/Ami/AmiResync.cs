@@ -1,0 +1,106 @@
+using CloudTelephony.Telephony.Streams;
+using static CloudTelephony.Telephony.Ami.AmiValues;
+
+namespace CloudTelephony.Telephony.Ami;
+
+/// <summary>
+/// Reconnect reconciliation: after each login the relay asks <c>CoreShowChannels</c> and forwards the
+/// <c>CoreShowChannel</c> list (one per channel the PBX still has, with <c>ActionID</c>, no <c>Timestamp</c>, <c>Duration</c>
+/// in whole seconds, the state and the <c>BridgeId</c>) and <c>CoreShowChannelsComplete</c> (relay README; lab captures
+/// tests/data/ami/lab q2, q3). Events in the gap between two sessions are lost; the list says what happened in it:
+/// <list type="bullet">
+/// <item>a channel listed Up that was ringing when the gap began answered in the gap; with another channel of the call in
+/// the same bridge, the call answered: placed half-way between the last frame of the call before the resync and the
+/// resync (an estimate a later <c>Cdr</c> corrects with its durations);</item>
+/// <item>a channel listed Ringing rang;</item>
+/// <item>a channel of an open call not listed hung up in the gap, at the same half-way estimate; a call none of whose
+/// channels is listed is closed there.</item>
+/// </list>
+/// A listed channel whose call was never seen (no <c>Newchannel</c>) is not a call: as at the start of a stream, calls
+/// already in progress are not recorded.
+/// </summary>
+internal sealed class AmiResync(AmiCalls calls)
+{
+    public bool OnCoreShowChannel(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
+    {
+        if (!calls.TryLeg(m["Uniqueid"], out var call, out var leg))
+        {
+            return false;
+        }
+
+        var id = ResyncId(m, frame);
+        leg.ResyncId = id;
+        call.ResyncId = id;
+        leg.ResyncBridge = NullIfEmpty(m["BridgeId"]);
+        var gapAt = HalfWay(call.LastAt, at);
+        switch (ParseInt(m["ChannelState"]))
+        {
+            case 5:
+                leg.Alerted = true;
+                call.SawRinging = true;
+                calls.Ring(call, leg, call.LastAt);
+                break;
+            case 6 when leg.AnsweredAt is null:
+                leg.AnsweredAt = gapAt;
+                if (leg.ResyncBridge is { } bridge)
+                {
+                    foreach (var other in call.Legs)
+                    {
+                        if (!ReferenceEquals(other, leg) && other.ResyncId == id && other.ResyncBridge == bridge)
+                        {
+                            var wasAnswered = call.AnsweredAt is not null;
+                            other.AnsweredAt ??= gapAt;
+                            calls.MarkAnswered(call, other, gapAt);
+                            calls.MarkAnswered(call, leg, gapAt);
+                            call.AnswerEstimated |= !wasAnswered && call.AnsweredAt is not null;
+                        }
+                    }
+                }
+
+                break;
+        }
+
+        calls.AddEvent(call, at, "state", AmiCalls.EndpointOf(call, leg), "resync " + m.Get("ChannelStateDesc"), frame);
+        return true;
+    }
+
+    public bool OnComplete(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
+    {
+        var id = ResyncId(m, frame);
+        var applied = false;
+        foreach (var open in calls.Stream.Calls.OfType<AmiCallState>().Where(c => c.StartedAt < at && c.LastAt <= at).ToList())
+        {
+            var gapAt = HalfWay(open.LastAt, at);
+            var listed = open.ResyncId == id;
+            var ended = false;
+            foreach (var leg in open.Legs)
+            {
+                if (!leg.HungUp && (!listed || leg.ResyncId != id))
+                {
+                    leg.HungUp = true;
+                    leg.EndedAt = gapAt;
+                    ended = true;
+                }
+            }
+
+            if (!ended)
+            {
+                continue;
+            }
+
+            applied = true;
+            calls.AddEvent(open, gapAt, "hangup", AmiCalls.EndpointOf(open, AmiCalls.Origin(open)), listed ? "resync: some channels gone" : "resync: gone", frame);
+            if (open.Legs.TrueForAll(l => l.HungUp))
+            {
+                calls.Close(open, gapAt);
+            }
+        }
+
+        return applied;
+    }
+
+    /// <summary>One resync: the relay session and the action's id (the same ActionID can repeat across sessions).</summary>
+    private static string ResyncId(AmiMessage m, in PbxFrame frame) => frame.Session + "/" + m.Get("ActionID");
+
+    private static DateTimeOffset HalfWay(DateTimeOffset from, DateTimeOffset to) => to <= from ? from : from + ((to - from) / 2);
+}
