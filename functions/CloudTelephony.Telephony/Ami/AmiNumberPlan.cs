@@ -92,7 +92,8 @@ internal sealed class AmiNumberPlan
 
             if (_pattern is not null && (_pattern.IsMatch(name) || (callerId is not null && _pattern.IsMatch(callerId))))
             {
-                endpoint = _pattern.IsMatch(name) ? name : callerId!;
+                // reported by its number: the caller id when the name is an account (PJSIP/150010002, caller id 202)
+                endpoint = callerId is not null && _pattern.IsMatch(callerId) && !(IsShortNumber(name) && _pattern.IsMatch(name)) ? callerId : name;
                 return LegKind.Extension;
             }
 
@@ -153,7 +154,7 @@ internal sealed class AmiNumberPlan
 
     private string ExtensionNumber(string name, string? callerId)
     {
-        if (IsShortNumber(name) || (_pattern is not null && _pattern.IsMatch(name)))
+        if (IsShortNumber(name))
         {
             return name;
         }
