@@ -195,12 +195,12 @@ public sealed partial class ReadmeTests
     {
         var section = key.Split(':')[0];
         var rest = key[(section.Length + 1)..];
-        // the classes bound from each section (Ingest holds the sweep and the relay-access settings)
+        // the classes bound from each section (Ingest holds the sweep, relay-access and engine-cache settings)
         object[] targets = section switch
         {
             "Sms" => [new SmsOptions()],
             "Routing" => [new RoutingOptions()],
-            "Ingest" => [new SweepOptions(), new IngestAccessOptions()],
+            "Ingest" => [new SweepOptions(), new IngestAccessOptions(), new IngestOptions()],
             "Archive" => [new ArchiveOptions()],
             "ServiceBus" => [new CloudTelephony.ServiceBus.ServiceBusOptions()],
             "Telemetry" => [new TelemetrySection()],
