@@ -16,23 +16,30 @@ namespace CloudTelephony.Telephony.Ami;
 /// <item>a channel of an open call not listed hung up in the gap, at the same half-way estimate; a call none of whose
 /// channels is listed is closed there.</item>
 /// </list>
-/// A listed channel whose call was never seen (no <c>Newchannel</c>) is not a call: as at the start of a stream, calls
-/// already in progress are not recorded.
+/// A listed channel whose call was never seen (its <c>Newchannel</c> fell into a gap, or the call was in progress when
+/// the relay first logged in) opens that call when it is the call's first channel, started <c>Duration</c> before the list;
+/// its answer is an estimate a later <c>Cdr</c> corrects.
 /// </summary>
 internal sealed class AmiResync(AmiCalls calls)
 {
     public bool OnCoreShowChannel(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
     {
-        if (!calls.TryLeg(m["Uniqueid"], out var call, out var leg))
+        if (!calls.TryLeg(m["Uniqueid"], out var call, out var leg) && !Lost(m, at, frame, out call, out leg))
         {
             return false;
         }
 
         var id = ResyncId(m, frame);
+        if (call.ResyncId != id)
+        {
+            // the first channel of the call in this list: what the stream knew of it before the gap ends here
+            call.ResyncId = id;
+            call.ResyncFrom = call.LastAt;
+        }
+
         leg.ResyncId = id;
-        call.ResyncId = id;
         leg.ResyncBridge = NullIfEmpty(m["BridgeId"]);
-        var gapAt = HalfWay(call.LastAt, at);
+        var gapAt = HalfWay(call.ResyncFrom ?? call.LastAt, at);
         switch (ParseInt(m["ChannelState"]))
         {
             case 5:
@@ -70,8 +77,8 @@ internal sealed class AmiResync(AmiCalls calls)
         var applied = false;
         foreach (var open in calls.Stream.Calls.OfType<AmiCallState>().Where(c => c.StartedAt < at && c.LastAt <= at).ToList())
         {
-            var gapAt = HalfWay(open.LastAt, at);
             var listed = open.ResyncId == id;
+            var gapAt = HalfWay(listed ? open.ResyncFrom ?? open.LastAt : open.LastAt, at);
             var ended = false;
             foreach (var leg in open.Legs)
             {
@@ -98,6 +105,65 @@ internal sealed class AmiResync(AmiCalls calls)
 
         return applied;
     }
+
+    /// <summary>
+    /// A channel the PBX still has whose <c>Newchannel</c> fell into a gap: the call's first channel (Uniqueid =
+    /// Linkedid) opens the call, started <c>Duration</c> (whole seconds) before the list; another channel of an open call
+    /// joins it. Anything else (a channel of a call never seen) is left alone.
+    /// </summary>
+    private bool Lost(AmiMessage m, DateTimeOffset at, in PbxFrame frame, out AmiCallState call, out AmiLegState leg)
+    {
+        call = null!;
+        leg = null!;
+        var uid = m["Uniqueid"];
+        var linked = m["Linkedid"];
+        if (uid.IsEmpty || linked.IsEmpty || m.Get("Channel") is not { Length: > 0 } channel)
+        {
+            return false;
+        }
+
+        var started = at - Age(m["Duration"]);
+        var existing = calls.FindCall(linked);
+        var origin = existing is null;
+        if (origin && !uid.SequenceEqual(linked))
+        {
+            return false;
+        }
+
+        call = existing ?? calls.Open(linked.ToString(), started);
+        var callerId = Number(m["CallerIDNum"]);
+        var context = NullIfEmpty(m["Context"]);
+        var kind = calls.NumberPlan.Classify(channel, context, callerId, origin, out var endpoint);
+        leg = new AmiLegState
+        {
+            Uid = uid.ToString(),
+            Channel = channel,
+            Kind = kind,
+            Endpoint = endpoint,
+            CallerIdNum = callerId,
+            CallerIdName = Number(m["CallerIDName"]),
+            Context = context,
+            Exten = NullIfEmpty(m["Exten"]),
+            CreatedAt = started < call.StartedAt ? call.StartedAt : started,
+        };
+        calls.AddLeg(call, leg);
+        if (origin)
+        {
+            calls.Stream.Emit(call, CallChangeKind.Opened, started, caller: leg.CallerIdNum, called: AmiCalls.Called(call));
+        }
+
+        calls.AddEvent(call, leg.CreatedAt, "state", AmiCalls.EndpointOf(call, leg), "resync new " + channel, frame);
+        if (!origin)
+        {
+            calls.Ring(call, leg, leg.CreatedAt);
+        }
+
+        return true;
+    }
+
+    /// <summary><c>Duration: 00:00:06</c> (hours:minutes:seconds) → 6 s; zero when unreadable.</summary>
+    private static TimeSpan Age(ReadOnlySpan<char> duration)
+        => TimeSpan.TryParseExact(duration, @"hh\:mm\:ss", System.Globalization.CultureInfo.InvariantCulture, out var age) ? age : TimeSpan.Zero;
 
     /// <summary>One resync: the relay session and the action's id (the same ActionID can repeat across sessions).</summary>
     private static string ResyncId(AmiMessage m, in PbxFrame frame) => frame.Session + "/" + m.Get("ActionID");

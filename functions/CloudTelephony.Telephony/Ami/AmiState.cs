@@ -116,6 +116,9 @@ internal sealed class AmiCallState : OpenCallState
     /// <summary>The last <c>CoreShowChannels</c> resync that listed a channel of the call (session/ActionID).</summary>
     public string? ResyncId { get; set; }
 
+    /// <summary>The call's last activity before the resync <see cref="ResyncId"/> listed it: where the gap began.</summary>
+    public DateTimeOffset? ResyncFrom { get; set; }
+
     /// <summary>The answer was placed by a resync (an estimate in the gap); a <c>Cdr</c> may correct it.</summary>
     public bool AnswerEstimated { get; set; }
 
