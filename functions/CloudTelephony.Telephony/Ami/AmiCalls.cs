@@ -216,6 +216,22 @@ internal sealed class AmiCalls
         }
 
         leg.RangAt = at;
+    }
+
+    /// <summary>The phone behind the leg really rings (<c>Newstate</c> 5 Ringing, or a resync listing it Ringing): a real
+    /// extension other than the caller ringing is a <see cref="CallChangeKind.Ringing"/>, once per leg. A dial that a DND
+    /// phone refuses at once (480), a 302 forward or an unreachable phone never rings, so it is none
+    /// (tests/data/ami/lab s1–s6).</summary>
+    public void Alert(AmiCallState call, AmiLegState leg, DateTimeOffset at)
+    {
+        Ring(call, leg, at);
+        call.SawRinging = true;
+        if (leg.Alerted)
+        {
+            return;
+        }
+
+        leg.Alerted = true;
         if (leg.Kind == LegKind.Extension && leg.IsReal && !ReferenceEquals(leg, Origin(call)))
         {
             Stream.Emit(call, CallChangeKind.Ringing, at, extension: leg.Endpoint, caller: Origin(call).CallerIdNum, called: Called(call));

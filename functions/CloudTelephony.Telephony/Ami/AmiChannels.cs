@@ -51,9 +51,7 @@ internal sealed class AmiChannels(AmiCalls calls)
         switch (state)
         {
             case 5:
-                leg.Alerted = true;
-                call.SawRinging = true;
-                calls.Ring(call, leg, at);
+                calls.Alert(call, leg, at);
                 calls.AddEvent(call, at, "ring", AmiCalls.EndpointOf(call, leg), null, frame);
                 break;
             case 6:

@@ -61,7 +61,7 @@ namespace CloudTelephony.Telephony.Ami;
 /// <see cref="AmiResync"/> (reconnect reconciliation), <see cref="AmiNumberPlan"/> (trunk or extension),
 /// <see cref="AmiCallBuilder"/> (the final record).</para>
 /// <para><b>Changes.</b> A new Linkedid → <see cref="CallChangeKind.Opened"/>; a real extension other than the caller
-/// starting to ring (Newstate 5, DialBegin, AgentCalled) → <see cref="CallChangeKind.Ringing"/>, one per member of a ring
+/// really ringing (Newstate 5 Ringing; not a dial a DND phone refused at once) → <see cref="CallChangeKind.Ringing"/>, one per member of a ring
 /// group or queue; the first answer (by the extension, or null for the far end) and a transfer target answering →
 /// <see cref="CallChangeKind.Answered"/>; Blind/AttendedTransfer → <see cref="CallChangeKind.Transferred"/>; Hold/Unhold
 /// → <see cref="CallChangeKind.Held"/>/<see cref="CallChangeKind.Resumed"/>; a consultation call merged →

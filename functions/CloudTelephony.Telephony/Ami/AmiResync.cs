@@ -43,9 +43,8 @@ internal sealed class AmiResync(AmiCalls calls)
         switch (ParseInt(m["ChannelState"]))
         {
             case 5:
-                leg.Alerted = true;
-                call.SawRinging = true;
                 calls.Ring(call, leg, call.LastAt);
+                calls.Alert(call, leg, at);
                 break;
             case 6 when leg.AnsweredAt is null:
                 leg.AnsweredAt = gapAt;
