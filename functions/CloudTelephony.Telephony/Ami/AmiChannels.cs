@@ -81,7 +81,15 @@ internal sealed class AmiChannels(AmiCalls calls)
             dest.DialedBy = from.Uid;
         }
 
-        if (dialer.IsEmpty && m["Channel"].IsEmpty && ReferenceEquals(dest, call.Legs[0]))
+        if (dialer.IsEmpty && m["Channel"].IsEmpty && ReferenceEquals(dest, call.Legs[0]) && call.Legs.Count == 1
+            && dest.Kind == LegKind.Extension && RecalledBy(call, dest) is { } transferred)
+        {
+            // a blonde transfer's recall: the PBX rings the transferer again on a channel with a Linkedid of its own
+            // while the transferer's old channel (its hangup held back) is still in the call (tests/data/ami/lab b2, b3, b5)
+            calls.Merge(transferred, call, at);
+            call = transferred;
+        }
+        else if (dialer.IsEmpty && m["Channel"].IsEmpty && ReferenceEquals(dest, call.Legs[0]))
         {
             // Originate (click-to-call): the PBX dials the caller's own phone first
             call.Originated = true;
@@ -298,6 +306,25 @@ internal sealed class AmiChannels(AmiCalls calls)
         }
 
         return false;
+    }
+
+    /// <summary>The open call (other than <paramref name="recall"/>'s own, and older) with an unanswered transfer from the
+    /// extension <paramref name="leg"/> rings, whose transferer channel has not hung up yet: the call a recall belongs to.</summary>
+    private AmiCallState? RecalledBy(AmiCallState recall, AmiLegState leg)
+    {
+        AmiCallState? found = null;
+        foreach (var open in calls.Stream.Calls)
+        {
+            if (open is AmiCallState c && !ReferenceEquals(c, recall) && c.StartedAt <= recall.StartedAt
+                && c.Transfers.Exists(t => !t.Answered && t.From == leg.Endpoint)
+                && c.Legs.Exists(l => l.Kind == LegKind.Extension && !l.HungUp && l.Endpoint == leg.Endpoint && l.AnsweredAt is not null)
+                && (found is null || c.StartedAt > found.StartedAt))
+            {
+                found = c;
+            }
+        }
+
+        return found;
     }
 
     /// <summary>When <paramref name="dialler"/> dials <paramref name="dest"/> after a person answered the call, outside

@@ -31,7 +31,8 @@ namespace CloudTelephony.Telephony.Ami;
 /// target from <c>TransferTarget*</c> or, when absent, the party in the consultation bridge <c>SecondBridgeUniqueid</c>
 /// reached through Local <c>;1</c>/<c>;2</c>); a consultation whose target rang but no <c>AttendedTransfer</c> came (busy,
 /// taken back) is a transfer not answered; blonde transfers' recalls and re-tries (new Linkedid) join the call when they
-/// enter its bridge; AMI <c>Redirect</c> (no event): the caller's channel, out of any bridge after the phone it talked
+/// enter its bridge, and an unanswered recall (the PBX ringing the transferer on a new Linkedid while its old channel is
+/// held) joins the call whose transfer from that extension is unanswered; AMI <c>Redirect</c> (no event): the caller's channel, out of any bridge after the phone it talked
 /// with is gone, dials again.</para>
 /// <para><b>Pickup.</b> The picker's channel (<c>*8</c>, <c>Pickup()</c>, SIP Replaces) opens a call of its own; the
 /// <c>DialEnd ANSWER</c> of the ringing call naming it merges that call into the picked-up one, answered by the picker

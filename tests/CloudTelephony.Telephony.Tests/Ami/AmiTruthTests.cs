@@ -56,6 +56,20 @@ public class AmiTruthTests(ITestOutputHelper output)
     public void The_call_matches_its_truth_with_no_number_plan(string set, string file)
         => Check(set, file, new CorrelatorOptions());
 
+    [Fact]
+    public void Every_lab_recording_is_exactly_its_one_call()
+    {
+        // no extra records: no "missed" call for a pickup channel, a blonde transfer's recalls, a click-to-call's Local
+        // halves or a consultation; none at all for Local channels with no party (c1)
+        foreach (var line in File.ReadLines(Path.Combine(LabDir, "truth.jsonl")).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement))
+        {
+            var file = line.GetProperty("file").GetString()!;
+            var calls = AmiTestKit.Run(Frames(Path.Combine(LabDir, file)), new CorrelatorOptions()).Calls;
+            var expected = line.TryGetProperty("noCallRecord", out var none) && none.GetBoolean() ? 0 : 1;
+            Assert.True(calls.Count == expected, $"{file}: {calls.Count} call records ({string.Join(", ", calls.Select(c => $"{c.CallKey} {c.Direction} {c.Status}"))}), truth {expected}");
+        }
+    }
+
     [Theory]
     [InlineData("np1_inbound_direct.txt")]
     [InlineData("np2_ringgroup.txt")]
