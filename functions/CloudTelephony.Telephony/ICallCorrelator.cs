@@ -54,6 +54,18 @@ public sealed record CorrelatorOptions
     /// <summary>A connected call with no activity for this long is closed with what is known. Default 4 hours.</summary>
     public TimeSpan TalkTimeout { get; init; } = TimeSpan.FromHours(4);
 
-    /// <summary>AMI: endpoint names (<c>PJSIP/&lt;name&gt;</c>) or contexts that are trunks; empty = infer (caller not a known extension).</summary>
+    /// <summary>AMI number plan: trunks, each a channel prefix (<c>technology/resource</c> such as <c>PJSIP/provider</c>,
+    /// which matches <c>PJSIP/provider-0000002a</c>), an endpoint name (<c>provider</c>) or a dialplan context
+    /// (<c>from-pstn</c>). When set, every other non-Local channel is an extension. Empty = infer from the stream (see
+    /// <see cref="ExtensionPattern"/>, <see cref="InternalContexts"/> and the AMI interpreter's remarks).</summary>
     public IReadOnlyList<string> TrunkEndpoints { get; init; } = [];
+
+    /// <summary>AMI number plan: a .NET regular expression an extension number matches as a whole (<c>2\d\d</c>); a
+    /// channel whose endpoint name or caller id number matches is an extension, reported by the matching number. Null =
+    /// not configured.</summary>
+    public string? ExtensionPattern { get; init; }
+
+    /// <summary>AMI number plan: dialplan contexts whose channels are extensions (phones), e.g. <c>ctx-users</c>. Empty =
+    /// not configured.</summary>
+    public IReadOnlyList<string> InternalContexts { get; init; } = [];
 }

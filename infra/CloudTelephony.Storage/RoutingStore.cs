@@ -227,6 +227,38 @@ public sealed class RoutingStore(NpgsqlDataSource db)
         return true;
     }
 
+    /// <summary>The number plan of <paramref name="pbx"/> (<see cref="NumberPlan.None"/> when not set), or null when the PBX is
+    /// not registered.</summary>
+    public async Task<NumberPlan?> NumberPlanAsync(string pbx, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("SELECT trunk_endpoints, extension_pattern, internal_contexts FROM ct.pbxes WHERE id = @pbx");
+        cmd.Parameters.AddWithValue("pbx", pbx);
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        return await reader.ReadAsync(ct)
+            ? new NumberPlan(reader.GetFieldValue<string[]>(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetFieldValue<string[]>(2))
+            : null;
+    }
+
+    /// <summary>Stores <paramref name="plan"/> as the number plan of <paramref name="pbx"/> (every later batch, sweep and
+    /// restore of its stream uses it); false when the PBX is not registered.</summary>
+    /// <exception cref="ArgumentException">The plan has a problem (<see cref="NumberPlan.Problem"/>).</exception>
+    public async Task<bool> SetNumberPlanAsync(string pbx, NumberPlan plan, CancellationToken ct)
+    {
+        if (plan.Problem("trunk", "extension pattern") is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(plan));
+        }
+
+        await using var cmd = db.CreateCommand("""
+            UPDATE ct.pbxes SET trunk_endpoints = @trunks, extension_pattern = @pattern, internal_contexts = @contexts WHERE id = @pbx
+            """);
+        cmd.Parameters.AddWithValue("pbx", pbx);
+        cmd.Parameters.AddWithValue("trunks", plan.Trunks.ToArray());
+        cmd.Parameters.Add(new NpgsqlParameter("pattern", NpgsqlDbType.Text) { Value = string.IsNullOrEmpty(plan.ExtensionPattern) ? DBNull.Value : plan.ExtensionPattern });
+        cmd.Parameters.AddWithValue("contexts", plan.InternalContexts.ToArray());
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
     /// <summary>Recomputes <c>calls.remote_e164</c> of the enterprise's calls (or of one PBX) with its current region.</summary>
     /// <returns>Calls whose number changed.</returns>
     public async Task<int> RenormaliseAsync(long enterpriseId, string? pbx, CancellationToken ct)

@@ -1,3 +1,4 @@
+using CloudTelephony.Telephony;
 using CloudTelephony.Telephony.Streams;
 using Npgsql;
 using NpgsqlTypes;
@@ -10,7 +11,11 @@ namespace CloudTelephony.Storage;
 /// <param name="TimeZone">The PBX's IANA time zone.</param>
 /// <param name="State">The stream-level document (format 2), a format-1 document of an older release, or null for a new stream.</param>
 /// <param name="Version">Incremented by every committed batch of the stream; a cached engine saved at this version is current.</param>
-public sealed record StoredStream(string Pbx, string Protocol, string TimeZone, string? State, long Version);
+public sealed record StoredStream(string Pbx, string Protocol, string TimeZone, string? State, long Version)
+{
+    /// <summary>The PBX's number plan (<c>ct.pbxes.trunk_endpoints</c>, <c>extension_pattern</c>, <c>internal_contexts</c>); <see cref="NumberPlan.None"/> when not set.</summary>
+    public NumberPlan NumberPlan { get; init; } = NumberPlan.None;
+}
 
 /// <summary>
 /// The correlation state of PBX streams (migration 0009): <c>ct.correlator_state</c> holds each stream's small
@@ -32,7 +37,8 @@ public static class StreamStore
             ON CONFLICT (id) DO NOTHING;
             INSERT INTO ct.correlator_state (pbx, state) SELECT @pbx, '' WHERE EXISTS (SELECT 1 FROM ct.pbxes WHERE id = @pbx)
             ON CONFLICT (pbx) DO NOTHING;
-            SELECT s.state, s.version, p.time_zone, p.protocol FROM ct.correlator_state s JOIN ct.pbxes p ON p.id = s.pbx
+            SELECT s.state, s.version, p.time_zone, p.protocol, p.trunk_endpoints, p.extension_pattern, p.internal_contexts
+              FROM ct.correlator_state s JOIN ct.pbxes p ON p.id = s.pbx
              WHERE s.pbx = @pbx FOR UPDATE OF s;
             """;
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
@@ -47,7 +53,10 @@ public static class StreamStore
         }
 
         var state = reader.GetString(0);
-        return new StoredStream(pbx, reader.GetString(3), reader.GetString(2), state.Length == 0 ? null : state, reader.GetInt64(1));
+        return new StoredStream(pbx, reader.GetString(3), reader.GetString(2), state.Length == 0 ? null : state, reader.GetInt64(1))
+        {
+            NumberPlan = new NumberPlan(reader.GetFieldValue<string[]>(4), reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetFieldValue<string[]>(6)),
+        };
     }
 
     /// <summary>The saved open calls of <paramref name="pbx"/> (their state JSON), for a stream engine that is not cached.</summary>

@@ -202,7 +202,62 @@ public static partial class AdminCommand
 
             return 0;
         }));
-        return new Command("pbx", "PBXes") { assign, list };
+        return new Command("pbx", "PBXes") { assign, list, SetNumberPlan(env) };
+    }
+
+    /// <summary><c>admin pbx set --pbx P [--trunk E]... [--extension-pattern RE] [--internal-context C]... [--infer]</c>:
+    /// the PBX's number plan (AMI). Each option given replaces its part; <c>--infer</c> forgets the plan (inferred from the
+    /// stream again).</summary>
+    private static Command SetNumberPlan(Env env)
+    {
+        var pbx = new Option<string>("--pbx") { Description = "PBX id (as the relay names it)", Required = true };
+        var trunk = new Option<string[]>("--trunk") { Description = "a trunk endpoint: technology/resource (PJSIP/provider, SIP/trunk1), an endpoint name or a dialplan context; repeatable; replaces the list" };
+        var pattern = new Option<string?>("--extension-pattern") { Description = "regular expression an extension number matches as a whole (e.g. 2\\d\\d); \"\" clears it" };
+        var contexts = new Option<string[]>("--internal-context") { Description = "a dialplan context whose channels are phones; repeatable; replaces the list" };
+        var infer = new Option<bool>("--infer") { Description = "forget the number plan: trunks and extensions are inferred from the stream again" };
+        var set = new Command("set", "Set a PBX's number plan (AMI: which channels are trunks, which extensions) and print it; used by every later correlation of its stream")
+        {
+            pbx, trunk, pattern, contexts, infer,
+        };
+        set.SetAction((parse, ct) => env.RunAsync(async db =>
+        {
+            var id = parse.GetValue(pbx)!;
+            var store = new RoutingStore(db);
+            if (await store.NumberPlanAsync(id, ct) is not { } plan)
+            {
+                return env.Fail($"PBX '{id}' is not known: register it first ({Cli.Name} admin pbx assign --pbx {id} --enterprise E --protocol ami)");
+            }
+
+            if (parse.GetValue(infer))
+            {
+                plan = NumberPlan.None;
+            }
+
+            if (parse.GetResult(trunk) is not null)
+            {
+                plan = plan with { Trunks = parse.GetValue(trunk) ?? [] };
+            }
+
+            if (parse.GetResult(pattern) is not null)
+            {
+                plan = plan with { ExtensionPattern = parse.GetValue(pattern) is { Length: > 0 } p ? p : null };
+            }
+
+            if (parse.GetResult(contexts) is not null)
+            {
+                plan = plan with { InternalContexts = parse.GetValue(contexts) ?? [] };
+            }
+
+            if (plan.Problem("--trunk", "--extension-pattern") is { } problem)
+            {
+                return env.Fail(problem);
+            }
+
+            await store.SetNumberPlanAsync(id, plan, ct);
+            env.Out.WriteLine($"PBX '{id}' number plan: {plan}");
+            return 0;
+        }));
+        return set;
     }
 
     private static Command Import(Env env)

@@ -8,7 +8,8 @@ using CloudTelephony.Telephony.Streams;
 namespace CloudTelephony.Functions.Commands;
 
 /// <summary>
-/// <c>correlate --protocol P --input FILE [--time-zone Z] [--pbx ID]</c>: offline, no database. Reads a capture
+/// <c>correlate --protocol P --input FILE [--time-zone Z] [--pbx ID] [--trunk ENDPOINT]... [--extension-pattern RE]
+/// [--internal-context CTX]...</c>: offline, no database. Reads a capture
 /// (see <see cref="CaptureFile"/>), correlates it and writes one JSON object per call to stdout (JSON Lines,
 /// <see cref="CallLine"/>), ordered by start time. Parse errors go to stderr with their line number.
 /// </summary>
@@ -32,19 +33,35 @@ public static class CorrelateCommand
             DefaultValueFactory = _ => DateTimeOffset.UnixEpoch,
         };
 
+        var trunk = new Option<string[]>("--trunk")
+        {
+            Description = "AMI: a trunk endpoint (technology/resource such as SIP/provider or PJSIP/trunk1, an endpoint name or a context): its channels are trunks, every other channel an extension; repeatable. Default: inferred from the stream",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var pattern = new Option<string?>("--extension-pattern") { Description = "AMI: regular expression an extension number matches as a whole (e.g. 2\\d\\d)" };
+        var internalContext = new Option<string[]>("--internal-context") { Description = "AMI: a dialplan context whose channels are phones; repeatable" };
+
         var command = new Command("correlate", "Correlate a capture file into call records (JSON Lines on stdout); no database needed")
         {
-            protocol, input, zone, pbx, clockStart,
+            protocol, input, zone, pbx, clockStart, trunk, pattern, internalContext,
         };
         command.SetAction(parse => Run(
             parse.GetValue(protocol)!, parse.GetValue(input)!, parse.GetValue(zone)!, parse.GetValue(pbx)!, parse.GetValue(clockStart),
-            Console.Out, Console.Error));
+            Console.Out, Console.Error,
+            new NumberPlan(parse.GetValue(trunk) ?? [], parse.GetValue(pattern), parse.GetValue(internalContext) ?? [])));
         return command;
     }
 
-    /// <summary>Runs the correlation; returns the process exit code (0, or 2 for a bad time zone or unreadable file).</summary>
-    public static int Run(string protocol, FileInfo input, string zoneId, string pbx, DateTimeOffset clockStart, TextWriter output, TextWriter errors)
+    /// <summary>Runs the correlation; returns the process exit code (0, or 2 for a bad time zone, number plan or unreadable file).</summary>
+    public static int Run(string protocol, FileInfo input, string zoneId, string pbx, DateTimeOffset clockStart, TextWriter output, TextWriter errors, NumberPlan? plan = null)
     {
+        plan ??= NumberPlan.None;
+        if (plan.Problem("--trunk", "--extension-pattern") is { } planProblem)
+        {
+            errors.WriteLine($"error: {planProblem}");
+            return 2;
+        }
+
         if (!TimeZoneInfo.TryFindSystemTimeZoneById(zoneId, out var zone))
         {
             errors.WriteLine($"error: unknown time zone '{zoneId}' (use an IANA id such as Europe/Warsaw)");
@@ -54,7 +71,7 @@ public static class CorrelateCommand
         CaptureCalls result;
         try
         {
-            result = Correlate(protocol, [input], zone, pbx, clockStart, (seq, error) => errors.WriteLine($"frame {seq}: {error}"));
+            result = Correlate(protocol, [input], zone, pbx, clockStart, (seq, error) => errors.WriteLine($"frame {seq}: {error}"), plan);
         }
         catch (Exception ex) when (ex is FormatException or IOException)
         {
@@ -79,12 +96,13 @@ public static class CorrelateCommand
     /// <param name="pbx">PBX id stamped on the calls.</param>
     /// <param name="clockStart">Receive time of frames without one (one millisecond apart).</param>
     /// <param name="parseError">Called with the frame number and error of each frame that does not parse.</param>
+    /// <param name="plan">The PBX's number plan (AMI); null = inferred from the stream.</param>
     /// <exception cref="FormatException">A file is not a capture of <paramref name="protocol"/>.</exception>
     /// <exception cref="IOException">A file cannot be read.</exception>
-    public static CaptureCalls Correlate(string protocol, IEnumerable<FileInfo> inputs, TimeZoneInfo zone, string pbx, DateTimeOffset clockStart, Action<long, string?>? parseError = null)
+    public static CaptureCalls Correlate(string protocol, IEnumerable<FileInfo> inputs, TimeZoneInfo zone, string pbx, DateTimeOffset clockStart, Action<long, string?>? parseError = null, NumberPlan? plan = null)
     {
         var module = PbxProtocols.Get(protocol);
-        var correlator = module.Create(pbx, new CorrelatorOptions { TimeZone = zone });
+        var correlator = module.Create(pbx, (plan ?? NumberPlan.None).ApplyTo(new CorrelatorOptions { TimeZone = zone }));
         var calls = new List<Call>();
         long seq = 0;
         var parseErrors = 0;

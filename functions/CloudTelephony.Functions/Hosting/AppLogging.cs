@@ -96,6 +96,9 @@ public static class LogEvents
     /// <summary>The call sweep failed for one PBX (the others are swept; it is tried again on the next tick).</summary>
     public static readonly EventId SweepPbxFailed = new(1010, "SweepPbxFailed");
 
+    /// <summary>A PBX's stored number plan cannot be used (an extension pattern that is no regular expression); the stream's evidence is used.</summary>
+    public static readonly EventId BadNumberPlan = new(1012, "BadNumberPlan");
+
     /// <summary>An SMS ended in ERROR (permanent failure or attempts used up).</summary>
     public static readonly EventId SmsFailed = new(2001, "SmsFailed");
 

@@ -15,6 +15,7 @@ internal static class AmiCallBuilder
         var trunkLeg = real.FirstOrDefault(l => l.Kind == LegKind.Trunk && !ReferenceEquals(l, origin));
         var direction = origin.Kind == LegKind.Trunk ? CallDirection.Inbound
             : trunkLeg is not null ? CallDirection.Outbound
+            : call.OriginateExten is { } number && AmiNumberPlan.IsOutsideNumber(number) ? CallDirection.Outbound   // a click-to-call never dialled
             : CallDirection.Internal;
 
         CallStatus status;
@@ -48,7 +49,10 @@ internal static class AmiCallBuilder
         }
 
         var extensions = new List<string>();
-        foreach (var l in real.Where(l => l.Kind == LegKind.Extension && !ReferenceEquals(l, origin) && l.RangAt is not null)
+        // extensions that rang: with Newstate Ringing in the stream, only phones that reached it, answered or were busy (a
+        // busy phone was offered the call); a DND phone (480: Cause 19 without Ringing) or a 302 forward (Cause 23) was not
+        foreach (var l in real.Where(l => l.Kind == LegKind.Extension && !ReferenceEquals(l, origin) && l.RangAt is not null
+                     && (!call.SawRinging || l.Alerted || l.AnsweredAt is not null || l.DialStatus == "BUSY" || l.Cause == 17))
                      .OrderBy(l => l.RangAt))
         {
             if (!extensions.Contains(l.Endpoint))
@@ -79,7 +83,7 @@ internal static class AmiCallBuilder
             MissedReason = missedReason,
             Caller = origin.CallerIdNum,
             CallerName = origin.CallerIdName is { } name && name != origin.CallerIdNum ? name : null,
-            Called = AmiCalls.Called(call) ?? (direction == CallDirection.Outbound ? trunkLeg?.DialString : null),
+            Called = AmiCalls.Called(call) ?? (direction == CallDirection.Outbound ? DialledNumber(trunkLeg?.DialString) : null),
             AnsweredBy = call.AnsweredBy,
             Extensions = extensions,
             StartedAt = call.StartedAt,
@@ -87,12 +91,53 @@ internal static class AmiCallBuilder
             EndedAt = endedAt,
             RingSeconds = Call.Seconds(call.StartedAt, answeredAt ?? endedAt),
             TalkSeconds = answeredAt is null ? 0 : Call.Seconds(answeredAt.Value, endedAt),
-            Transfers = [.. call.Transfers.Select(t => new CallTransfer(t.From, t.To, t.At, t.Answered))],
+            Transfers = Transfers(call),
             IvrDigits = call.Digits,
             Trunk = origin.Kind == LegKind.Trunk ? origin.Endpoint : trunkLeg?.Endpoint,
             Participants = participants,
             Events = call.Events,
         };
+    }
+
+    /// <summary>The call's transfers, plus each consultation whose target rang with no transfer to that target (an attended
+    /// transfer the target refused or the transferer took back: no <c>AttendedTransfer</c> event).</summary>
+    private static List<CallTransfer> Transfers(AmiCallState call)
+    {
+        var list = call.Transfers.Select(t => new CallTransfer(t.From, t.To, t.At, t.Answered)).ToList();
+        foreach (var c in call.Consultations ?? [])
+        {
+            var from = call.Legs.Find(l => l.Uid == c.FromUid);
+            var local = call.Legs.Find(l => l.Uid == c.LocalUid);
+            if (from is null || local is null || AmiCalls.Resolve(call, local) is not { Kind: not LegKind.Local, RangAt: { } rang } target
+                || ReferenceEquals(target, from))
+            {
+                continue;
+            }
+
+            var to = AmiCalls.EndpointOf(call, target) ?? target.Endpoint;
+            if (!list.Exists(t => t.To == to))
+            {
+                list.Add(new CallTransfer(AmiCalls.EndpointOf(call, from) ?? from.Endpoint, to, rang, target.AnsweredAt is not null));
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary>The number in a trunk dial string: <c>0048221112233@provider</c> → <c>0048221112233</c>,
+    /// <c>PJSIP/0048221112233@provider</c> → the same; null when empty.</summary>
+    internal static string? DialledNumber(string? dialString)
+    {
+        if (string.IsNullOrEmpty(dialString))
+        {
+            return null;
+        }
+
+        var at = dialString.IndexOf('@');
+        var number = at < 0 ? dialString : dialString[..at];
+        var slash = number.LastIndexOf('/');
+        number = slash < 0 ? number : number[(slash + 1)..];
+        return number.Length == 0 ? dialString : number;
     }
 
     private static (CallStatus, string?) NotAnswered(AmiCallState call, AmiLegState origin, CallDirection direction)

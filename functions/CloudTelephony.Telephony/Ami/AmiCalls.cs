@@ -21,6 +21,7 @@ internal sealed class AmiCalls
     {
         Stream = stream;
         Options = options;
+        NumberPlan = new AmiNumberPlan(options);
         _aliasesBySpan = _aliases.GetAlternateLookup<ReadOnlySpan<char>>();
         _legsBySpan = _legs.GetAlternateLookup<ReadOnlySpan<char>>();
         _byChannelSpan = _byChannel.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -29,6 +30,9 @@ internal sealed class AmiCalls
     public StreamEngine Stream { get; }
 
     public CorrelatorOptions Options { get; }
+
+    /// <summary>Trunk or extension, by the PBX's configured number plan or the stream's evidence.</summary>
+    public AmiNumberPlan NumberPlan { get; }
 
     public string Pbx => Stream.Pbx;
 
@@ -157,6 +161,12 @@ internal sealed class AmiCalls
 
         into.Events = [.. into.Events.Concat(from.Events).OrderBy(e => e.At).ThenBy(e => e.Seq)];
         into.Dialled |= from.Dialled;
+        if (from.Consultations is { Count: > 0 })
+        {
+            (into.Consultations ??= []).AddRange(from.Consultations);
+        }
+
+        into.SawRinging |= from.SawRinging;
         into.LastAt = into.LastAt > from.LastAt ? into.LastAt : from.LastAt;
         into.MergedKeys.Add(from.Key);
         into.MergedKeys.AddRange(from.MergedKeys);
@@ -206,6 +216,22 @@ internal sealed class AmiCalls
         }
 
         leg.RangAt = at;
+    }
+
+    /// <summary>The phone behind the leg really rings (<c>Newstate</c> 5 Ringing, or a resync listing it Ringing): a real
+    /// extension other than the caller ringing is a <see cref="CallChangeKind.Ringing"/>, once per leg. A dial that a DND
+    /// phone refuses at once (480), a 302 forward or an unreachable phone never rings, so it is none
+    /// (tests/data/ami/lab s1–s6).</summary>
+    public void Alert(AmiCallState call, AmiLegState leg, DateTimeOffset at)
+    {
+        Ring(call, leg, at);
+        call.SawRinging = true;
+        if (leg.Alerted)
+        {
+            return;
+        }
+
+        leg.Alerted = true;
         if (leg.Kind == LegKind.Extension && leg.IsReal && !ReferenceEquals(leg, Origin(call)))
         {
             Stream.Emit(call, CallChangeKind.Ringing, at, extension: leg.Endpoint, caller: Origin(call).CallerIdNum, called: Called(call));
@@ -265,13 +291,38 @@ internal sealed class AmiCalls
         }
     }
 
-    /// <summary>Completes the call as of <paramref name="endedAt"/> (its last hangup).</summary>
-    public void Close(AmiCallState call, DateTimeOffset endedAt) => Stream.Close(call, AmiCallBuilder.Build(Pbx, call, endedAt, timedOut: false));
+    /// <summary>Completes the call as of <paramref name="endedAt"/> (its last hangup); a call made only of Local channels
+    /// (no party: an <c>Originate</c> of Local to an application) is no call record (tests/data/ami/lab c1).</summary>
+    public void Close(AmiCallState call, DateTimeOffset endedAt)
+    {
+        if (!call.Legs.Exists(l => l.Kind != LegKind.Local))
+        {
+            Stream.Discard(call, endedAt);
+            return;
+        }
+
+        Stream.Close(call, AmiCallBuilder.Build(Pbx, call, endedAt, timedOut: false));
+    }
 
     // ---- call facts --------------------------------------------------------------------------------------------------
 
-    /// <summary>The call's first channel: the caller.</summary>
-    public static AmiLegState Origin(AmiCallState call) => call.Legs[0];
+    /// <summary>The caller's channel: the call's first channel, or for a click-to-call through a Local channel the phone
+    /// the Local half dialled (<see cref="AmiCallState.OriginUid"/>).</summary>
+    public static AmiLegState Origin(AmiCallState call)
+    {
+        if (call.OriginUid is { } uid)
+        {
+            foreach (var l in call.Legs)
+            {
+                if (l.Uid == uid)
+                {
+                    return l;
+                }
+            }
+        }
+
+        return call.Legs[0];
+    }
 
     /// <summary>For a Local ;1/;2 half: the real channel its partner dialled (the answered one first); else the leg.</summary>
     public static AmiLegState? Resolve(AmiCallState call, AmiLegState leg)
@@ -328,7 +379,7 @@ internal sealed class AmiCalls
     public static string? Called(AmiCallState call)
     {
         var exten = Origin(call).Exten;
-        return exten is null || exten == "s" ? null : exten;
+        return exten is null || exten == "s" ? call.OriginateExten : exten;
     }
 
     /// <summary>A local time of the Asterisk host (<c>yyyy-MM-dd HH:mm:ss</c>, Cdr events) in UTC, by the PBX's zone.</summary>

@@ -11,6 +11,8 @@ namespace CloudTelephony.Telephony.Ami;
 /// </summary>
 internal sealed class AmiChannels(AmiCalls calls)
 {
+    private static readonly System.Buffers.SearchValues<char> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdefABCDEF");
+
     public bool OnNewchannel(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
     {
         if (!m.TryGet("Uniqueid", out var uidSpan) || uidSpan.IsEmpty || calls.HasLeg(uidSpan))
@@ -27,7 +29,7 @@ internal sealed class AmiChannels(AmiCalls calls)
         var call = calls.FindCall(linked);
         var opened = call is null;
         call ??= calls.Open(linked.ToString(), at);
-        var leg = NewLeg(m, uidSpan.ToString(), at);
+        var leg = NewLeg(m, uidSpan.ToString(), at, opened);
         calls.AddLeg(call, leg);
         if (opened)
         {
@@ -49,7 +51,7 @@ internal sealed class AmiChannels(AmiCalls calls)
         switch (state)
         {
             case 5:
-                calls.Ring(call, leg, at);
+                calls.Alert(call, leg, at);
                 calls.AddEvent(call, at, "ring", AmiCalls.EndpointOf(call, leg), null, frame);
                 break;
             case 6:
@@ -79,8 +81,35 @@ internal sealed class AmiChannels(AmiCalls calls)
             dest.DialedBy = from.Uid;
         }
 
-        calls.Ring(call, dest, at);
+        if (dialer.IsEmpty && m["Channel"].IsEmpty && ReferenceEquals(dest, call.Legs[0]) && call.Legs.Count == 1
+            && dest.Kind == LegKind.Extension && RecalledBy(call, dest) is { } transferred)
+        {
+            // a blonde transfer's recall: the PBX rings the transferer again on a channel with a Linkedid of its own
+            // while the transferer's old channel (its hangup held back) is still in the call (tests/data/ami/lab b2, b3, b5)
+            calls.Merge(transferred, call, at);
+            call = transferred;
+        }
+        else if (dialer.IsEmpty && m["Channel"].IsEmpty && ReferenceEquals(dest, call.Legs[0]))
+        {
+            // Originate (click-to-call): the PBX dials the caller's own phone first
+            call.Originated = true;
+        }
+        else if (call.Originated && call.OriginUid is null && from is { Kind: LegKind.Local } && dest.Kind != LegKind.Local
+                 && call.Legs[0].Kind == LegKind.Local && AmiCalls.PairKey(from.Channel) == AmiCalls.PairKey(call.Legs[0].Channel))
+        {
+            // Originate of Local/201@from-internal: the phone its ;2 half rings is the caller (its answer is ring time)
+            call.OriginUid = dest.Uid;
+        }
+
         dest.DialString ??= m.Get("DialString");
+        if (dest.Kind == LegKind.Extension && calls.NumberPlan.DialsOut(dest))
+        {
+            // "which side dials long numbers": a channel dialled with an outside number is a trunk, whatever its name
+            dest.Kind = LegKind.Trunk;
+            dest.Endpoint = AmiNumberPlan.EndpointName(dest.Channel);
+        }
+
+        calls.Ring(call, dest, at);
         if (from is null || from.Kind != LegKind.Local)
         {
             call.Dialled = true;
@@ -98,6 +127,16 @@ internal sealed class AmiChannels(AmiCalls calls)
                     pending.At = at;
                 }
             }
+            else if (from is not null && RedirectedFrom(call, from, dest) is { } transferer)
+            {
+                // AMI Redirect of the caller's channel: no transfer event, the phone that talked with it hung up and the
+                // caller's channel dials again (fixtures/ami/asterisk20 g2_redirect_transfer)
+                dest.Role = "transfer";
+                var fromExt = AmiCalls.EndpointOf(call, transferer) ?? "";
+                var to = AmiCalls.EndpointOf(call, dest) ?? "";
+                call.Transfers.Add(new AmiTransferState { From = fromExt, To = to, At = at, TargetRang = true });
+                calls.Transferred(call, fromExt, to, at);
+            }
         }
 
         calls.AddEvent(call, at, "dial", AmiCalls.EndpointOf(call, dest), m.Get("DialString"), frame);
@@ -112,6 +151,18 @@ internal sealed class AmiChannels(AmiCalls calls)
         }
 
         var status = Status(m["DialStatus"]);
+        if (status == "ANSWER" && calls.TryLeg(m["Uniqueid"], out var dialCall, out _) && !ReferenceEquals(dialCall, call)
+            && ReferenceEquals(dest, AmiCalls.Origin(call)) && dest.Kind == LegKind.Extension && dialCall.StartedAt <= call.StartedAt)
+        {
+            // call pickup (*8, Pickup(), SIP Replaces): the picker's channel started a call of its own (own Linkedid) and the
+            // ringing call's dial now names it as answered (tests/data/ami/lab p1–p7): it joins the picked-up call, which it
+            // answers now (its own Up was the PBX answering its pickup code), and its own call is no call
+            calls.Merge(dialCall, call, at);
+            call = dialCall;
+            dest.AnsweredAt = at;
+            dest.Picked = true;
+        }
+
         dest.DialStatus = status;
         var dialerIsLocal = m["Channel"].StartsWith("Local/", StringComparison.OrdinalIgnoreCase);
         if (!dialerIsLocal && status is not null && status != "ANSWER")
@@ -190,6 +241,48 @@ internal sealed class AmiChannels(AmiCalls calls)
         return false;
     }
 
+    /// <summary><c>OriginateResponse</c> <c>Failure</c> of a click-to-call whose callback leg was never answered: its
+    /// <c>Exten</c> is the number the call was for (never dialled); matched to the open originated call by channel
+    /// (<c>Local/201@from-internal</c>, <c>PJSIP/201</c>: the name without its sequence suffix).</summary>
+    public bool OnOriginateResponse(AmiMessage m, DateTimeOffset at, in PbxFrame frame)
+    {
+        if (m.Get("Exten") is not { Length: > 0 } exten || exten == "s" || m.Get("Channel") is not { Length: > 0 } channel)
+        {
+            return false;
+        }
+
+        AmiCallState? found = null;
+        foreach (var open in calls.Stream.Calls)
+        {
+            if (open is AmiCallState c && c.Originated && c.OriginateExten is null && BaseName(c.Legs[0].Channel) == channel
+                && (found is null || c.StartedAt > found.StartedAt))
+            {
+                found = c;
+            }
+        }
+
+        if (found is null)
+        {
+            return false;
+        }
+
+        if (AmiCalls.Origin(found).Exten is null or "s" && found.Legs.Exists(l => l.Kind == LegKind.Extension))
+        {
+            found.OriginateExten = exten;
+        }
+
+        calls.AddEvent(found, at, "state", AmiCalls.EndpointOf(found, AmiCalls.Origin(found)), "originate " + m.Get("Response") + " " + exten, frame);
+        return true;
+    }
+
+    /// <summary><c>Local/201@from-internal-00000008;1</c> → <c>Local/201@from-internal</c>; <c>PJSIP/201-00000020</c> → <c>PJSIP/201</c>.</summary>
+    private static string BaseName(string channel)
+    {
+        var name = AmiCalls.PairKey(channel);
+        var dash = name.LastIndexOf('-');
+        return dash > 0 && dash < name.Length - 1 && name.AsSpan(dash + 1).ContainsAnyExcept(HexDigits) is false ? name[..dash] : name;
+    }
+
     /// <summary><c>Hold</c> / <c>Unhold</c> (Asterisk 12+, the channel put on or taken off hold): activity and a
     /// <see cref="CallChangeKind.Held"/> / <see cref="CallChangeKind.Resumed"/> change; not a call-record event.</summary>
     public bool OnHold(AmiMessage m, DateTimeOffset at, bool held)
@@ -215,75 +308,76 @@ internal sealed class AmiChannels(AmiCalls calls)
         return false;
     }
 
-    private AmiLegState NewLeg(AmiMessage m, string uid, DateTimeOffset at)
+    /// <summary>The open call (other than <paramref name="recall"/>'s own, and older) with an unanswered transfer from the
+    /// extension <paramref name="leg"/> rings, whose transferer channel has not hung up yet: the call a recall belongs to.</summary>
+    private AmiCallState? RecalledBy(AmiCallState recall, AmiLegState leg)
+    {
+        AmiCallState? found = null;
+        foreach (var open in calls.Stream.Calls)
+        {
+            if (open is AmiCallState c && !ReferenceEquals(c, recall) && c.StartedAt <= recall.StartedAt
+                && c.Transfers.Exists(t => !t.Answered && t.From == leg.Endpoint)
+                && c.Legs.Exists(l => l.Kind == LegKind.Extension && !l.HungUp && l.Endpoint == leg.Endpoint && l.AnsweredAt is not null)
+                && (found is null || c.StartedAt > found.StartedAt))
+            {
+                found = c;
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>When <paramref name="dialler"/> dials <paramref name="dest"/> after a person answered the call, outside
+    /// any bridge, and the extension it last talked with (not <paramref name="dest"/>) is gone: that extension, whose call
+    /// was redirected; else null.</summary>
+    private static AmiLegState? RedirectedFrom(AmiCallState call, AmiLegState dialler, AmiLegState dest)
+    {
+        if (call.AnsweredAt is null || dialler.Kind == LegKind.Local || dialler.BridgedWith is not { } peerUid)
+        {
+            return null;
+        }
+
+        if (InBridge(call, dialler))
+        {
+            return null;
+        }
+
+        var peer = call.Legs.Find(l => l.Uid == peerUid);
+        var party = peer is null ? null : AmiCalls.Resolve(call, peer);
+        return party is { Kind: LegKind.Extension, AnsweredAt: not null } && party.IsReal && !ReferenceEquals(party, dest)
+            && !ReferenceEquals(party, AmiCalls.Origin(call)) && (party.HungUp || !InBridge(call, party)) ? party : null;
+    }
+
+    private static bool InBridge(AmiCallState call, AmiLegState leg)
+    {
+        foreach (var members in call.Bridges.Values)
+        {
+            if (members.Contains(leg.Uid))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private AmiLegState NewLeg(AmiMessage m, string uid, DateTimeOffset at, bool origin)
     {
         var channel = m.Get("Channel") ?? "";
         var context = NullIfEmpty(m["Context"]);
-        var kind = Classify(channel, context, out var endpoint);
+        var callerId = Number(m["CallerIDNum"]);
+        var kind = calls.NumberPlan.Classify(channel, context, callerId, origin, out var endpoint);
         return new AmiLegState
         {
             Uid = uid,
             Channel = channel,
             Kind = kind,
             Endpoint = endpoint,
-            CallerIdNum = Number(m["CallerIDNum"]),
+            CallerIdNum = callerId,
             CallerIdName = Number(m["CallerIDName"]),
             Context = context,
             Exten = NullIfEmpty(m["Exten"]),
             CreatedAt = at,
         };
     }
-
-    private LegKind Classify(string channel, string? context, out string endpoint)
-    {
-        var slash = channel.IndexOf('/');
-        var resource = slash < 0 ? channel : channel[(slash + 1)..];
-        if (channel.StartsWith("Local/", StringComparison.OrdinalIgnoreCase))
-        {
-            var atSign = resource.IndexOf('@');
-            endpoint = atSign < 0 ? resource : resource[..atSign];
-            return LegKind.Local;
-        }
-
-        var dash = resource.LastIndexOf('-');
-        endpoint = dash > 0 ? resource[..dash] : resource;
-        var trunks = calls.Options.TrunkEndpoints;
-        if (trunks.Count > 0)
-        {
-            foreach (var t in trunks)
-            {
-                if (channel.Equals(t, StringComparison.OrdinalIgnoreCase)
-                    || (channel.StartsWith(t, StringComparison.OrdinalIgnoreCase) && channel.Length > t.Length && channel[t.Length] == '-')
-                    || endpoint.Equals(t, StringComparison.OrdinalIgnoreCase)
-                    || (context is not null && context.Equals(t, StringComparison.OrdinalIgnoreCase)))
-                {
-                    return LegKind.Trunk;
-                }
-            }
-
-            return LegKind.Extension;
-        }
-
-        if (context is not null && IsTrunkContext(context))
-        {
-            return LegKind.Trunk;
-        }
-
-        if ((endpoint.Length is >= 1 and <= 6 && endpoint.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0)
-            || (context is not null && context.StartsWith("from-internal", StringComparison.OrdinalIgnoreCase)))
-        {
-            return LegKind.Extension;
-        }
-
-        return LegKind.Trunk;
-    }
-
-    private static bool IsTrunkContext(string context) =>
-        context.StartsWith("from-trunk", StringComparison.OrdinalIgnoreCase)
-        || context.StartsWith("from-pstn", StringComparison.OrdinalIgnoreCase)
-        || context.StartsWith("from-external", StringComparison.OrdinalIgnoreCase)
-        || context.StartsWith("from-did", StringComparison.OrdinalIgnoreCase)
-        || context.StartsWith("from-provider", StringComparison.OrdinalIgnoreCase)
-        || context.Contains("trunk", StringComparison.OrdinalIgnoreCase)
-        || context.Contains("pstn", StringComparison.OrdinalIgnoreCase);
 }

@@ -17,14 +17,30 @@ namespace CloudTelephony.Telephony.Ami;
 /// Calls already in progress when the stream starts (no <c>Newchannel</c> seen) are not recorded.</para>
 /// <para><b>Local channels.</b> <c>Local/…;1</c> / <c>;2</c> halves are tracked (the call closes only when they are
 /// gone too) but never become participants or extensions; the real channel a <c>;2</c> half dials is the leg.</para>
-/// <para><b>Trunk or extension.</b> With <see cref="CorrelatorOptions.TrunkEndpoints"/> set, a channel is a trunk when
-/// an entry equals its channel-name prefix (<c>PJSIP/provider</c> matches <c>PJSIP/provider-0000002a</c>), its endpoint
-/// name (<c>provider</c>) or its <c>Newchannel</c> context (<c>from-pstn</c>); anything else is an extension.
-/// With the list empty the default heuristic is: a channel whose <c>Newchannel</c> context looks like a trunk context
-/// (<c>from-trunk*</c>, <c>from-pstn*</c>, <c>from-external*</c>, <c>from-did*</c>, <c>from-provider*</c>, or any context
-/// containing <c>trunk</c> or <c>pstn</c>) is a trunk; otherwise an endpoint that is 1–6 digits, or any channel in a
-/// <c>from-internal*</c> context, is an extension; anything else (a named endpoint such as <c>PJSIP/sipgate</c>) is a trunk.</para>
-/// <para><b>Direction.</b> Origin (first channel) is a trunk → inbound; else a trunk leg took part → outbound; else internal.</para>
+/// <para><b>Trunk or extension.</b> By the PBX's number plan (<see cref="CorrelatorOptions.TrunkEndpoints"/>,
+/// <see cref="CorrelatorOptions.ExtensionPattern"/>, <see cref="CorrelatorOptions.InternalContexts"/>) or, without one, by
+/// the stream's evidence: rules in <see cref="AmiNumberPlan"/>. An extension is reported by its number (the caller id of
+/// an account such as <c>PJSIP/150010002</c>).</para>
+/// <para><b>Direction.</b> Origin (first channel) is a trunk → inbound; else a trunk leg took part (or a click-to-call was
+/// for an outside number) → outbound; else internal.</para>
+/// <para><b>Click-to-call.</b> An <c>Originate</c> (<c>DialBegin</c> with no dialling channel) of <c>Local/201@ctx</c>:
+/// the phone the Local half rings is the caller and its answer is ring time; the far end answering is the answer; when the
+/// phone never answers, <c>OriginateResponse</c> <c>Exten</c> is the number called. A call of Local channels only is no
+/// call record.</para>
+/// <para><b>Transfers.</b> Blind (<c>BlindTransfer</c>: the next dials are its targets); attended (<c>AttendedTransfer</c>;
+/// target from <c>TransferTarget*</c> or, when absent, the party in the consultation bridge <c>SecondBridgeUniqueid</c>
+/// reached through Local <c>;1</c>/<c>;2</c>); a consultation whose target rang but no <c>AttendedTransfer</c> came (busy,
+/// taken back) is a transfer not answered; blonde transfers' recalls and re-tries (new Linkedid) join the call when they
+/// enter its bridge, and an unanswered recall (the PBX ringing the transferer on a new Linkedid while its old channel is
+/// held) joins the call whose transfer from that extension is unanswered; AMI <c>Redirect</c> (no event): the caller's channel, out of any bridge after the phone it talked
+/// with is gone, dials again.</para>
+/// <para><b>Pickup.</b> The picker's channel (<c>*8</c>, <c>Pickup()</c>, SIP Replaces) opens a call of its own; the
+/// <c>DialEnd ANSWER</c> of the ringing call naming it merges that call into the picked-up one, answered by the picker
+/// then; the phone that only rang is answered elsewhere; extensions are the phones that rang (with <c>Newstate</c>
+/// Ringing in the stream: those that reached it, answered or were busy; a DND 480, a 302 forward or an unreachable phone
+/// did not).</para>
+/// <para><b>Reconnects.</b> <c>CoreShowChannel</c>/<c>CoreShowChannelsComplete</c> after each relay login reconcile the
+/// open calls (<see cref="AmiResync"/>).</para>
 /// <para><b>Answer.</b> A leg answered when a <c>DialEnd</c> with <c>DialStatus: ANSWER</c> names it, an
 /// <c>AgentConnect</c> names it, or it is in a bridge with another channel while Up. The call's answerer is the first
 /// non-origin, non-Local leg that answered (<see cref="Call.AnsweredBy"/> = its extension; null when it is a trunk,
@@ -43,15 +59,17 @@ namespace CloudTelephony.Telephony.Ami;
 /// <para><b>Roles.</b> Like wazo-call-logd's role interpretors, each concern has its own class, all sharing
 /// <see cref="AmiCalls"/>: <see cref="AmiChannels"/> (channels and dials), <see cref="AmiBridges"/> (bridges and
 /// transfers), <see cref="AmiQueues"/> (queues and agents), <see cref="AmiCdr"/> (CDR cross-check),
+/// <see cref="AmiResync"/> (reconnect reconciliation), <see cref="AmiNumberPlan"/> (trunk or extension),
 /// <see cref="AmiCallBuilder"/> (the final record).</para>
 /// <para><b>Changes.</b> A new Linkedid → <see cref="CallChangeKind.Opened"/>; a real extension other than the caller
-/// starting to ring (Newstate 5, DialBegin, AgentCalled) → <see cref="CallChangeKind.Ringing"/>, one per member of a ring
+/// really ringing (Newstate 5 Ringing; not a dial a DND phone refused at once) → <see cref="CallChangeKind.Ringing"/>, one per member of a ring
 /// group or queue; the first answer (by the extension, or null for the far end) and a transfer target answering →
 /// <see cref="CallChangeKind.Answered"/>; Blind/AttendedTransfer → <see cref="CallChangeKind.Transferred"/>; Hold/Unhold
 /// → <see cref="CallChangeKind.Held"/>/<see cref="CallChangeKind.Resumed"/>; a consultation call merged →
 /// <see cref="CallChangeKind.Merged"/>; the last hangup → <see cref="CallChangeKind.Ended"/>.</para>
 /// <para><b>Cdr events</b> (cdr_manager) are a cross-check only: for a call still open they add a <c>record</c> event
-/// and can supply an answer that no other event showed; they never open a call or add a leg (no double counting).
+/// and can supply an answer that no other event showed (from the record's durations: <see cref="AmiCdr"/>); they never
+/// open a call or add a leg (no double counting).
 /// Usually they arrive after the call closed and are then <see cref="FrameDisposition.Ignored"/>.</para>
 /// <para><b>Voicemail.</b> A <c>Newexten</c> running the <c>VoiceMail</c> application on a channel of a call no person
 /// answered makes it <see cref="CallStatus.Voicemail"/> (the <see cref="Call.MissedReason"/> still tells why nobody
@@ -68,6 +86,7 @@ internal sealed class AmiInterpreter : CallInterpreter
     private AmiBridges _bridges = null!;
     private AmiQueues _queues = null!;
     private AmiCdr _cdr = null!;
+    private AmiResync _resync = null!;
 
     public AmiInterpreter(CorrelatorOptions options) => _options = options;
 
@@ -82,6 +101,7 @@ internal sealed class AmiInterpreter : CallInterpreter
         _bridges = new AmiBridges(_calls);
         _queues = new AmiQueues(_calls);
         _cdr = new AmiCdr(_calls);
+        _resync = new AmiResync(_calls);
     }
 
     /// <inheritdoc/>
@@ -178,8 +198,14 @@ internal sealed class AmiInterpreter : CallInterpreter
             case "AgentComplete":
             case "AgentRingNoAnswer":
                 return _queues.OnAgent(m, at, frame);
+            case "OriginateResponse":
+                return _channels.OnOriginateResponse(m, at, frame);
             case "Cdr":
                 return _cdr.OnCdr(m, at, frame);
+            case "CoreShowChannel":
+                return _resync.OnCoreShowChannel(m, at, frame);
+            case "CoreShowChannelsComplete":
+                return _resync.OnComplete(m, at, frame);
             default:
                 return _channels.OnOther(m, at);
         }

@@ -84,6 +84,22 @@ internal sealed class AmiCallState : OpenCallState
 
     public bool Dialled { get; set; }
 
+    /// <summary>Uniqueid of the caller's channel when it is not the call's first channel: a click-to-call
+    /// (<c>Originate</c> of <c>Local/201@from-internal</c>) starts with the Local half; the phone its partner dials is the
+    /// caller.</summary>
+    public string? OriginUid { get; set; }
+
+    /// <summary>The call began with an <c>Originate</c> (a <c>DialBegin</c> without a dialling channel to its first channel).</summary>
+    public bool Originated { get; set; }
+
+    /// <summary>The number a click-to-call was to dial, from <c>OriginateResponse</c> <c>Exten</c> when the callback leg was
+    /// never answered (the number was then never dialled).</summary>
+    public string? OriginateExten { get; set; }
+
+    /// <summary>Some channel of the call reported <c>Newstate</c> 5 (Ringing): the stream shows ringing, so a phone that
+    /// never did is not an extension that rang.</summary>
+    public bool SawRinging { get; set; }
+
     public bool Voicemail { get; set; }
 
     public List<AmiLegState> Legs { get; set; } = [];
@@ -93,6 +109,18 @@ internal sealed class AmiCallState : OpenCallState
     public Dictionary<string, List<string>> Bridges { get; set; } = [];
 
     public List<CallEvent> Events { get; set; } = [];
+
+    /// <summary>Consultation calls an extension made through Local channels (attended transfer attempts).</summary>
+    public List<AmiConsultation>? Consultations { get; set; }
+
+    /// <summary>The last <c>CoreShowChannels</c> resync that listed a channel of the call (session/ActionID).</summary>
+    public string? ResyncId { get; set; }
+
+    /// <summary>The call's last activity before the resync <see cref="ResyncId"/> listed it: where the gap began.</summary>
+    public DateTimeOffset? ResyncFrom { get; set; }
+
+    /// <summary>The answer was placed by a resync (an estimate in the gap); a <c>Cdr</c> may correct it.</summary>
+    public bool AnswerEstimated { get; set; }
 
     /// <summary>Keys of consultation calls merged into this one.</summary>
     public List<string> MergedKeys { get; set; } = [];
@@ -123,6 +151,19 @@ internal sealed class AmiLegState
 
     public DateTimeOffset? RangAt { get; set; }
 
+    /// <summary>The phone really rang (<c>Newstate</c> 5 Ringing) or answered; a DND phone (480 at once), a 302 forward
+    /// or an unreachable one never does (tests/data/ami/lab s1–s6).</summary>
+    public bool Alerted { get; set; }
+
+    /// <summary>The last <c>CoreShowChannels</c> resync that listed this channel (session/ActionID), and its <c>BridgeId</c> then.</summary>
+    public string? ResyncId { get; set; }
+
+    /// <summary><c>BridgeId</c> of the channel in the last resync that listed it; null when in no bridge.</summary>
+    public string? ResyncBridge { get; set; }
+
+    /// <summary>A picker: the channel of a phone that picked this call up (its own call merged into this one).</summary>
+    public bool Picked { get; set; }
+
     public DateTimeOffset? AnsweredAt { get; set; }
 
     public DateTimeOffset? EndedAt { get; set; }
@@ -145,8 +186,24 @@ internal sealed class AmiLegState
     /// <summary>Dial string, for outbound trunk legs.</summary>
     public string? DialString { get; set; }
 
+    /// <summary>BridgeUniqueids of every bridge this channel entered (kept after it left: the consultation bridge an
+    /// <c>AttendedTransfer</c> names as <c>SecondBridgeUniqueid</c> is empty by then).</summary>
+    public List<string>? BridgesEntered { get; set; }
+
+    /// <summary>Uniqueid of the last other channel this one shared a bridge with (a Local half as it is; resolve it).</summary>
+    public string? BridgedWith { get; set; }
+
     [JsonIgnore]
     public bool IsReal => Kind != LegKind.Local && !Consult;
+}
+
+/// <summary>An extension's consultation through a Local channel pair: the transferer and the Local <c>;1</c> half it was
+/// bridged with.</summary>
+internal sealed class AmiConsultation
+{
+    public string FromUid { get; set; } = "";
+
+    public string LocalUid { get; set; } = "";
 }
 
 /// <summary>A transfer being tracked.</summary>

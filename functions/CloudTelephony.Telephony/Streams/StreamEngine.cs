@@ -258,6 +258,22 @@ internal sealed class StreamEngine : StreamCorrelator
         }
     }
 
+    /// <summary>Drops <paramref name="call"/> without a record (it turned out to be no call, e.g. AMI Local channels with
+    /// no party): emits <see cref="CallChangeKind.Ended"/> (unless it already did) and removes it like <see cref="Close"/>.</summary>
+    public void Discard(OpenCallState call, DateTimeOffset at)
+    {
+        if (!call.Ended)
+        {
+            Emit(call, CallChangeKind.Ended, at);
+        }
+
+        if (call.InStream)
+        {
+            Unregister(call);
+            _interpreter.Detach(call);
+        }
+    }
+
     /// <summary><paramref name="from"/> turned out to be part of <paramref name="into"/>: emits
     /// <see cref="CallChangeKind.Merged"/> and removes it from the open set. The interpreter moves its indexes itself.</summary>
     public void Absorb(OpenCallState from, OpenCallState into, DateTimeOffset at)

@@ -218,7 +218,8 @@ public sealed class CorrelateAndStore(
     {
         var (protocolName, zoneId) = await ArchiveStore.PbxAsync(db, pbx, ct) ?? throw new InvalidOperationException($"unknown PBX '{pbx}'");
         var protocol = PbxProtocols.Get(protocolName);
-        var engine = protocol.Create(pbx, Options(zoneId, pbx));
+        var plan = await new RoutingStore(db).NumberPlanAsync(pbx, ct) ?? NumberPlan.None;
+        var engine = protocol.Create(pbx, Options(new StoredStream(pbx, protocolName, zoneId, null, 0) { NumberPlan = plan }, pbx));
         var discarded = new CallChangeList();
         Correlate(engine, protocol.Name, pbx, warmup, discarded);
         var changes = new CallChangeList();
@@ -252,13 +253,15 @@ public sealed class CorrelateAndStore(
                 $"the PBX's protocol '{stored.Protocol}' is not registered here; stored, not correlated", unit, ct);
         }
 
-        var engine = cache.Take(pbx, stored.Version, protocol.Name, stored.TimeZone);
+        // a cached engine is current only with the same settings (time zone and number plan: `admin pbx set` changes it)
+        var settings = stored.TimeZone + "\n" + stored.NumberPlan;
+        var engine = cache.Take(pbx, stored.Version, protocol.Name, settings);
         if (engine is null)
         {
             var openCalls = await StreamStore.OpenCallsAsync(conn, tx, pbx, ct);
             try
             {
-                engine = protocol.Restore(pbx, Options(stored.TimeZone, pbx), stored.State, openCalls);
+                engine = protocol.Restore(pbx, Options(stored, pbx), stored.State, openCalls);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -288,7 +291,7 @@ public sealed class CorrelateAndStore(
             version = await StreamStore.SaveAsync(conn, tx, pbx, delta, engine.OpenCalls, inserted, errors, last, ct);
         }
 
-        unit.AfterCommit.Add(() => cache.Put(pbx, engine, version, stored.TimeZone));
+        unit.AfterCommit.Add(() => cache.Put(pbx, engine, version, settings));
         var part = new IngestTelemetry.PbxCounts(pbx, protocol.Name, inserted, errors, changes.Completed);
         unit.Parts.Add(part);
         return part;
@@ -406,15 +409,27 @@ public sealed class CorrelateAndStore(
         }
     }
 
-    private CorrelatorOptions Options(string zoneId, string pbx)
+    private CorrelatorOptions Options(StoredStream stored, string pbx)
     {
+        var zoneId = stored.TimeZone;
+        var options = new CorrelatorOptions { TimeZone = TimeZoneInfo.Utc };
         if (TimeZoneInfo.TryFindSystemTimeZoneById(zoneId, out var zone))
         {
-            return new CorrelatorOptions { TimeZone = zone };
+            options = options with { TimeZone = zone };
+        }
+        else
+        {
+            logger.LogWarning(LogEvents.UnknownTimeZone, "unknown time zone '{Zone}' on PBX {Pbx}; using UTC", zoneId, pbx);
         }
 
-        logger.LogWarning(LogEvents.UnknownTimeZone, "unknown time zone '{Zone}' on PBX {Pbx}; using UTC", zoneId, pbx);
-        return new CorrelatorOptions { TimeZone = TimeZoneInfo.Utc };
+        if (stored.NumberPlan.Problem("trunk_endpoints", "extension_pattern") is { } problem)
+        {
+            // admin pbx set checks the plan; a row edited by hand must not stop the stream
+            logger.LogWarning(LogEvents.BadNumberPlan, "number plan of PBX {Pbx} ignored: {Problem}", pbx, problem);
+            return options;
+        }
+
+        return stored.NumberPlan.ApplyTo(options);
     }
 
     /// <summary>What one transaction did, across its PBXes.</summary>
