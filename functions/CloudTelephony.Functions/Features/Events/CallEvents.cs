@@ -153,8 +153,10 @@ public static class CallEventBuilder
     /// <summary>The per-call order attribute: the change's ordinal within its call.</summary>
     public static readonly CloudEventAttribute CallSeqAttribute = CloudEventAttribute.CreateExtension("callseq", CloudEventAttributeType.Integer);
 
-    /// <summary>The formatter (System.Text.Json, structured mode).</summary>
-    public static readonly JsonEventFormatter Formatter = new();
+    /// <summary>The formatter (System.Text.Json, structured mode), escaping as little as the API's answers do (a JSON body,
+    /// never HTML), so <c>call.completed</c>'s data is byte for byte the call of <c>GET /api/calls/{id}</c>.</summary>
+    public static readonly JsonEventFormatter Formatter = new(
+        new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }, default);
 
     /// <summary>The deterministic CloudEvent id of a change: 32 hex digits of SHA-256 over pbx, call key, session:seq and ordinal.</summary>
     public static string EventId(in CallChange change)
