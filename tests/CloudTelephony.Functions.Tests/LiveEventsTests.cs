@@ -345,6 +345,62 @@ public sealed class LiveEventsTests : IAsyncLifetime
         return list;
     }
 
+    [Theory]
+    [InlineData("ami", "ami/asterisk20/f_queue_answered.txt", "1796113132.24", "201,202", "202", 6.5)]
+    [InlineData("smdr", "smdr/ipo-30field-2015-crisisline.csv", "1008741", "218", "218", 5)]
+    public async Task An_AMI_queue_call_and_an_SMDR_call_give_one_ringing_per_extension_one_answer_naming_who_took_it_and_one_end(
+        string protocol, string fixture, string callKey, string rang, string answeredBy, double ringSeconds)
+    {
+        var pbx = "live-" + protocol;
+        var frames = CaptureFile.Read(TestPaths.Fixture(fixture.Split('/')), protocol)
+            .Select((f, i) => new Envelope(pbx, protocol, "s1", i + 1, (f.ReceivedAt ?? DateTimeOffset.UnixEpoch.AddMilliseconds(i)).ToUniversalTime(), f.Frame))
+            .ToList();
+        await IngestAsync(frames);
+        await using var cmd = _server.Db.DataSource.CreateCommand("SELECT body FROM ct.call_events_out WHERE pbx = @pbx AND call_key = @key ORDER BY id");
+        cmd.Parameters.AddWithValue("pbx", pbx);
+        cmd.Parameters.AddWithValue("key", callKey);
+        var events = new List<JsonElement>();
+        await using (var r = await cmd.ExecuteReaderAsync())
+        {
+            while (await r.ReadAsync())
+            {
+                events.Add(JsonDocument.Parse(r.GetString(0)).RootElement.Clone());
+            }
+        }
+
+        string Type(JsonElement e) => e.GetProperty("type").GetString()!;
+        Assert.Equal(rang.Split(','), events.Where(e => Type(e) == "call.ringing").Select(e => e.GetProperty("data").GetProperty("extension").GetString()));
+        var answer = Assert.Single(events, e => Type(e) == "call.answered").GetProperty("data");
+        Assert.Equal(answeredBy, answer.GetProperty("answeredBy").GetString());
+        Assert.Equal(ringSeconds, answer.GetProperty("ringSeconds").GetDouble(), 0);
+        Assert.Equal("answered", Assert.Single(events, e => Type(e) == "call.ended").GetProperty("data").GetProperty("status").GetString());
+        Assert.Equal(answeredBy, Assert.Single(events, e => Type(e) == "call.completed").GetProperty("data").GetProperty("answeredBy").GetString());
+        Assert.Equal("call.completed", Type(events[^1]));
+    }
+
+    [Fact]
+    public void Correlate_events_prints_one_CloudEvent_a_line_for_the_capture_offline()
+    {
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        var code = CorrelateCommand.RunEvents("ctip", new FileInfo(TestPaths.Fixture("ctip", "slican-ncp-2025-09-02_04.tsv")), "UTC", "office", default, "acme", output, errors);
+
+        Assert.Equal(0, code);
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+        Assert.Contains("855 frames, 0 parse errors", errors.ToString());
+        Assert.All(lines, e =>
+        {
+            Assert.Equal("1.0", e.GetProperty("specversion").GetString());
+            Assert.Equal("/pbxes/office", e.GetProperty("source").GetString());
+            Assert.Equal("acme", e.GetProperty("enterprise").GetString());
+            Assert.EndsWith("Z", e.GetProperty("time").GetString());
+        });
+        Assert.Equal(lines.Count, lines.Select(e => e.GetProperty("id").GetString()).Distinct().Count());
+        // every completed call of the capture ends with exactly one call.completed, as many as correlate prints calls
+        var calls = CorrelateCommand.Correlate("ctip", [new FileInfo(TestPaths.Fixture("ctip", "slican-ncp-2025-09-02_04.tsv"))], TimeZoneInfo.Utc, "office", default).Calls;
+        Assert.Equal(calls.Count, lines.Count(e => e.GetProperty("type").GetString() == "call.completed"));
+    }
+
     [Fact]
     public async Task An_unknown_Last_Event_ID_or_event_type_is_a_problem_naming_the_parameter()
     {

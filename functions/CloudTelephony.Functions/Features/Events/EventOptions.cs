@@ -44,6 +44,10 @@ public sealed class EventOptions
     /// <summary>Allow <c>http://</c> webhook URLs (tests, loopback); otherwise only <c>https://</c> is accepted.</summary>
     public bool AllowHttpWebhooks { get; set; }
 
+    /// <summary>The Service Bus namespace of the topic (same keys as the <c>ServiceBus</c> section: <c>Endpoint</c>,
+    /// <c>ConnectionString</c>, <c>UseEntraId</c>, …); no endpoint and no connection string = no topic.</summary>
+    public CloudTelephony.ServiceBus.ServiceBusOptions ServiceBus { get; set; } = new();
+
     /// <summary>Service Bus topic the events are sent to (when <c>Events:ServiceBus</c> has an endpoint or connection string).</summary>
     public string Topic { get; set; } = "call-events";
 }

@@ -60,7 +60,7 @@ public static class EventServices
                     UseJitter = true,
                 })
                 .AddTimeout(TimeSpan.FromSeconds(options.WebhookTimeoutSeconds)));
-        var bus = Settings.Read<ServiceBusOptions>(configuration, ServiceBusSection);
+        var bus = options.ServiceBus;
         if (bus is { Endpoint.Length: > 0 } or { ConnectionString.Length: > 0 })
         {
             if (bus.Check(ServiceBusSection) is [var first, ..])
