@@ -68,7 +68,10 @@ public sealed class EventDispatcher(
     /// <summary>The Service Bus sink's cursor name.</summary>
     public const string TopicCursor = "servicebus";
 
-    private const int Page = 200;
+    private const int Page = 500;
+
+    /// <summary>Requests in flight per webhook (calls spread over lanes by key; one call's events one at a time).</summary>
+    private const int Lanes = 8;
     private readonly SemaphoreSlim _running = new(1, 1);
     private int _again;
     private DateTimeOffset _lastPrune = DateTimeOffset.MinValue;
@@ -194,45 +197,72 @@ public sealed class EventDispatcher(
             var delivered = 0;
             while (true)
             {
-                var rows = await EventStore.ReadAsync(db, hook.EnterpriseId, position, hook.Types, Page, ct);
-                foreach (var row in rows.Where(r => r.Position <= top))
+                var rows = (await EventStore.ReadAsync(db, hook.EnterpriseId, position, hook.Types, Page, ct)).Where(r => r.Position <= top).ToList();
+                if (rows.Count == 0)
                 {
-                    var attempt = await PostAsync(client, hook.Url, secret, row.EventId, hook.Id, row.Body, ct);
-                    if (!attempt.Ok)
-                    {
-                        await EventStore.WebhookDeliveredAsync(db, hook.Id, position, delivered, ct);
-                        var error = attempt.Error ?? "failed";
-                        if (await EventStore.WebhookFailedAsync(db, hook.Id, error, options.WebhookMaxFailures, ct))
-                        {
-                            logger.LogWarning(LogEvents.WebhookDisabled, "webhook {Id} ({Url}) disabled after {Max} failed deliveries in a row: {Error}",
-                                hook.Id, SafeUrl(hook.Url), options.WebhookMaxFailures, error);
-                        }
-                        else
-                        {
-                            logger.LogWarning(LogEvents.EventDispatchFailed, "webhook {Id} ({Url}): event {Event} not delivered: {Error}; retried later",
-                                hook.Id, SafeUrl(hook.Url), row.EventId, error);
-                        }
-
-                        Interlocked.Add(ref _delivered, delivered);
-                        return;
-                    }
-
-                    position = row.Position;
-                    delivered++;
+                    break;
                 }
 
-                if (rows.Count < Page || rows[^1].Position >= top)
+                // calls in parallel lanes (a call always in the same lane, its events one after the other)
+                var lanes = rows.GroupBy(r => (uint)StringComparer.Ordinal.GetHashCode(r.Pbx + "\n" + r.CallKey) % Lanes).ToList();
+                var results = await Task.WhenAll(lanes.Select(async lane =>
+                {
+                    foreach (var row in lane)
+                    {
+                        var attempt = await PostAsync(client, hook.Url, secret, row.EventId, hook.Id, row.Body, ct);
+                        if (!attempt.Ok)
+                        {
+                            return (Failed: row, Error: attempt.Error ?? "failed", Sent: 0);
+                        }
+
+                        Interlocked.Increment(ref _delivered);
+                    }
+
+                    return (Failed: (SequencedEvent?)null, Error: (string?)null, Sent: lane.Count());
+                }));
+                var failure = results.Where(r => r.Failed is not null).OrderBy(r => r.Failed!.Position).FirstOrDefault();
+                if (failure.Failed is { } firstFailed)
+                {
+                    // the cursor stops before the first failed event: events after it that other lanes delivered come
+                    // again later (at least once; their order per call holds)
+                    var before = rows.Where(r => r.Position < firstFailed.Position).Select(r => r.Position).DefaultIfEmpty(position).Max();
+                    delivered += rows.Count(r => r.Position < firstFailed.Position);
+                    await EventStore.WebhookDeliveredAsync(db, hook.Id, before, delivered, ct);
+                    if (await EventStore.WebhookFailedAsync(db, hook.Id, failure.Error!, options.WebhookMaxFailures, ct))
+                    {
+                        logger.LogWarning(LogEvents.WebhookDisabled, "webhook {Id} ({Url}) disabled after {Max} failed deliveries in a row: {Error}",
+                            hook.Id, SafeUrl(hook.Url), options.WebhookMaxFailures, failure.Error);
+                    }
+                    else
+                    {
+                        logger.LogWarning(LogEvents.EventDispatchFailed, "webhook {Id} ({Url}): event {Event} not delivered: {Error}; retried later",
+                            hook.Id, SafeUrl(hook.Url), firstFailed.EventId, failure.Error);
+                    }
+
+                    return;
+                }
+
+                delivered += rows.Count;
+                position = rows[^1].Position;
+                if (rows.Count < Page || position >= top)
                 {
                     break;
                 }
             }
 
-            Interlocked.Add(ref _delivered, delivered);
             await EventStore.WebhookDeliveredAsync(db, hook.Id, Math.Max(position, top), delivered, ct);
         }
         catch (Exception ex) when (ex is NpgsqlException or System.Security.Cryptography.CryptographicException or InvalidOperationException or FormatException)
         {
             logger.LogWarning(LogEvents.EventDispatchFailed, "webhook {Id}: delivery run failed: {Error}", hook.Id, ex.Message);
+            try
+            {
+                await EventStore.WebhookDeliveredAsync(db, hook.Id, hook.Position, 0, ct); // lets go of the lease (what was sent comes again)
+            }
+            catch (NpgsqlException)
+            {
+                // the lease runs out by itself
+            }
         }
     }
 
