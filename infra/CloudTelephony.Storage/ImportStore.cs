@@ -14,21 +14,12 @@ public static class ImportStore
         return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
-    /// <summary>Raises the PBX's stream counters (<c>/api/health</c>'s framesStored, parseErrors) by imported frames,
-    /// leaving its correlator state, open calls and last frame time (the live stream's) alone.</summary>
-    public static async Task AddCountsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, long frames, long parseErrors, CancellationToken ct)
+    /// <summary>Calls of <paramref name="pbx"/>'s stream in progress (<c>ct.correlator_state.open_calls</c>), 0 when it has
+    /// no stream yet.</summary>
+    public static async Task<int> OpenCallsAsync(NpgsqlDataSource db, string pbx, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(
-            """
-            INSERT INTO ct.correlator_state (pbx, state) VALUES (@pbx, '') ON CONFLICT (pbx) DO NOTHING;
-            UPDATE ct.correlator_state SET frames_total = frames_total + @frames, parse_errors = parse_errors + @errors, updated_at = now()
-             WHERE pbx = @pbx;
-            """,
-            conn,
-            tx);
+        await using var cmd = db.CreateCommand("SELECT open_calls FROM ct.correlator_state WHERE pbx = @pbx");
         cmd.Parameters.AddWithValue("pbx", pbx);
-        cmd.Parameters.AddWithValue("frames", frames);
-        cmd.Parameters.AddWithValue("errors", parseErrors);
-        await cmd.ExecuteNonQueryAsync(ct);
+        return await cmd.ExecuteScalarAsync(ct) is { } n and not DBNull ? Convert.ToInt32(n, System.Globalization.CultureInfo.InvariantCulture) : 0;
     }
 }

@@ -1,5 +1,8 @@
+using CloudTelephony.Contracts;
 using CloudTelephony.Functions.Commands;
+using CloudTelephony.Functions.Ingest;
 using CloudTelephony.Tests;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CloudTelephony.Functions.Tests;
 
@@ -151,24 +154,30 @@ public sealed class HistoryImportTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_ctip_log_imports_with_its_own_times_once_and_leaves_the_live_state_alone()
+    public async Task A_ctip_log_imports_with_its_own_times_once_through_the_pbx_stream()
     {
         var log = TestPaths.Sample("slican-ncp-2025-09-02_04.tsv");
         Assert.Equal(0, (await AdminAsync("enterprise", "add", "--name", "acme")).Code);
         Assert.Equal(0, (await AdminAsync("pbx", "assign", "--pbx", "office", "--enterprise", "acme", "--protocol", "ctip")).Code);
-        await _db.ScalarAsync("INSERT INTO ct.correlator_state (pbx, state, frames_total) VALUES ('office', '{\"live\":true}', 7); SELECT 0");
 
         var (code, output, errors) = await AdminAsync("import", "--pbx", "office", "--input", log);
 
         Assert.True(code == 0, errors);
         Assert.Contains("855 frames from 2025-09-02 13:44:19 to 2025-09-04 10:55:21 UTC, 855 stored (0 already there), 0 parse errors", output);
-        Assert.Contains("calls: 80 (", output); // the capture's own times: all 80 calls, as ./ct correlate gives them
         Assert.Contains("100% 855/855 frames", errors);
-        Assert.Equal(80, await _db.ScalarAsync("SELECT count(*) FROM ct.calls WHERE pbx = 'office'"));
+        // the capture's own times; the calls still in progress at the log's end stay open in the PBX's stream (the next
+        // live frames or the call sweep close them): completed + open = the 80 calls ./ct correlate gives
+        var stored = await _db.ScalarAsync("SELECT count(*) FROM ct.calls WHERE pbx = 'office'");
+        var open = await _db.ScalarAsync("SELECT open_calls FROM ct.correlator_state WHERE pbx = 'office'");
+        Assert.Equal(80, stored + open);
+        Assert.True(open > 0);
+        Assert.Equal(open, await _db.ScalarAsync("SELECT count(*) FROM ct.open_calls WHERE pbx = 'office'"));
+        Assert.Contains($"calls: {stored} (", output);
+        Assert.Contains($"; {open} still in progress", output);
         Assert.Equal(1, await _db.ScalarAsync("SELECT count(*) FROM ct.calls WHERE pbx = 'office' AND started_at = '2025-09-02 13:44:19.03303+00' AND talk_seconds BETWEEN 5.2 AND 5.21"));
         Assert.Equal(1, await _db.ScalarAsync("SELECT count(DISTINCT session) FROM ct.frames WHERE pbx = 'office' AND session LIKE 'import:%'"));
-        Assert.Equal(862, await _db.ScalarAsync("SELECT frames_total FROM ct.correlator_state WHERE pbx = 'office'"));
-        Assert.Equal(1, await _db.ScalarAsync("SELECT count(*) FROM ct.correlator_state WHERE pbx = 'office' AND state = '{\"live\":true}'"));
+        Assert.Equal(855, await _db.ScalarAsync("SELECT frames_total FROM ct.correlator_state WHERE pbx = 'office'"));
+        Assert.Equal(1, await _db.ScalarAsync("SELECT count(*) FROM ct.correlator_state WHERE pbx = 'office' AND state LIKE '{\"format\":2,%' AND last_frame_at = '2025-09-04 10:55:21.189119+00'"));
 
         var storedAt = await _db.ScalarAsync("SELECT extract(epoch FROM max(stored_at))::bigint * 1000000 + count(*) FROM ct.calls");
         var again = await AdminAsync("import", "--pbx", "office", "--input", log);
@@ -176,6 +185,54 @@ public sealed class HistoryImportTests : IAsyncLifetime
         Assert.Contains("already imported", again.Out);
         Assert.Equal(storedAt, await _db.ScalarAsync("SELECT extract(epoch FROM max(stored_at))::bigint * 1000000 + count(*) FROM ct.calls"));
         Assert.Equal(855, await _db.ScalarAsync("SELECT count(*) FROM ct.frames WHERE pbx = 'office'"));
+    }
+
+    [Fact]
+    public async Task An_import_followed_by_live_ingest_of_the_next_frames_continues_the_calls_in_progress()
+    {
+        // The old collector's log stops in the middle of worked example 2 (fixtures README): the ring group for
+        // 693109180 rang all six members (lines 39-44), the answer (line 46) and the releases come live from the relay.
+        var lines = await File.ReadAllLinesAsync(TestPaths.Sample("slican-ncp-2025-09-02_04.tsv"));
+        var log = Path.Combine(Path.GetTempPath(), $"ct-import-{Guid.NewGuid():N}.tsv");
+        await File.WriteAllLinesAsync(log, lines[..44]);
+        try
+        {
+            Assert.Equal(0, (await AdminAsync("enterprise", "add", "--name", "acme")).Code);
+            Assert.Equal(0, (await AdminAsync("pbx", "assign", "--pbx", "office", "--enterprise", "acme", "--protocol", "ctip")).Code);
+            var imported = await AdminAsync("import", "--pbx", "office", "--input", log);
+            Assert.True(imported.Code == 0, imported.Err);
+            Assert.Contains("; 1 still in progress", imported.Out);
+            Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM ct.calls WHERE pbx = 'office' AND started_at = '2025-09-03 07:07:42.924412+00'"));
+
+            // the relay takes over: its own session, the rest of the capture, through the live ingest path
+            var live = new CorrelateAndStore(_db.DataSource, new StreamCache(new IngestOptions()), [], [], NullLogger<CorrelateAndStore>.Instance);
+            var rest = CaptureFile.Read(log, "ctip").Count() is var n && n == 44
+                ? CaptureFile.Read(TestPaths.Sample("slican-ncp-2025-09-02_04.tsv"), "ctip").Skip(44).ToList()
+                : throw new InvalidOperationException("the import log has the wrong length");
+            var envelopes = rest.Select((f, i) => new Envelope("office", "ctip", "relay-1", i + 1, f.ReceivedAt!.Value.ToUniversalTime(), f.Frame)).ToList();
+            foreach (var chunk in envelopes.Chunk(200))
+            {
+                await live.IngestAsync(chunk, CancellationToken.None);
+            }
+
+            // one call, begun by the import (its key is the import's frame), answered and ended live
+            Assert.Equal(1, await _db.ScalarAsync(
+                """
+                SELECT count(*) FROM ct.calls
+                 WHERE pbx = 'office' AND started_at = '2025-09-03 07:07:42.924412+00' AND call_key LIKE 'import:%:39'
+                   AND answered_by = '101' AND status = 'answered' AND direction = 'inbound'
+                   AND ring_seconds BETWEEN 14.8 AND 14.9 AND talk_seconds BETWEEN 115.3 AND 115.4
+                   AND cardinality(extensions) = 6
+                """));
+            Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM ct.calls WHERE pbx = 'office' AND started_at BETWEEN '2025-09-03 07:07:43+00' AND '2025-09-03 07:09:53+00'"));
+            // and the whole capture's calls, none lost or doubled across the hand-over
+            Assert.Equal(80, await _db.ScalarAsync("SELECT count(*) FROM ct.calls WHERE pbx = 'office'")
+                             + await _db.ScalarAsync("SELECT open_calls FROM ct.correlator_state WHERE pbx = 'office'"));
+        }
+        finally
+        {
+            File.Delete(log);
+        }
     }
 
     [Fact]

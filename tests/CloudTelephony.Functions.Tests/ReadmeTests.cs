@@ -195,7 +195,7 @@ public sealed partial class ReadmeTests
     {
         var section = key.Split(':')[0];
         var rest = key[(section.Length + 1)..];
-        // the classes bound from each section (Ingest holds the sweep and the relay-access settings)
+        // the classes bound from each section (Ingest holds the sweep, relay-access and engine-cache settings)
         object[] targets = section switch
         {
             "Sms" => [new SmsOptions()],

@@ -65,6 +65,7 @@ public sealed class StartupTests
     [InlineData("Routing__TrustedProxies__0", "not-an-ip", "Routing:TrustedProxies", "'not-an-ip'")]
     [InlineData("Ingest__SweepSeconds", "soon", "Ingest:SweepSeconds", "'soon'")]
     [InlineData("Ingest__IdleSeconds", "-1", "Ingest:IdleSeconds", "'-1'")]
+    [InlineData("Ingest__StreamCacheSize", "-1", "Ingest:StreamCacheSize", "'-1'")]
     [InlineData("Telemetry__Console", "yes please", "Telemetry:Console", "'yes please'")]
     [InlineData("ConnectionStrings__Postgres", "garbage", "ConnectionStrings__Postgres", null)]
     [InlineData("ConnectionStrings__Postgres", "Hots=db;Port=5432", "ConnectionStrings__Postgres", "hots")]

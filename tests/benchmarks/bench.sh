@@ -22,7 +22,7 @@ project="$root/tests/benchmarks/CloudTelephony.Benchmarks"
 dotnet build "$project" -c Release -nologo -v q -clp:ErrorsOnly
 bin="$project/bin/Release/net10.0/CloudTelephony.Benchmarks.dll"
 if [ "$what" = all ] || [ "$what" = core ]; then
-  (cd "$root/.ct" 2>/dev/null || mkdir -p "$root/.ct" && cd "$root/.ct"; dotnet "$bin" core --filter '*' --job short --exporters markdown)
+  (cd "$root/.ct" 2>/dev/null || mkdir -p "$root/.ct" && cd "$root/.ct"; dotnet "$bin" core --filter '*' --job short --inProcess --exporters markdown)
 fi
 if [ "$what" = all ] || [ "$what" = ingest ]; then
   export CT_POSTGRES=${CT_POSTGRES:-$("$root/infra/local/postgres.sh" start | tail -n 1)}

@@ -246,7 +246,10 @@ public static partial class AdminCommand
             Ingest.ImportSummary summary;
             try
             {
-                summary = await new Ingest.HistoryImport(db, rules).ImportAsync(id, proto, file, tz, bar, ct);
+                // the engine's one path, as ingest: the PBX's stream state and open calls continue with the import
+                var correlate = new Ingest.CorrelateAndStore(db, new Ingest.StreamCache(new Ingest.IngestOptions { StreamCacheSize = 0 }), [rules], [],
+                    logging.CreateLogger<Ingest.CorrelateAndStore>());
+                summary = await new Ingest.HistoryImport(db, correlate).ImportAsync(id, proto, file, tz, bar, ct);
             }
             catch (FormatException ex)
             {
@@ -264,7 +267,8 @@ public static partial class AdminCommand
             env.Out.WriteLine($"{file.Name} → {id} (session {summary.Session}, time zone {zoneId}): {summary.Frames} frames"
                               + $"{(summary.FirstFrameAt is { } a && summary.LastFrameAt is { } b ? $" from {Utc(a)} to {Utc(b)} UTC" : "")}, "
                               + $"{summary.Stored} stored ({summary.Frames - summary.Stored} already there), {summary.ParseErrors} parse errors");
-            env.Out.WriteLine($"calls: {summary.CallsByStatus.Values.Sum()}{(summary.CallsByStatus.Count == 0 ? "" : " (" + string.Join(", ", summary.CallsByStatus.Select(kv => $"{kv.Key} {kv.Value}")) + ")")}");
+            env.Out.WriteLine($"calls: {summary.CallsByStatus.Values.Sum()}{(summary.CallsByStatus.Count == 0 ? "" : " (" + string.Join(", ", summary.CallsByStatus.Select(kv => $"{kv.Key} {kv.Value}")) + ")")}"
+                              + $"; {summary.OpenCalls} still in progress (the next live frames continue them, or the call sweep closes them)");
             return 0;
         }));
         return import;

@@ -111,7 +111,7 @@ public static class FunctionsApp
         builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(cs) { Name = "cloudtelephony" }.Build());
-        builder.Services.AddSingleton(builder.Configuration.GetSection("Ingest").Get<IngestOptions>() ?? new IngestOptions());
+        builder.Services.AddSingleton(Settings.Read<IngestOptions>(builder.Configuration, "Ingest"));
         builder.Services.AddSingleton<StreamCache>();
         builder.Services.AddSingleton<CorrelateAndStore>();
         builder.Services.AddSingleton<IngestProgress>();

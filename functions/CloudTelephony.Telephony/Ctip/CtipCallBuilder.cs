@@ -19,16 +19,24 @@ internal static class CtipCallBuilder
             Called = call.Called,
             AnsweredBy = call.AnsweredBy,
             Extensions = [.. call.Extensions],
-            StartedAt = call.StartedAt,
-            AnsweredAt = call.AnsweredAt,
-            EndedAt = endedAt,
+            StartedAt = Utc(call.StartedAt),
+            AnsweredAt = Utc(call.AnsweredAt),
+            EndedAt = Utc(endedAt),
             RingSeconds = Call.Seconds(call.StartedAt, call.AnsweredAt ?? endedAt),
             TalkSeconds = call.AnsweredAt is { } answered ? Call.Seconds(answered, endedAt) : 0,
-            Transfers = [.. call.Transfers],
-            Participants = Participants(call, status, missedReason, endedAt),
-            Events = [.. call.Events],
+            Transfers = [.. call.Transfers.Select(t => t.At.Offset == TimeSpan.Zero ? t : t with { At = t.At.ToUniversalTime() })],
+            Participants = Participants(call, status, missedReason, Utc(endedAt)),
+            Events = call.Events.Exists(e => e.At.Offset != TimeSpan.Zero)
+                ? [.. call.Events.Select(e => e with { At = e.At.ToUniversalTime() })]
+                : [.. call.Events],
         };
     }
+
+    /// <summary>Records are UTC throughout; a call restored from state saved before frames were converted on arrival (or
+    /// from a format-1 document) may still hold the capture's offset.</summary>
+    private static DateTimeOffset Utc(DateTimeOffset t) => t.Offset == TimeSpan.Zero ? t : t.ToUniversalTime();
+
+    private static DateTimeOffset? Utc(DateTimeOffset? t) => t is { } v ? Utc(v) : null;
 
     /// <summary>Answered when a leg connected (or a member was released as picked up elsewhere, its CONN lost); else from the
     /// legs' REL causes: the caller's busy / failure first, then any unanswered ring = missed, then busy, failed.</summary>
@@ -65,12 +73,13 @@ internal static class CtipCallBuilder
         return call.Legs.Exists(l => l.Outcome == "failed") ? CallStatus.Failed : CallStatus.Unknown;
     }
 
-    /// <summary>Answered: when the conversation last stopped; else when the last leg ended.</summary>
+    /// <summary>Answered: when the conversation last stopped, or later when a transfer target or recall rang on while the
+    /// caller waited (<see cref="CtipOpenCall.WaitedUntil"/>); else when the last leg ended.</summary>
     private static DateTimeOffset EndedAt(CtipOpenCall call)
     {
         if (call.AnsweredAt is not null && call.TalkEndedAt is { } talkEnded)
         {
-            return talkEnded;
+            return call.WaitedUntil is { } waited && waited > talkEnded ? waited : talkEnded;
         }
 
         DateTimeOffset? last = null;
@@ -98,19 +107,19 @@ internal static class CtipCallBuilder
         var participants = new List<CallParticipant>(call.Legs.Count + 1);
         if (call.Direction == CallDirection.Inbound && call.Caller is { } caller)
         {
-            participants.Add(new CallParticipant(caller, "caller", null, call.AnsweredAt, endedAt, farEndOutcome));
+            participants.Add(new CallParticipant(caller, "caller", null, Utc(call.AnsweredAt), endedAt, farEndOutcome));
         }
 
         foreach (var leg in call.Legs)
         {
-            participants.Add(new CallParticipant(leg.Extension, leg.Role, leg.RangAt, leg.AnsweredAt, leg.EndedAt, leg.Outcome ?? "unknown"));
+            participants.Add(new CallParticipant(leg.Extension, leg.Role, Utc(leg.RangAt), Utc(leg.AnsweredAt), Utc(leg.EndedAt), leg.Outcome ?? "unknown"));
         }
 
         var calledNeverRang = call.Direction == CallDirection.Outbound
             || (call.Direction == CallDirection.Internal && !call.Legs.Exists(l => l.Role != "caller"));
         if (calledNeverRang && call.Called is { } called)
         {
-            participants.Add(new CallParticipant(called, "callee", null, call.AnsweredAt, endedAt, farEndOutcome));
+            participants.Add(new CallParticipant(called, "callee", null, Utc(call.AnsweredAt), endedAt, farEndOutcome));
         }
 
         return participants;

@@ -81,6 +81,10 @@ internal sealed class CtipOpenCall : OpenCallState
     /// <summary>When the conversation last stopped (fewer parties connected than a conversation needs); null while talking.</summary>
     public DateTimeOffset? TalkEndedAt { get; set; }
 
+    /// <summary>When a transfer target or a recall of the transferring extension last stopped ringing unanswered in an
+    /// answered call (UTC): the caller was still waiting on the line until then, so the call lasts at least that long.</summary>
+    public DateTimeOffset? WaitedUntil { get; set; }
+
     /// <summary>When the last open leg ended; the call lingers briefly for late releases and transfer recalls.</summary>
     public DateTimeOffset? ClosingSince { get; set; }
 
@@ -202,6 +206,11 @@ internal sealed class CtipOpenCall : OpenCallState
     {
         var talkingBefore = ConnectedCount() >= TalkingParties;
         var wasConnected = leg.State == LegState.Connected;
+        if (leg.State == LegState.Ringing && AnsweredAt is not null && Transfers.Count > 0 && (WaitedUntil is null || at > WaitedUntil))
+        {
+            WaitedUntil = at;   // a transfer target or the recall stopped ringing while the caller waited
+        }
+
         leg.Outcome = LegOutcome(leg, cause);
         leg.State = LegState.Ended;
         leg.EndedAt = at;

@@ -6,8 +6,9 @@ namespace CloudTelephony.Telephony.Ctip;
 /// <summary>
 /// The CTIP rules: correlates a Slican PBX's CTIP stream into calls (protocol reference: shared/protocols/ctip.md, CTIP
 /// manual v15.01). CTIP has no call id: every message names only an extension, so calls are matched by extension, caller
-/// number, dialled number (DID) and time. Event time is the relay's receive time (<see cref="PbxFrame.ReceivedAt"/>, UTC),
-/// which is also the stream clock.
+/// number, dialled number (DID) and time. Event time is the relay's receive time (<see cref="PbxFrame.ReceivedAt"/>, converted
+/// to UTC when it carries an offset, so every time of a record — legs, events, transfers — is UTC), which is also the stream
+/// clock.
 /// </summary>
 /// <remarks>
 /// <list type="bullet">
@@ -19,8 +20,11 @@ namespace CloudTelephony.Telephony.Ctip;
 /// <item><b>Internal</b>: <c>ECHO A /B</c> (or a RING with caller <c>/A</c>) opens a call; <c>RING B /A</c>, <c>CONN B</c>,
 /// <c>CONN A</c> join it. REL 17 on the caller = busy, REL 15 = failed (invalid number).</item>
 /// <item><b>Transfers</b>: a RING whose held field names an extension in a call (<c>RING C caller 0 /C /A</c>) adds C to
-/// that call and records a transfer from A; a later RING of A for the same caller after an unanswered transfer is the
-/// recall, same call.</item>
+/// that call and records a transfer from A. After an unanswered blind transfer the PBX recalls A with a new RING of the
+/// same caller (dialled field = the original DID, held field <c>_</c>, ctip.md "Transfer"): the same call, which goes on
+/// until the recall ends — answered, the talk continues; unanswered, the call ends when the recall's ringing ends. The
+/// caller waits on the line while a transfer target or the recall rings, so an answered call lasts (and talks) until
+/// the last such ringing ended, not only until the last conversation stopped.</item>
 /// <item><b>Ends</b>: a leg ends on REL, or on <c>STAT ext h</c> (on-hook) of a dialling or talking leg when no REL
 /// follows within <see cref="CtipCorrelator.ReleaseGrace"/>. When every leg has ended the call lingers
 /// <see cref="CtipCorrelator.ReleaseGrace"/> (or <see cref="CtipCorrelator.RecallWindow"/> after an unanswered transfer)
@@ -48,8 +52,11 @@ internal sealed partial class CtipInterpreter(CorrelatorOptions options) : CallI
     public override string Protocol => CtipProtocol.Instance.Name;
 
     /// <inheritdoc/>
-    public override FrameOutcome Apply(in PbxFrame frame)
+    public override FrameOutcome Apply(in PbxFrame received)
     {
+        // Every time in a call record is UTC: a frame stamped with an offset (a capture's +02:00 receive times) is
+        // converted here, once, so legs, events and transfers never keep the offset.
+        var frame = received.ReceivedAt.Offset == TimeSpan.Zero ? received : received with { ReceivedAt = received.ReceivedAt.ToUniversalTime() };
         Stream.MoveClock(frame.ReceivedAt);
         var message = CtipParser.Parse(frame.Text);
         if (message is CtipParseError error)

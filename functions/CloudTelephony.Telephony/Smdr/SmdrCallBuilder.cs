@@ -41,6 +41,8 @@ internal sealed class SmdrCallBuilder(SmdrStringCache strings)
         var end = start;
         SmdrFields? prev = null;
         string? prevTarget = null;
+        var prevAnswered = false;
+        DateTimeOffset? answeredAtOfPerson = null;
 
         foreach (var seg in segments)
         {
@@ -53,11 +55,14 @@ internal sealed class SmdrCallBuilder(SmdrStringCache strings)
                 end = segEnd;
             }
 
-            AddExtension(r.Party1Device);
-            AddExtension(r.Party2Device);
+            AddExtension(r.Party1Device, origin);
+            AddExtension(r.Party2Device, origin);
             trunk ??= IsTrunk(r.Party1Device) ? r.Party1Device : IsTrunk(r.Party2Device) ? r.Party2Device : null;
 
-            var connected = r.ConnectedSeconds > 0;
+            // Answered: connected, or held or parked, which only an answered call can be (Avaya "SMDR Examples", Park and
+            // Unpark: the parking extension's record has Connected Time 0 and the Park Time). The answer comes after the
+            // segment's Ring Time, so park and hold time never count as ring.
+            var connected = r.ConnectedSeconds > 0 || r.HoldSeconds > 0 || r.ParkSeconds > 0;
             DateTimeOffset? segAnswer = connected ? SmdrInterpreter.AddSeconds(begin, r.RingSeconds) : null;
             talk += r.ConnectedSeconds;
             if (connected)
@@ -70,6 +75,7 @@ internal sealed class SmdrCallBuilder(SmdrStringCache strings)
                 else
                 {
                     person = true;
+                    answeredAtOfPerson ??= segAnswer;
                     answeredBy ??= AnsweringExtension(r, origin);
                 }
             }
@@ -84,7 +90,10 @@ internal sealed class SmdrCallBuilder(SmdrStringCache strings)
                 target = TargetOf(r, origin);
             }
 
-            if (prev is not null && target != prevTarget)
+            // A new target after a segment someone answered is a transfer (or forward) by the party that had the call; after
+            // a segment nobody answered the call moved on (picked up elsewhere, forwarded on no answer, the next hunt-group
+            // member): the leg that only rang is no transfer source.
+            if (prev is not null && target != prevTarget && prevAnswered)
             {
                 (transfers ??= []).Add(new CallTransfer(FromOf(prev, r, prevTarget!), target, begin, connected));
             }
@@ -109,6 +118,20 @@ internal sealed class SmdrCallBuilder(SmdrStringCache strings)
             events[index++] = new CallEvent(r.RecordTime ?? segEnd, "record", target, Detail(r), seg.Session, seg.Seq);
             prev = r;
             prevTarget = target;
+            prevAnswered = connected;
+        }
+
+        if (person)
+        {
+            // a leg that only rang while another extension took the call (pickup, a hunt-group member): answered elsewhere
+            for (var i = 1; i < legs.Count; i++)
+            {
+                if (legs[i] is { Outcome: "no-answer", AnsweredAt: null } leg && leg.Endpoint != answeredBy && Contains(extensions, leg.Endpoint)
+                    && leg.EndedAt <= answeredAtOfPerson)
+                {
+                    legs[i] = leg with { Outcome = "answered-elsewhere" };
+                }
+            }
         }
 
         var status = !complete ? CallStatus.Unknown
@@ -138,6 +161,19 @@ internal sealed class SmdrCallBuilder(SmdrStringCache strings)
             Participants = legs.ToArray(),
             Events = events,
         };
+    }
+
+    private static bool Contains(List<string> list, string value)
+    {
+        foreach (var item in list)
+        {
+            if (item == value)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Index of the non-caller leg for <paramref name="endpoint"/> (index 0 is the caller), or -1.</summary>
@@ -265,10 +301,12 @@ internal sealed class SmdrCallBuilder(SmdrStringCache strings)
         return s.Length == caller.Length ? caller : _strings.Get(s);
     }
 
-    private void AddExtension(string? device)
+    /// <summary>Adds an extension that rang: an <c>E</c> party other than <paramref name="origin"/> (the calling extension
+    /// of an outbound or internal call is not one that rang).</summary>
+    private void AddExtension(string? device, string? origin)
     {
         var extensions = _extensions;
-        if (!IsExtension(device))
+        if (!IsExtension(device) || device == origin)
         {
             return;
         }
@@ -378,6 +416,10 @@ internal sealed class SmdrCallBuilder(SmdrStringCache strings)
 
     internal static bool IsTrunk(string? device) => device is { Length: > 1 } && device[0] == 'T';
 
+    /// <summary>A voicemail / auto-attendant channel: a <c>V…</c> device or a <c>VM Channel</c> name — but not a conference
+    /// channel, which IP Office also numbers <c>V…</c> and names <c>CO Channel n.m</c> (Avaya "SMDR Examples", conference
+    /// examples: <c>V11001,CO Channel 100.1</c>): people talk in a conference.</summary>
     private static bool IsVoicemail(string? device, string? name)
-        => (device is { Length: > 1 } && device[0] == 'V') || (name is not null && name.StartsWith("VM Channel", StringComparison.OrdinalIgnoreCase));
+        => !(name is not null && name.StartsWith("CO Channel", StringComparison.OrdinalIgnoreCase))
+           && ((device is { Length: > 1 } && device[0] == 'V') || (name is not null && name.StartsWith("VM Channel", StringComparison.OrdinalIgnoreCase)));
 }

@@ -17,29 +17,36 @@ namespace CloudTelephony.Telephony.Smdr;
 /// ones: it begins at <c>max(its Call Start, end of segment k-1)</c> and lasts Ring + Connected + Hold + Park (Avaya's
 /// record duration). <see cref="Call.StartedAt"/> = Call Start of the first record; <see cref="Call.EndedAt"/> = end of
 /// the last segment (= start + Σ ring + connected + hold + park); <see cref="Call.AnsweredAt"/> = begin + Ring Time of
-/// the first segment with Connected Time &gt; 0 (voicemail included); <see cref="Call.TalkSeconds"/> = Σ Connected Time.</para>
+/// the first answered segment (voicemail included), so Hold and Park Time never count as ring; <see cref="Call.TalkSeconds"/>
+/// = Σ Connected Time. A segment is answered when its Connected Time, Hold Time or Park Time is &gt; 0: only an answered
+/// call can be held or parked, and Avaya's "SMDR Examples" (Park and Unpark) show the parking extension's record with
+/// Connected Time 0 and the Park Time.</para>
 /// <para><b>Direction.</b> <c>I</c> → inbound. <c>O</c> → internal only when every segment has Is Internal = 1 and two
 /// parties of which none is a trunk (<c>T…</c>) — i.e. both ends on the system as smdr.md #9 says; otherwise outbound.
 /// This keeps the <c>VIRTUAL SPP</c> rows (Is Internal 1, no Party2, an external called number) outbound, as the fixture
 /// README describes them.</para>
-/// <para><b>Status.</b> A segment with a voicemail party (<c>V…</c> device or a name starting <c>VM Channel</c>) is a
-/// voicemail segment. Answered = some non-voicemail segment has Connected Time &gt; 0; else Voicemail = some voicemail
-/// segment was connected; else Missed (SMDR does not say why, so <see cref="Call.MissedReason"/> stays null). Calls closed
+/// <para><b>Status.</b> A segment with a voicemail party (<c>V…</c> device or a name starting <c>VM Channel</c>; a
+/// <c>V…</c> conference channel named <c>CO Channel …</c> is people talking, not voicemail) is a voicemail segment. Answered = some non-voicemail segment was answered; else Voicemail = some voicemail
+/// segment was answered; else Missed (SMDR does not say why, so <see cref="Call.MissedReason"/> stays null). Calls closed
 /// by timeout or <see cref="Flush"/> are Unknown.</para>
 /// <para><b>Parties.</b> The originating device is the trunk for inbound calls and Party1 for outbound/internal ones.
 /// Each segment's target is its first party that is neither the originator nor a trunk (<c>E218</c> → <c>218</c>, other
 /// devices such as <c>V9542</c> as sent); if only a trunk is left, the external number (External Targeted Number, else
 /// Dialled/Called Number); with no other party, the Called Number. When a segment has the same two parties as the one
 /// before but a different Called Number (real example Call ID 1949529: AA then 4666), the target is the new Called
-/// Number. A change of target between segments is a transfer (forward or transfer; SMDR does not tell them apart).</para>
+/// Number. A change of target after an answered segment is a transfer from the party that had the call (forward or
+/// transfer; SMDR does not tell them apart): a call parked by one extension and unparked at another is answered by the
+/// parking extension and transferred to the unparking one. A change of target after a segment nobody answered (call
+/// pickup, forward on no answer, the next hunt-group member) is no transfer: the call moved on, and an extension that
+/// only rang before a person answered elsewhere is <c>answered-elsewhere</c>.</para>
 /// <para><b>Call fields.</b> <see cref="Call.CallKey"/> = Call ID. <see cref="Call.Caller"/> = Caller of the first record;
 /// empty or <c>anonymous</c> → null (withheld), SIP <c>number@ip</c> → <c>number</c> (the raw value stays in
 /// <see cref="SmdrRecord.Caller"/>). <see cref="Call.Called"/> = Dialled Number (the DDI for inbound, the digits dialled
 /// for outbound), else Called Number when it is empty (analog lines send no DDI). <see cref="Call.AnsweredBy"/> = the
-/// first <c>E</c> party, other than the originator, of the first connected non-voicemail segment — Party1 or Party2,
+/// first <c>E</c> party, other than the originator, of the first answered non-voicemail segment — Party1 or Party2,
 /// whichever holds it (IP Office puts the extension in Party1 on real inbound lines); null for outbound calls answered
-/// by the far end. <see cref="Call.Extensions"/> = every <c>E</c> party in segment order, each once (the originator of
-/// an outbound call included). <see cref="Call.Trunk"/> = the first <c>T…</c> device. Participants: the caller
+/// by the far end. <see cref="Call.Extensions"/> = the extensions that rang, as in every protocol: every <c>E</c> party
+/// in segment order, each once, except the originator (the calling extension of an outbound or internal call). <see cref="Call.Trunk"/> = the first <c>T…</c> device. Participants: the caller
 /// (or the originating device when withheld), then one leg per distinct segment target. Events: one <c>record</c> event
 /// per record, at its SMDR Record Time or else its computed segment end, linked to the frame's session and seq.</para>
 /// <para><b>Timeouts.</b> The stream clock is PBX time: the latest segment end (or SMDR Record Time) seen. An open call
@@ -58,6 +65,7 @@ internal sealed class SmdrInterpreter : CallInterpreter
     private readonly SmdrStringCache _strings = new();
     private readonly SmdrFields _scratch = new();
     private readonly SmdrCallBuilder _builder;
+    private readonly List<Lifetime> _lifetime = new(8);
 
     /// <summary>Stands for each one-record call while its changes are emitted (it never enters the open set).</summary>
     private readonly SmdrOpenCall _oneRecord = new();
@@ -214,7 +222,9 @@ internal sealed class SmdrInterpreter : CallInterpreter
         Stream.Close(call, record);
     }
 
-    /// <summary>The changes a record tells, before its end: opened, ringing extensions, answered, transfers.</summary>
+    /// <summary>The changes a record tells, before its end, in the order they happened: opened; per segment target that is
+    /// an extension its ringing; the first answer; each transfer, then its target ringing and, when it took the call, its
+    /// answer. At the same instant a transfer comes before its target's ringing, and ringing before an answer.</summary>
     private void EmitLifetime(SmdrOpenCall call, Call record)
     {
         if (!Stream.WantsEveryChange)
@@ -223,26 +233,58 @@ internal sealed class SmdrInterpreter : CallInterpreter
         }
 
         Stream.Emit(call, CallChangeKind.Opened, record.StartedAt, caller: record.Caller, called: record.Called);
+        var lifetime = _lifetime;
+        lifetime.Clear();
         var participants = record.Participants;
         for (var i = 1; i < participants.Count; i++)
         {
             var leg = participants[i];
-            if (leg.RangAt is { } rang && Contains(record.Extensions, leg.Endpoint))
+            if (!Contains(record.Extensions, leg.Endpoint))
             {
-                Stream.Emit(call, CallChangeKind.Ringing, rang, extension: leg.Endpoint, caller: record.Caller, called: record.Called);
+                continue;
+            }
+
+            if (leg.RangAt is { } rang)
+            {
+                lifetime.Add(new Lifetime(rang, 1, lifetime.Count, CallChangeKind.Ringing, leg.Endpoint, null));
+            }
+
+            if (leg is { Role: "transfer", AnsweredAt: { } taken } && leg.Endpoint != record.AnsweredBy)
+            {
+                lifetime.Add(new Lifetime(taken, 2, lifetime.Count, CallChangeKind.Answered, leg.Endpoint, null));
             }
         }
 
         if (record.AnsweredAt is { } answered)
         {
-            Stream.Emit(call, CallChangeKind.Answered, answered, extension: record.AnsweredBy);
+            lifetime.Add(new Lifetime(answered, 2, lifetime.Count, CallChangeKind.Answered, record.AnsweredBy, null));
         }
 
         foreach (var t in record.Transfers)
         {
-            Stream.Emit(call, CallChangeKind.Transferred, t.At, from: t.From, to: t.To);
+            lifetime.Add(new Lifetime(t.At, 0, lifetime.Count, CallChangeKind.Transferred, t.From, t.To));
+        }
+
+        lifetime.Sort(static (a, b) => a.At != b.At ? a.At.CompareTo(b.At) : a.Rank != b.Rank ? a.Rank.CompareTo(b.Rank) : a.Order.CompareTo(b.Order));
+        foreach (var c in lifetime)
+        {
+            switch (c.Kind)
+            {
+                case CallChangeKind.Ringing:
+                    Stream.Emit(call, CallChangeKind.Ringing, c.At, extension: c.Party, caller: record.Caller, called: record.Called);
+                    break;
+                case CallChangeKind.Answered:
+                    Stream.Emit(call, CallChangeKind.Answered, c.At, extension: c.Party);
+                    break;
+                default:
+                    Stream.Emit(call, CallChangeKind.Transferred, c.At, from: c.Party, to: c.To);
+                    break;
+            }
         }
     }
+
+    /// <summary>One change of <see cref="EmitLifetime"/> before sorting: time, rank at the same time, insertion order.</summary>
+    private readonly record struct Lifetime(DateTimeOffset At, int Rank, int Order, CallChangeKind Kind, string? Party, string? To);
 
     /// <summary>The record of a call whose last record never came (timeout, end of capture); the engine completes it.</summary>
     private Call Incomplete(SmdrOpenCall call)

@@ -10,17 +10,23 @@ namespace CloudTelephony.Telephony.Smdr;
 /// Parses one Avaya IP Office SMDR record (one CSV line) into a <see cref="SmdrRecord"/>.
 /// Format (shared/protocols/smdr.md "Transport and framing"; Avaya "SMDR Fields",
 /// https://documentation.avaya.com/bundle/AdministeringAvayaIPOfficePlatformManagerR11_1/page/SMDR_Fields.html):
-/// fields separated by commas, never quoted or escaped; 30 fields on older releases, 34/35 later, up to 37 on R11.1+.
+/// fields separated by commas, never quoted or escaped; 30 fields on older releases, 34/35 later, up to 37 on R11.1+, and
+/// the 17-field rendering (Call Start … Park Time) of older IP Office releases and of Avaya's "SMDR Examples" pages
+/// (e.g. <c>2008/06/28 09:28:41,00:00:00,9,8004206,I,4324,4324,,0,1000014155,0,E4324,Joe Bloggs,T9161,LINE 5.1,0,0</c>).
 /// </summary>
 /// <remarks>
 /// Span-based and allocation-light: only non-empty text fields allocate. Never throws on input: a line with fewer than
 /// <see cref="MinFields"/> fields, or a field that does not parse, gives a <see cref="SmdrParseResult"/> whose
-/// <see cref="SmdrParseResult.Error"/> names the field. Trailing CR/LF is tolerated; fields beyond #37 are ignored.
+/// <see cref="SmdrParseResult.Error"/> names the field. Fields a shorter record lacks (#18 onwards) read as empty
+/// (smdr.md: "tolerate missing trailing fields"). Trailing CR/LF is tolerated; fields beyond #37 are ignored.
+/// Field 9 (Is Internal) other than <c>0</c>/<c>1</c> — Avaya's own voicemail example prints <c>I</c> there — is read
+/// from the parties instead: internal when neither Party1 nor Party2 is a trunk (<c>T…</c>).
 /// </remarks>
 public static class SmdrParser
 {
-    /// <summary>Fewest fields a record may have (releases before 6.0 send exactly 30).</summary>
-    public const int MinFields = 30;
+    /// <summary>Fewest fields a record may have: #1 Call Start to #17 Park Time, the shortest rendering IP Office and its
+    /// documentation use (the 30-field releases before 6.0 and later ones add to it).</summary>
+    public const int MinFields = 17;
 
     /// <summary>Most fields this parser reads (R11.1+); more are ignored.</summary>
     public const int MaxFields = 37;
@@ -127,7 +133,8 @@ public static class SmdrParser
         s = line[f[8]];
         if (!TryParseFlag(s, out var isInternal))
         {
-            return Bad(9, s, "is not 0 or 1");
+            // not 0/1 (Avaya's documented example prints 'I'): both ends on the system unless a party is a trunk
+            isInternal = !IsTrunkDevice(line[f[11]]) && !IsTrunkDevice(line[f[13]]);
         }
 
         s = line[f[9]];
@@ -155,7 +162,7 @@ public static class SmdrParser
         }
 
         bool? authValid = null;
-        s = line[f[17]];
+        s = n > 17 ? line[f[17]] : [];
         if (!s.IsWhiteSpace())
         {
             if (!TryParseFlag(s, out var av))
@@ -166,12 +173,12 @@ public static class SmdrParser
             authValid = av;
         }
 
-        if (!TryDecimal(line, f, 20, out var callCharge, out var err)
-            || !TryDecimal(line, f, 22, out var amountAtLast, out err)
-            || !TryInt(line, f, 23, out var callUnits, out err)
-            || !TryInt(line, f, 24, out var unitsAtLast, out err)
-            || !TryDecimal(line, f, 25, out var costPerUnit, out err)
-            || !TryDecimal(line, f, 26, out var markUp, out err))
+        if (!TryDecimal(line, f, n, 20, out var callCharge, out var err)
+            || !TryDecimal(line, f, n, 22, out var amountAtLast, out err)
+            || !TryInt(line, f, n, 23, out var callUnits, out err)
+            || !TryInt(line, f, n, 24, out var unitsAtLast, out err)
+            || !TryDecimal(line, f, n, 25, out var costPerUnit, out err)
+            || !TryDecimal(line, f, n, 26, out var markUp, out err))
         {
             return Fail(err!);
         }
@@ -235,7 +242,7 @@ public static class SmdrParser
 
     /// <summary>The "too few fields" error for each field count below <see cref="MinFields"/>, built once.</summary>
     private static readonly string[] TooFewFields = [.. Enumerable.Range(0, MinFields)
-        .Select(n => $"expected at least {MinFields} comma-separated fields, got {n} (truncated record?)")];
+        .Select(n => $"expected at least {MinFields} comma-separated fields (Call Start to Park Time), got {n} (truncated record?)")];
 
     /// <summary>Splits <paramref name="line"/> at commas: the first <c>f.Length</c> fields go to <paramref name="f"/>,
     /// the return value counts every field (commas + 1). Finds the commas 8 characters at a time.</summary>
@@ -309,10 +316,22 @@ public static class SmdrParser
         return s.IsEmpty ? null : strings is null ? s.ToString() : strings.Get(s);
     }
 
-    private static bool TryDecimal(ReadOnlySpan<char> line, ReadOnlySpan<Range> f, int i, out decimal? value, out string? error)
+    /// <summary>A <c>T…</c> device (trunk line), as the correlator reads field 12/14.</summary>
+    private static bool IsTrunkDevice(ReadOnlySpan<char> device)
+    {
+        device = device.Trim(' ');
+        return device.Length > 1 && device[0] == 'T';
+    }
+
+    private static bool TryDecimal(ReadOnlySpan<char> line, ReadOnlySpan<Range> f, int n, int i, out decimal? value, out string? error)
     {
         value = null;
         error = null;
+        if (i >= n)
+        {
+            return true;
+        }
+
         var s = line[f[i]];
         if (s.IsWhiteSpace())
         {
@@ -330,10 +349,15 @@ public static class SmdrParser
         return true;
     }
 
-    private static bool TryInt(ReadOnlySpan<char> line, ReadOnlySpan<Range> f, int i, out int? value, out string? error)
+    private static bool TryInt(ReadOnlySpan<char> line, ReadOnlySpan<Range> f, int n, int i, out int? value, out string? error)
     {
         value = null;
         error = null;
+        if (i >= n)
+        {
+            return true;
+        }
+
         var s = line[f[i]];
         if (s.IsWhiteSpace())
         {

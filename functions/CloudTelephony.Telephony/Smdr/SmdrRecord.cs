@@ -19,13 +19,13 @@ public enum SmdrDirection
 /// https://documentation.avaya.com/bundle/AdministeringAvayaIPOfficePlatformManagerR11_1/page/SMDR_Fields.html).
 /// </summary>
 /// <remarks>
-/// Empty fields and fields missing from shorter records (30, 34 or 35 fields instead of 37) are <c>null</c>, except the
+/// Empty fields and fields missing from shorter records (17, 30, 34 or 35 fields instead of 37) are <c>null</c>, except the
 /// durations <see cref="RingSeconds"/>, <see cref="HoldSeconds"/> and <see cref="ParkSeconds"/>, where empty means 0.
 /// Text fields are kept exactly as sent (no trimming), names may contain spaces and any Unicode (UTF-8 on the wire).
 /// </remarks>
 public sealed record SmdrRecord
 {
-    /// <summary>How many comma-separated fields the line had (30, 34, 35, 37 …; more than 37 are ignored).</summary>
+    /// <summary>How many comma-separated fields the line had (17, 30, 34, 35, 37 …; more than 37 are ignored).</summary>
     public required int FieldCount { get; init; }
 
     /// <summary>#1 Call Start as sent (<c>YYYY/MM/DD HH:MM:SS</c>), PBX local wall-clock time including DST. Every record of
@@ -57,7 +57,8 @@ public sealed record SmdrRecord
     /// <summary>#8 Account code, if one was entered.</summary>
     public string? Account { get; init; }
 
-    /// <summary>#9 Is Internal: <c>1</c> both ends on the system (or SCN), <c>0</c> a trunk is involved.</summary>
+    /// <summary>#9 Is Internal: <c>1</c> both ends on the system (or SCN), <c>0</c> a trunk is involved. Any other value
+    /// (Avaya's documented voicemail example prints <c>I</c>) is taken from the parties: true when neither is a <c>T…</c> trunk.</summary>
     public required bool IsInternal { get; init; }
 
     /// <summary>#10 Call ID, shared by all records (segments) of one call.</summary>

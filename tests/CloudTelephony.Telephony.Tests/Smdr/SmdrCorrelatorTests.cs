@@ -172,7 +172,7 @@ public class SmdrCorrelatorTests
         Assert.Equal("4731", c.Caller);
         Assert.Equal("69145869202", c.Called);
         Assert.Null(c.AnsweredBy); // the far end answered, not an extension
-        Assert.Equal(["4731"], c.Extensions);
+        Assert.Empty(c.Extensions);   // the calling extension did not ring (#14.6)
         Assert.Equal("T9017", c.Trunk);
         Assert.Equal(Utc("2018-09-07T08:06:19Z"), c.StartedAt);
         Assert.Equal(Utc("2018-09-07T08:06:19Z"), c.AnsweredAt);
@@ -197,7 +197,7 @@ public class SmdrCorrelatorTests
             Assert.Equal(0, c.TalkSeconds);
             Assert.Equal(c.StartedAt, c.EndedAt);
         });
-        Assert.Equal(["3776"], calls[0].Extensions);
+        Assert.Empty(calls[0].Extensions);   // the calling extension did not ring (#14.6)
         Assert.Equal(Utc("2018-09-07T08:07:20Z"), calls[0].StartedAt);
     }
 
@@ -207,7 +207,7 @@ public class SmdrCorrelatorTests
         var (calls, outcomes) = Run(Misc);
         Assert.Equal(FrameDisposition.Applied, outcomes[0].Disposition);
         Assert.Equal(FrameDisposition.ParseError, outcomes[1].Disposition);
-        Assert.Equal("expected at least 30 comma-separated fields, got 15 (truncated record?)", outcomes[1].Error);
+        Assert.Equal("expected at least 17 comma-separated fields (Call Start to Park Time), got 15 (truncated record?)", outcomes[1].Error);
         var c = Assert.Single(calls);
         Assert.Equal("1009687", c.CallKey);
         Assert.Equal(CallDirection.Outbound, c.Direction);
@@ -242,7 +242,7 @@ public class SmdrCorrelatorTests
         Assert.Equal(CallStatus.Answered, call.Status);
         Assert.Equal("201", call.Caller);
         Assert.Equal("202", call.AnsweredBy);
-        Assert.Equal(["201", "202", "203"], call.Extensions);
+        Assert.Equal(["202", "203"], call.Extensions);   // 201 called: it did not ring (#14.6)
         Assert.Equal(Utc("2024-07-01T09:00:04Z"), call.AnsweredAt);
         // segment 1: 4 + 60 + 10 = 74 s; segment 2: 6 + 120 + 5 = 131 s
         Assert.Equal(Utc("2024-07-01T09:03:25Z"), call.EndedAt);

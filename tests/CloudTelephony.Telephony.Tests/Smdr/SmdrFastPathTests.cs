@@ -45,7 +45,7 @@ public class SmdrFastPathTests
         for (var n = 1; n < SmdrParser.MinFields; n++)
         {
             var line = string.Join(',', Enumerable.Repeat("abcdefghij", n));
-            Assert.Equal($"expected at least 30 comma-separated fields, got {n} (truncated record?)", SmdrParser.Parse(line).Error);
+            Assert.Equal($"expected at least 17 comma-separated fields (Call Start to Park Time), got {n} (truncated record?)", SmdrParser.Parse(line).Error);
         }
     }
 

@@ -15,6 +15,10 @@ public enum CorrelationOrigin
 
     /// <summary>An archived day replayed through a fresh engine (history: the live stream is not touched).</summary>
     Restore,
+
+    /// <summary>An old collector's log back-filled through the PBX's live stream (<c>admin import</c>): like
+    /// <see cref="Ingest"/>, but the calls are history (rules that act on recent calls skip them by age).</summary>
+    Import,
 }
 
 /// <summary>

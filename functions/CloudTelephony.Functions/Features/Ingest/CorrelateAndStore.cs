@@ -26,7 +26,7 @@ public sealed record ReplayResult(int Inserted, int ParseErrors, int Calls, int 
 
 /// <summary>
 /// The one correlate-and-store path (DESIGN.md "Reliability rules"), used by <c>IngestHttp</c>, <c>IngestFrames</c>, the
-/// call sweep and archive restore: for each PBX of a transaction it locks the PBX's stream row, takes the PBX's stream
+/// call sweep, <c>admin import</c> (<see cref="ImportAsync"/>) and archive restore: for each PBX of a transaction it locks the PBX's stream row, takes the PBX's stream
 /// engine from the cache when it is current (else loads the stream state and that PBX's open calls), correlates,
 /// stores the frames verbatim (idempotent on pbx, session, seq; a frame that does not parse is stored with its error and
 /// the batch goes on), upserts the completed calls, runs the <see cref="ICallChangeHandler"/>s (SMS rules, …) and saves
@@ -76,9 +76,25 @@ public sealed class CorrelateAndStore(
     /// batches touching the same PBXes cannot deadlock).</summary>
     /// <exception cref="NpgsqlException">The database failed; nothing of the batch was committed.</exception>
     public async Task<IngestResult> IngestAsync(IReadOnlyList<Envelope> batch, CancellationToken ct)
+        => (await IngestAsync(batch, CorrelationOrigin.Ingest, ct)).Result;
+
+    /// <summary>
+    /// Ingests a batch of back-filled history (<c>admin import</c>) exactly as a relay's batch: the PBX's live stream engine
+    /// (its state, open calls, watermarks) continues with it, so calls in progress at the end of an import continue with
+    /// the next live frames (or close on the call sweep). The handlers see <see cref="CorrelationOrigin.Import"/>.
+    /// </summary>
+    /// <returns>The counts and the calls the batch completed.</returns>
+    /// <exception cref="NpgsqlException">The database failed; nothing of the batch was committed.</exception>
+    public async Task<(IngestResult Result, IReadOnlyList<Call> Completed)> ImportAsync(IReadOnlyList<Envelope> batch, CancellationToken ct)
+    {
+        var (result, unit) = await IngestAsync(batch, CorrelationOrigin.Import, ct);
+        return (result, [.. unit.Parts.SelectMany(p => p.Calls)]);
+    }
+
+    private async Task<(IngestResult Result, Unit Unit)> IngestAsync(IReadOnlyList<Envelope> batch, CorrelationOrigin origin, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
-        var unit = new Unit(CorrelationOrigin.Ingest);
+        var unit = new Unit(origin);
         await using (var conn = await db.OpenConnectionAsync(ct))
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
@@ -100,7 +116,7 @@ public sealed class CorrelateAndStore(
         IngestTelemetry.Committed(unit.Parts, result.Milliseconds);
         logger.LogDebug("ingested {Frames} frames ({Stored} new, {Errors} parse errors), {Calls} calls in {Ms:F1} ms",
             result.Frames, result.Stored, result.ParseErrors, result.Calls, result.Milliseconds);
-        return result;
+        return (result, unit);
     }
 
     /// <summary>

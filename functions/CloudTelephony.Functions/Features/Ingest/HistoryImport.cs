@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using CloudTelephony.Contracts;
-using CloudTelephony.Functions.Sms;
 using CloudTelephony.Storage;
 using CloudTelephony.Telephony;
 using Npgsql;
@@ -13,25 +12,29 @@ namespace CloudTelephony.Functions.Ingest;
 /// <param name="Frames">Frames in the file.</param>
 /// <param name="Stored">Frames stored by this run (the rest were stored by an earlier import of the same file).</param>
 /// <param name="ParseErrors">Frames of the file that did not parse (stored with their error).</param>
-/// <param name="CallsByStatus">Calls correlated from the file, by status (answered, missed, ...).</param>
+/// <param name="CallsByStatus">Calls the file's frames completed, by status (answered, missed, ...).</param>
 /// <param name="AlreadyImported">The file had been imported completely before: nothing was changed.</param>
 /// <param name="FirstFrameAt">The file's first frame time (UTC), or null.</param>
 /// <param name="LastFrameAt">The file's last frame time (UTC), or null.</param>
+/// <param name="OpenCalls">Calls of the PBX's stream still in progress after the import: they continue with the next
+/// live frames, or the call sweep closes them.</param>
 public sealed record ImportSummary(
     string Session, long Frames, long Stored, int ParseErrors, IReadOnlyDictionary<string, int> CallsByStatus, bool AlreadyImported,
-    DateTimeOffset? FirstFrameAt, DateTimeOffset? LastFrameAt);
+    DateTimeOffset? FirstFrameAt, DateTimeOffset? LastFrameAt, int OpenCalls = 0);
 
 /// <summary>
 /// Back-fill of history: an old collector's log (the capture formats <c>./ct correlate</c> reads: CTIP
 /// <c>receivedAt&lt;TAB&gt;frame</c> logs, AMI event logs, IP Office SMDR files) stored as frames of a PBX and correlated
-/// into calls with the file's own times. The frames go under a session of their own, derived from the file's content
-/// (seq = frame number), so importing the same file again stores nothing twice, and a fresh correlator (as the archive
-/// restore uses) so the live stream's correlator state — its open calls, stream clock and session watermarks — is
-/// never touched. Each batch is one transaction: frames stored verbatim (a frame that does not parse is stored with its
-/// error), completed calls upserted on (pbx, call key), SMS rules applied (they skip calls older than
-/// <c>Sms:RuleMaxAgeMinutes</c>, so a back-fill texts nobody), the PBX's stream counters raised.
+/// into calls with the file's own times, through the engine's one path (<see cref="CorrelateAndStore.ImportAsync"/>):
+/// the PBX's stream engine, its state and open calls, exactly as ingest. The frames go under a session of their own,
+/// derived from the file's content (seq = frame number), so importing the same file again stores nothing twice (the
+/// session's watermark makes its frames duplicates). Each batch is one transaction: frames stored verbatim (a frame
+/// that does not parse is stored with its error), completed calls upserted on (pbx, call key), the call-change handlers
+/// run (SMS rules skip calls older than <c>Sms:RuleMaxAgeMinutes</c>, so a back-fill texts nobody), the stream's state,
+/// open calls and counters saved. Calls still in progress when the log ends stay open: the PBX's next live frames
+/// continue them (a relay that took over from the old collector), or the call sweep closes them.
 /// </summary>
-public sealed class HistoryImport(NpgsqlDataSource db, SmsRules smsRules)
+public sealed class HistoryImport(NpgsqlDataSource db, CorrelateAndStore correlate)
 {
     /// <summary>Frames per transaction.</summary>
     public int BatchSize { get; init; } = 1000;
@@ -47,7 +50,8 @@ public sealed class HistoryImport(NpgsqlDataSource db, SmsRules smsRules)
     /// <param name="pbx">A registered PBX.</param>
     /// <param name="protocol">The file's protocol (the PBX's).</param>
     /// <param name="file">The log.</param>
-    /// <param name="zone">Time zone of times without an offset (SMDR local times).</param>
+    /// <param name="zone">Time zone of the log's receive times without an offset. Times the frames carry themselves
+    /// (SMDR Call Start) are read in the PBX's zone, as live frames are.</param>
     /// <param name="progress">Receives (frames done, frames in the file) after each batch.</param>
     /// <param name="ct">Cancellation: batches committed so far stay; importing again completes the file.</param>
     /// <exception cref="FormatException">The file is not a capture of <paramref name="protocol"/>.</exception>
@@ -60,13 +64,11 @@ public sealed class HistoryImport(NpgsqlDataSource db, SmsRules smsRules)
         if (total > 0 && await ImportStore.SessionFramesAsync(db, pbx, session, ct) >= total)
         {
             progress?.Report((total, total));
-            return new ImportSummary(session, total, 0, 0, new Dictionary<string, int>(), true, null, null);
+            return new ImportSummary(session, total, 0, 0, new Dictionary<string, int>(), true, null, null, await ImportStore.OpenCallsAsync(db, pbx, ct));
         }
 
-        var correlator = Correlators.Create(protocol, pbx, new CorrelatorOptions { TimeZone = zone });
         var byStatus = new SortedDictionary<string, int>(StringComparer.Ordinal);
-        var completed = new List<Call>();
-        var rows = new List<StoredFrame>(BatchSize);
+        var batch = new List<Envelope>(BatchSize);
         long seq = 0, stored = 0;
         var errors = 0;
         DateTimeOffset? first = null, last = null;
@@ -76,52 +78,37 @@ public sealed class HistoryImport(NpgsqlDataSource db, SmsRules smsRules)
         foreach (var frame in CaptureFile.Read(file.FullName, protocol, zone))
         {
             seq++;
-            clock = frame.ReceivedAt ?? clock.AddMilliseconds(1);
+            clock = (frame.ReceivedAt ?? clock.AddMilliseconds(1)).ToUniversalTime();
             first ??= clock;
             last = clock;
-            var outcome = correlator.Process(new PbxFrame(pbx, session, seq, clock, frame.Frame), completed);
-            if (outcome.Error is not null)
+            batch.Add(new Envelope(pbx, protocol, session, seq, clock, frame.Frame));
+            if (batch.Count >= BatchSize)
             {
-                errors++;
-            }
-
-            rows.Add(new StoredFrame(session, seq, clock, frame.Frame, outcome.Error));
-            if (rows.Count >= BatchSize)
-            {
-                stored += await CommitAsync(pbx, rows, completed, byStatus, ct);
+                (stored, errors) = await CommitAsync(batch, byStatus, stored, errors, ct);
                 progress?.Report((seq, total));
             }
         }
 
-        correlator.Flush(completed); // calls still open when the log ends (the old collector stopped)
-        stored += await CommitAsync(pbx, rows, completed, byStatus, ct);
+        (stored, errors) = await CommitAsync(batch, byStatus, stored, errors, ct);
         progress?.Report((seq, total));
-        return new ImportSummary(session, seq, stored, errors, byStatus, false, first?.ToUniversalTime(), last?.ToUniversalTime());
+        return new ImportSummary(session, seq, stored, errors, byStatus, false, first, last, await ImportStore.OpenCallsAsync(db, pbx, ct));
     }
 
-    private async Task<int> CommitAsync(string pbx, List<StoredFrame> rows, List<Call> completed, SortedDictionary<string, int> byStatus, CancellationToken ct)
+    private async Task<(long Stored, int Errors)> CommitAsync(List<Envelope> batch, SortedDictionary<string, int> byStatus, long stored, int errors, CancellationToken ct)
     {
-        if (rows.Count == 0 && completed.Count == 0)
+        if (batch.Count == 0)
         {
-            return 0;
+            return (stored, errors);
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        var inserted = await FrameStore.InsertFramesAsync(conn, tx, pbx, rows, ct);
-        await FrameStore.UpsertCallsAsync(conn, tx, completed, ct);
-        await smsRules.ApplyAsync(conn, tx, pbx, completed, ct);
-        var newErrors = inserted == 0 ? 0 : rows.Count(r => r.ParseError is not null);
-        await ImportStore.AddCountsAsync(conn, tx, pbx, inserted, newErrors, ct);
-        await tx.CommitAsync(ct);
+        var (result, completed) = await correlate.ImportAsync(batch, ct);
         foreach (var c in completed)
         {
             var status = CallNames.Of(c.Status);
             byStatus[status] = byStatus.GetValueOrDefault(status) + 1;
         }
 
-        rows.Clear();
-        completed.Clear();
-        return inserted;
+        batch.Clear();
+        return (stored + result.Stored, errors + result.ParseErrors);
     }
 }

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using CloudTelephony.Telephony.Streams;
 
 namespace CloudTelephony.Functions.Ingest;
@@ -8,6 +9,7 @@ public sealed class IngestOptions
     /// <summary>Stream engines kept in memory between batches, one per PBX (least recently used go first). A batch whose
     /// PBX's engine is cached at the stored version reads no open calls from the database. 0 turns the cache off.
     /// Default 512.</summary>
+    [Range(0, 1_000_000, ErrorMessage = "must be 0 (off) to 1000000 engines")]
     public int StreamCacheSize { get; set; } = 512;
 }
 
