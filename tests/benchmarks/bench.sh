@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ./ct bench [core|ingest|routing|pipeline|relay|relay-forwarder] — benchmarks, figures printed (never asserted).
+# ./ct bench [core|ingest|routing|pipeline|events|relay|relay-forwarder] — benchmarks, figures printed (never asserted).
 #   core:   BenchmarkDotNet, parse + correlate per protocol on the real captures (per-frame Mean; frames/s = 1 s / Mean)
 #   ingest: end to end, HTTP → functions → PostgreSQL, the CTIP capture repeated to 1,000,000 frames
 #   routing: Smart Redirect getcustomerdata over loopback at 500 req/s, cold and warm, then the maximum rate
