@@ -24,17 +24,26 @@ public static class FrameStore
     /// <summary>Inserts frames of <paramref name="pbx"/>; a (pbx, session, seq) already stored is left as it is.</summary>
     /// <returns>How many frames were new.</returns>
     public static async Task<int> InsertFramesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, IReadOnlyList<StoredFrame> frames, CancellationToken ct)
+        => (await InsertFramesCountingAsync(conn, tx, pbx, frames, ct)).Inserted;
+
+    /// <summary>Inserts frames of <paramref name="pbx"/> like <see cref="InsertFramesAsync"/> and counts what was new.</summary>
+    /// <returns>How many frames were new, and how many of those carry a parse error (a redelivered frame counts in neither).</returns>
+    public static async Task<(int Inserted, int ParseErrors)> InsertFramesCountingAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, IReadOnlyList<StoredFrame> frames, CancellationToken ct)
     {
         if (frames.Count == 0)
         {
-            return 0;
+            return (0, 0);
         }
 
         const string sql = """
-            INSERT INTO ct.frames (pbx, session, seq, received_at, text, parse_error)
-            SELECT @pbx, f.session, f.seq, f.received_at, f.text, f.parse_error
-              FROM unnest(@session, @seq, @received_at, @text, @parse_error) AS f(session, seq, received_at, text, parse_error)
-            ON CONFLICT (pbx, session, seq) DO NOTHING
+            WITH inserted AS (
+                INSERT INTO ct.frames (pbx, session, seq, received_at, text, parse_error)
+                SELECT @pbx, f.session, f.seq, f.received_at, f.text, f.parse_error
+                  FROM unnest(@session, @seq, @received_at, @text, @parse_error) AS f(session, seq, received_at, text, parse_error)
+                ON CONFLICT (pbx, session, seq) DO NOTHING
+                RETURNING parse_error)
+            SELECT count(*)::int, count(parse_error)::int FROM inserted
             """;
         var n = frames.Count;
         var session = new string[n];
@@ -59,7 +68,9 @@ public static class FrameStore
         cmd.Parameters.Add(new NpgsqlParameter("received_at", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = at });
         cmd.Parameters.AddWithValue("text", text);
         cmd.Parameters.Add(new NpgsqlParameter("parse_error", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = error });
-        return await cmd.ExecuteNonQueryAsync(ct);
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        return (reader.GetInt32(0), reader.GetInt32(1));
     }
 
     /// <summary>

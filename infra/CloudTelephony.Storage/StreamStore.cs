@@ -146,25 +146,28 @@ public static class StreamStore
     /// PBX streams idle for at least <paramref name="idle"/> (wall time) with an open call due by now, with the stream time
     /// it is now for each: the newest frame's receive time plus the wall time since it arrived (so sweeps of a replayed old
     /// capture follow the capture's own clock). Streams still in a format-1 document (no rows yet) are included while they
-    /// have open calls.
+    /// have open calls. A stream whose clock lies beyond what <see cref="DateTimeOffset"/> holds (a frame stamped near
+    /// year 9999 by a release without the future-skew check) comes with a null time instead of failing the whole list.
     /// </summary>
-    public static async Task<IReadOnlyList<(string Pbx, DateTimeOffset StreamNow)>> DueStreamsAsync(NpgsqlDataSource db, TimeSpan idle, CancellationToken ct)
+    public static async Task<IReadOnlyList<(string Pbx, DateTimeOffset? StreamNow)>> DueStreamsAsync(NpgsqlDataSource db, TimeSpan idle, CancellationToken ct)
     {
         const string sql = """
-            SELECT s.pbx, s.last_frame_at + (now() - s.last_ingest_at)
-              FROM ct.correlator_state s
-             WHERE s.open_calls > 0 AND s.last_ingest_at IS NOT NULL AND s.last_ingest_at < now() - @idle
-               AND (s.state NOT LIKE '{"format":2,%'
-                    OR EXISTS (SELECT 1 FROM ct.open_calls o
-                                WHERE o.pbx = s.pbx AND o.deadline < s.last_frame_at + (now() - s.last_ingest_at)))
+            SELECT d.pbx, CASE WHEN d.stream_now < '9999-12-31' THEN d.stream_now END
+              FROM (SELECT s.pbx, s.last_frame_at + (now() - s.last_ingest_at) AS stream_now
+                      FROM ct.correlator_state s
+                     WHERE s.open_calls > 0 AND s.last_ingest_at IS NOT NULL AND s.last_ingest_at < now() - @idle
+                       AND (s.state NOT LIKE '{"format":2,%'
+                            OR EXISTS (SELECT 1 FROM ct.open_calls o
+                                        WHERE o.pbx = s.pbx AND o.deadline < s.last_frame_at + (now() - s.last_ingest_at)))) d
+             ORDER BY d.pbx
             """;
         await using var cmd = db.CreateCommand(sql);
         cmd.Parameters.AddWithValue("idle", idle);
-        var rows = new List<(string, DateTimeOffset)>();
+        var rows = new List<(string, DateTimeOffset?)>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            rows.Add((r.GetString(0), new DateTimeOffset(DateTime.SpecifyKind(r.GetDateTime(1), DateTimeKind.Utc))));
+            rows.Add((r.GetString(0), r.IsDBNull(1) ? null : new DateTimeOffset(DateTime.SpecifyKind(r.GetDateTime(1), DateTimeKind.Utc))));
         }
 
         return rows;

@@ -126,9 +126,13 @@ public sealed class AdminCommandTests : IAsyncLifetime
         Assert.Matches(@"\n2\tacme\trouting\t.*\tactive", tokens);
         Assert.DoesNotContain(secret, tokens);
 
-        await new Storage.HeartbeatStore(_db.DataSource).SaveAsync([HeartbeatTests.Beat("site-a")], DateTimeOffset.UtcNow, default);
+        var deadSince = new DateTimeOffset(2025, 9, 2, 14, 6, 0, TimeSpan.Zero);
+        await new Storage.HeartbeatStore(_db.DataSource).SaveAsync(
+            [HeartbeatTests.Beat("site-a") with { DeadLetters = 3, DeadLetterOldestAt = deadSince }], DateTimeOffset.UtcNow, default);
         var relays = await OkAsync("relay", "list");
         Assert.Contains("site-a\t1.2.3\t", relays);
+        Assert.Contains("\tdead letters\t", relays);
+        Assert.Contains("\t3 (oldest 2025-09-02 14:06:00)\t", relays);
         Assert.Contains("branch: refused: wrong key (NA 11)", relays);
         Assert.Contains("'site-a' forgotten", await OkAsync("relay", "forget", "--relay", "site-a"));
         Assert.Contains("no relay 'site-a'", await MistakeAsync("relay", "forget", "--relay", "site-a"));

@@ -63,6 +63,41 @@ public sealed class HealthTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_relay_with_dead_letters_makes_health_degraded_with_a_problem_line_and_shows_them()
+    {
+        var token = await _server.CreateTokenAsync("acme", "crm", "office");
+        var since = DateTimeOffset.UtcNow.AddMinutes(-3);
+        await BeatAsync(Beat("site-a", Pbx("office", "connected")) with { DeadLetters = 2, DeadLetterOldestAt = since });
+
+        var health = await _server.HealthAsync(token);
+        using var client = _server.Client(token);
+        using var doc = System.Text.Json.JsonDocument.Parse(await client.GetStringAsync("/api/health"));
+
+        Assert.Equal("degraded", health.Status);
+        Assert.False(health.Relays!.Single().Healthy);
+        var problem = Assert.Single(health.Problems!);
+        Assert.StartsWith("relay site-a: 2 envelope(s) refused by ingest and set aside in its dead letters (oldest ", problem, StringComparison.Ordinal);
+        var relay = doc.RootElement.GetProperty("relays")[0].GetProperty("relay");
+        Assert.Equal(2, relay.GetProperty("deadLetters").GetInt64());
+        Assert.Equal(since.UtcDateTime, relay.GetProperty("deadLetterOldestAt").GetDateTimeOffset().UtcDateTime, TimeSpan.FromMilliseconds(1));
+
+        // the relay's operator cleared them: healthy again with the next heartbeat
+        await BeatAsync(Beat("site-a", Pbx("office", "connected")));
+        Assert.Equal("healthy", (await _server.HealthAsync(token)).Status);
+    }
+
+    [Fact]
+    public async Task A_heartbeat_with_NUL_in_a_state_is_stored_not_refused_forever()
+    {
+        var token = await _server.CreateTokenAsync("acme", "crm", "office");
+
+        await BeatAsync(Beat("site-a", Pbx("office", "refused: bad\0banner")));
+
+        var office = (await _server.HealthAsync(token)).Pbxes!.Single();
+        Assert.Equal("refused: bad\\x00banner", office.State);
+    }
+
+    [Fact]
     public async Task Anonymous_health_is_the_status_only()
     {
         await _server.CreateTokenAsync("acme", "crm", "office");

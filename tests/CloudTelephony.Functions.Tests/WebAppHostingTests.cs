@@ -142,6 +142,26 @@ public sealed class AppServiceSignInTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await GetAsync("/api/calls", AppServiceHeaders.TenantA, Group)).StatusCode);
     }
 
+    [Fact]
+    public async Task A_signed_in_person_gets_their_enterprises_health_detail_as_a_crm_token_does()
+    {
+        await _server.PostFramesAsync(Capture.Ctip("fd-pbx").Take(5));
+        await _server.PostFramesAsync(Capture.Ctip("other-pbx").Take(5));
+
+        var response = await GetAsync("/api/health", AppServiceHeaders.TenantA, Group);
+        var health = await response.Content.ReadFromJsonAsync(ApiJson.Default.HealthDto);
+        var unmapped = await GetAsync("/api/health", "22222222-0000-0000-0000-000000000000", Group);
+        var anonymous = await _server.Http.GetStringAsync("/api/health");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("reachable", health!.Database);
+        Assert.Equal(["fd-pbx"], health.Pbxes!.Select(p => p.Pbx)); // not the other enterprise's
+        Assert.Equal(5, health.Pbxes![0].FramesStored);
+        Assert.Equal(HttpStatusCode.Forbidden, unmapped.StatusCode);
+        Assert.Contains("not mapped", await unmapped.Content.ReadAsStringAsync());
+        Assert.DoesNotContain("pbxes", anonymous);
+    }
+
     [Theory]
     [InlineData(AppServiceHeaders.TenantA, null, true, "not mapped")] // the rule needs the group
     [InlineData("22222222-0000-0000-0000-000000000000", Group, true, "not mapped")] // another directory

@@ -2,7 +2,8 @@
 # ./ct bench [core|ingest|routing|pipeline|events|relay|relay-forwarder] — benchmarks, figures printed (never asserted).
 #   core:   BenchmarkDotNet, parse + correlate per protocol on the real captures (per-frame Mean; frames/s = 1 s / Mean)
 #   ingest: end to end, HTTP → functions → PostgreSQL, the CTIP capture repeated to 1,000,000 frames
-#   routing: Smart Redirect getcustomerdata over loopback at 500 req/s, cold and warm, then the maximum rate
+#   routing: Smart Redirect getcustomerdata over loopback at 500 req/s, cold and warm, then the maximum rate, then open-loop
+#           at twice the maximum (saturating); late answers (> budget + 20 ms) counted, server and client side
 #   relay:  the relay program itself (Native AOT as ./ct publish builds it, and the JIT build): SMDR PBXes push real
 #           records at 10,000/s and at full speed → relay → SQLite outbox → Service Bus forwarder → AMQP test broker;
 #           args: [seconds=15] [pbxes=4]; frames/s, receive→broker p50/p99, the relay's RSS idle / under load

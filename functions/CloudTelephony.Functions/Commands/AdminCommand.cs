@@ -307,16 +307,16 @@ public static partial class AdminCommand
 
     private static Command Relay(Env env)
     {
-        var list = new Command("list", "List relays from their heartbeats: id, version, last heartbeat, outbox, PBX states");
+        var list = new Command("list", "List relays from their heartbeats: id, version, last heartbeat, outbox, dead letters (envelopes ingest refused, set aside on the relay host), PBX states");
         list.SetAction((_, ct) => env.RunAsync(async db =>
         {
             var now = DateTimeOffset.UtcNow;
-            env.Out.WriteLine("relay\tversion\tlast heartbeat (UTC)\tsilent s\toutbox\tpbxes");
+            env.Out.WriteLine("relay\tversion\tlast heartbeat (UTC)\tsilent s\toutbox\tdead letters\tpbxes");
             foreach (var r in await new HeartbeatStore(db).RelaysAsync(ct))
             {
                 var pbxes = string.Join(", ", r.Pbxes.Select(p => $"{p.Pbx}: {p.State}"));
                 env.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{r.RelayId}\t{r.Version}\t{Utc(r.LastSeenAt)}\t{(now - r.LastSeenAt).TotalSeconds:0}\t{r.OutboxDepth}{(r.OutboxAtCap ? " (full)" : "")}\t{(pbxes.Length == 0 ? "-" : pbxes)}"));
+                    $"{r.RelayId}\t{r.Version}\t{Utc(r.LastSeenAt)}\t{(now - r.LastSeenAt).TotalSeconds:0}\t{r.OutboxDepth}{(r.OutboxAtCap ? " (full)" : "")}\t{r.DeadLetters}{(r.DeadLetterOldestAt is { } dead ? $" (oldest {Utc(dead)})" : "")}\t{(pbxes.Length == 0 ? "-" : pbxes)}"));
             }
 
             return 0;

@@ -87,6 +87,15 @@ public static class LogEvents
     /// <summary>A PBX's stored time zone is unknown; UTC is used.</summary>
     public static readonly EventId UnknownTimeZone = new(1007, "UnknownTimeZone");
 
+    /// <summary>The stream engine failed on one frame (a bug met by hostile input): the frame is stored with the error, the batch goes on.</summary>
+    public static readonly EventId FrameFailed = new(1008, "FrameFailed");
+
+    /// <summary>A PBX's saved stream state cannot be read: its frames are stored uncorrelated until <c>./ct admin reset-pbx</c>.</summary>
+    public static readonly EventId StreamStateUnreadable = new(1009, "StreamStateUnreadable");
+
+    /// <summary>The call sweep failed for one PBX (the others are swept; it is tried again on the next tick).</summary>
+    public static readonly EventId SweepPbxFailed = new(1010, "SweepPbxFailed");
+
     /// <summary>An SMS ended in ERROR (permanent failure or attempts used up).</summary>
     public static readonly EventId SmsFailed = new(2001, "SmsFailed");
 
@@ -107,6 +116,9 @@ public static class LogEvents
 
     /// <summary>Smart Redirect decision-log rows were not written.</summary>
     public static readonly EventId DecisionLogFailed = new(3002, "DecisionLogFailed");
+
+    /// <summary>Smart Redirect answered DialPlan null at once: Routing:MaxConcurrentRequests were in progress (at most every 10 s).</summary>
+    public static readonly EventId RoutingShed = new(3003, "RoutingShed");
 
     /// <summary>The database cannot be reached; requests answer 503 with Retry-After.</summary>
     public static readonly EventId DatabaseUnavailable = new(9001, "DatabaseUnavailable");

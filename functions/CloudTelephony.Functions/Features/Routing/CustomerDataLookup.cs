@@ -41,11 +41,17 @@ public sealed class CustomerDataLookup(RoutingStore store, TenantCache config, H
 
     /// <summary>Decides for one call of <paramref name="enterpriseId"/>; never throws for CRM or lookup failures and
     /// never takes (much) longer than the budget.</summary>
-    public async Task<CustomerDataDecision> DecideAsync(long enterpriseId, CustomerDataQuery q, CancellationToken requestAborted)
+    /// <param name="enterpriseId">The token's enterprise.</param>
+    /// <param name="q">The question.</param>
+    /// <param name="requestAborted">Cancelled when the caller went away or the budget answered for this request.</param>
+    /// <param name="clock">The request's budget clock (<see cref="RoutingBudget"/>): its start counts, and it learns the
+    /// enterprise's budget here; null = start now (tools, tests).</param>
+    public async Task<CustomerDataDecision> DecideAsync(long enterpriseId, CustomerDataQuery q, CancellationToken requestAborted, RoutingBudget.Clock? clock = null)
     {
-        var started = Stopwatch.GetTimestamp();
+        var started = clock?.Started ?? Stopwatch.GetTimestamp();
         var ctx = await config.ContextAsync(enterpriseId, q.TrunkId, requestAborted);
         var s = ctx.Settings;
+        clock?.SetBudget(s.BudgetMs);
         var e164 = PhoneNormalizer.ToE164(q.Phone, s.DefaultRegion);
         if (s.Mode == SmartMode.Off)
         {
@@ -77,6 +83,15 @@ public sealed class CustomerDataLookup(RoutingStore store, TenantCache config, H
         budget.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
         var nameTask = NameAsync(enterpriseId, s, e164, budget.Token);
         var routeTask = wantRoute ? RouteAsync(enterpriseId, s, e164, q.TrunkId!, budget.Token) : Task.FromResult<RouteResult?>(null);
+        if (clock is not null)
+        {
+            // what is known the moment it is known: the budget's backstop answers it if this method cannot in time
+            _ = nameTask.ContinueWith(static (t, c) => ((RoutingBudget.Clock)c!).KnowName(t.Result.Name), clock,
+                CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            _ = routeTask.ContinueWith(static (t, c) => ((RoutingBudget.Clock)c!).KnowDialPlan(t.Result?.DialPlan), clock,
+                CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
         var timedOut = false;
         try
         {

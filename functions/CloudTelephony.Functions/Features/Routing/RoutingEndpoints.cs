@@ -66,7 +66,9 @@ public static class RoutingEndpoints
     {
         // The contract of the dialplans in the field: any query string is tolerated and the body is read whatever its
         // content type (Asterisk's CURL() sends form encoding unless the dialplan sets the header).
-        app.MapPost(CustomerDataPath, GetCustomerDataAsync).WithName("GetCustomerData").RequireToken("routing").RequireRateLimiting(RatePolicy)
+        app.MapPost(CustomerDataPath, GetCustomerDataAsync).WithName("GetCustomerData")
+            .AddEndpointFilter(RoutingBudget.FilterAsync) // outermost: the budget covers the token check too
+            .RequireToken("routing").RequireRateLimiting(RatePolicy)
             .AllowAnyQuery().WithTags("Smart Redirect")
             .WithSummary("Caller name and DialPlan for an incoming call")
             .WithDescription("The Asterisk macro getcustomerdata: header Token, body {\"UniqueId\",\"Phone\",\"TrunkId\",\"LoadDialPlan\"} (strings) → " +
@@ -92,7 +94,30 @@ public static class RoutingEndpoints
             return TokenAuth.Error(400, error!);
         }
 
-        var d = await lookup.DecideAsync(token.EnterpriseId, query, http.RequestAborted);
+        var budget = RoutingBudget.Of(http);
+        CustomerDataDecision d;
+        try
+        {
+            d = await lookup.DecideAsync(token.EnterpriseId, query, http.RequestAborted, budget);
+        }
+        catch (Exception ex) when (budget is { } b && !b.TryAnswer())
+        {
+            // the budget answered null meanwhile and cancelled this: the decision log still gets the row
+            log.TryAdd(new RoutingDecision(token.EnterpriseId, clock.GetUtcNow(), query.UniqueId, query.Phone, null, query.TrunkId,
+                query.LoadDialPlan, "unknown", null, "timeout", $"the budget answered what was known; the lookup was cancelled ({ex.GetType().Name})", b.Known.Name, b.Known.DialPlan, Math.Round(b.ElapsedMs, 3)));
+            throw;
+        }
+
+        if (budget is not null && !budget.TryAnswer())
+        {
+            // finished after the budget answered for it: logged as what the caller got
+            var known = budget.Known;
+            d = d with { Name = known.Name, DialPlan = known.DialPlan, Outcome = known.DialPlan is null ? "timeout" : "routed", Reason = d.Reason + "; the budget answered what was known, this finished later", LatencyMs = Math.Round(budget.ElapsedMs, 3) };
+            log.TryAdd(new RoutingDecision(token.EnterpriseId, clock.GetUtcNow(), query.UniqueId, query.Phone, d.PhoneE164, query.TrunkId,
+                query.LoadDialPlan, d.Mode, d.Strategy, d.Outcome, d.Reason, d.Name, d.DialPlan, d.LatencyMs));
+            return Results.Json(known, RoutingJson.Default.CustomerDataResponse);
+        }
+
         log.TryAdd(new RoutingDecision(token.EnterpriseId, clock.GetUtcNow(), query.UniqueId, query.Phone, d.PhoneE164, query.TrunkId,
             query.LoadDialPlan, d.Mode, d.Strategy, d.Outcome, d.Reason, d.Name, d.DialPlan, d.LatencyMs));
         AppTelemetry.RoutingAnswered(d.Outcome, d.LatencyMs);

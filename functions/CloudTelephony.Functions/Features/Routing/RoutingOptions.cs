@@ -23,6 +23,10 @@ public sealed class RoutingOptions
     /// <summary>Decision-log rows waiting to be written; beyond this, rows are dropped (and counted), answers never. Default 10000.</summary>
     public int DecisionQueue { get; set; } = 10_000;
 
+    /// <summary>Smart Redirect requests in progress at once; one more is answered <c>{"Name": null, "DialPlan": null}</c>
+    /// at once (no lookup), so an overload never makes answers late. 1–10000. Default 100.</summary>
+    public int MaxConcurrentRequests { get; set; } = 100;
+
     /// <summary>Proxies (IP addresses or CIDR networks) whose <c>X-Forwarded-For</c> is believed, besides loopback
     /// (the Functions host forwards from 127.0.0.1).</summary>
     public string[] TrustedProxies { get; set; } = [];
@@ -44,6 +48,11 @@ public sealed class RoutingOptions
         if (ConfigCacheSeconds is < 0 or > 60)
         {
             throw new ConfigException($"Routing:ConfigCacheSeconds must be 0–60, not {ConfigCacheSeconds}");
+        }
+
+        if (MaxConcurrentRequests is < 1 or > 10_000)
+        {
+            throw new ConfigException($"Routing:MaxConcurrentRequests must be 1–10000, not {MaxConcurrentRequests}");
         }
 
         if (RateLimitPerSecond < 1 || RateLimitBurst < 1 || DecisionQueue < 1)

@@ -29,6 +29,7 @@ public static class RoutingServices
         services.AddSingleton<AuthFailureLimiter>();
         services.AddSingleton<TenantCache>();
         services.AddSingleton<CustomerDataLookup>();
+        services.AddSingleton<RoutingBudget>();
         services.AddSingleton<DecisionLog>();
         services.AddHostedService(sp => sp.GetRequiredService<DecisionLog>());
         services.AddHttpClient<ICrmAdapter, RetailCrmAdapter>(c => c.Timeout = Timeout.InfiniteTimeSpan)

@@ -21,7 +21,7 @@ function stateClass(state) {
  * the view a token-scoped health endpoint gives an enterprise; the PBXes are also narrowed to the enterprise's own.
  * Fields read: status, database, checkedAt, problems[], pbxes[].{pbx, protocol, framesStored, parseErrors, openCalls,
  * lastFrameAt}, relays[].{healthy, silentSeconds, relay.{relayId, version, lastSeenAt, outboxDepth, outboxOldestAt,
- * outboxAtCap, framesSent, pbxes[].{pbx, state, since}}}, webhooks[].{id, url, enabled, disabledReason, delivered, lastError} — whoever changes that JSON updates this page (and Live.jsx).
+ * outboxAtCap, framesSent, deadLetters, deadLetterOldestAt, pbxes[].{pbx, state, since}}}, webhooks[].{id, url, enabled, disabledReason, delivered, lastError} — whoever changes that JSON updates this page (and Live.jsx).
  */
 export function Health() {
   const { t, fmt, enterprise } = useApp();
@@ -99,17 +99,19 @@ export function Health() {
                 <th scope="col">{t('health.outboxDepth')}</th>
                 <th scope="col">{t('health.outboxOldest')}</th>
                 <th scope="col">{t('health.sent')}</th>
+                <th scope="col">{t('health.deadLetters')}</th>
               </tr>
             </thead>
             <tbody>
               {relays.map((x) => (
                 <tr data-relay={x.relay.relayId}>
                   <th scope="row">{x.relay.relayId} <span class="muted">{x.relay.version}</span></th>
-                  <td><span class={`badge ${x.healthy ? 'badge-answered' : 'badge-missed'}`}>{x.healthy ? t('health.ok') : x.relay.outboxAtCap ? t('health.outboxFull') : t('health.silent')}</span></td>
+                  <td><span class={`badge ${x.healthy ? 'badge-answered' : 'badge-missed'}`}>{x.healthy ? t('health.ok') : x.relay.outboxAtCap ? t('health.outboxFull') : (x.relay.deadLetters ?? 0) > 0 && x.silentSeconds <= 300 ? t('health.hasDeadLetters') : t('health.silent')}</span></td>
                   <td>{fmt.dateTime(x.relay.lastSeenAt)} <span class="muted">({t('health.ago', { s: fmt.number(Math.round(x.silentSeconds)) })})</span></td>
                   <td class="num">{fmt.number(x.relay.outboxDepth)}</td>
                   <td>{fmt.dateTime(x.relay.outboxOldestAt)}</td>
                   <td class="num">{fmt.number(x.relay.framesSent)}</td>
+                  <td class="num" data-dead-letters={x.relay.deadLetters ?? 0}>{fmt.number(x.relay.deadLetters ?? 0)}{x.relay.deadLetterOldestAt && <span class="muted"> ({t('health.deadLetterOldest', { at: fmt.dateTime(x.relay.deadLetterOldestAt) })})</span>}</td>
                 </tr>
               ))}
             </tbody>
