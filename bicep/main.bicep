@@ -64,6 +64,13 @@ param webAppEntraGroupId string = ''
 @description('Web app sign-in: name of the Key Vault secret holding the app registration\'s client secret; empty = ID tokens only.')
 param webAppEntraCredentialName string = ''
 
+@description('Consumers of the call-events topic (live call events): [{name: subscription name, enterprise: enterprise name}], one subscription each with a SQL filter on the enterprise.')
+param eventConsumers array = []
+
+@description('Key that encrypts the webhook signing secrets (Events__WebhookKey: 32 random bytes in base64, openssl rand -base64 32). Stored in Key Vault as events-webhook-key; keep it across deployments (a new key makes the stored secrets unreadable). Empty: no webhooks.')
+@secure()
+param eventsWebhookKey string = ''
+
 @description('Tags on every resource.')
 param tags object = {}
 
@@ -113,6 +120,7 @@ module serviceBus 'modules/servicebus.bicep' = {
     principalId: identity.outputs.principalId
     keyVaultName: keyVaultName
     duplicateDetectionWindow: framesDuplicateDetectionWindow
+    eventConsumers: eventConsumers
     tags: tags
   }
   dependsOn: [ keyVault ] // writes the relay SAS key into the vault
@@ -170,8 +178,25 @@ module functionApp 'modules/functionapp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     postgresSecretUri: postgres.outputs.connectionSecretUri
-    extraAppSettings: webAppSettings
+    extraAppSettings: union(webAppSettings, empty(eventsWebhookKey) ? {} : {
+      Events__WebhookKey: '@Microsoft.KeyVault(SecretUri=${webhookKeySecret!.properties.secretUri})'
+    })
     tags: tags
+  }
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+  dependsOn: [ keyVault ]
+}
+
+// The live events' webhook key (only when given): the Function app reads it through its Key Vault reference.
+resource webhookKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(eventsWebhookKey)) {
+  parent: vault
+  name: 'events-webhook-key'
+  properties: {
+    value: eventsWebhookKey
+    contentType: 'base64 AES-256 key (Events__WebhookKey)'
   }
 }
 
@@ -213,6 +238,7 @@ output webAppUrl string = 'https://${functionApp.outputs.defaultHostName}/'
 output webAppSignIn string = webAppSignIn ? 'entra' : 'token'
 
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
+output callEventsTopic string = serviceBus.outputs.eventsTopicName
 output relaySasKeyName string = 'relay-send'
 output relaySasKeySecret string = '${keyVault.outputs.uri}secrets/${serviceBus.outputs.relayKeySecretName}'
 output keyVaultName string = keyVault.outputs.name

@@ -84,6 +84,10 @@ var commonSettings = {
   ServiceBusConnection__fullyQualifiedNamespace: serviceBusNamespace
   ServiceBusConnection__credential: 'managedidentity'
   ServiceBusConnection__clientId: identityClientId
+  // Live call events to the call-events topic through the SDK with the same identity (Data Sender on the namespace).
+  Events__ServiceBus__Endpoint: 'sb://${serviceBusNamespace}'
+  Events__ServiceBus__UseEntraId: 'true'
+  Events__ServiceBus__ManagedIdentityClientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   // Read through the Key Vault reference identity below; the secret value never appears in the template.
   ConnectionStrings__Postgres: '@Microsoft.KeyVault(SecretUri=${postgresSecretUri})'

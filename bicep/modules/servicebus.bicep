@@ -4,6 +4,9 @@
 //   resends from its outbox after an unknown outcome cannot create duplicates (the database key (pbx, session, seq)
 //   is the second line of defence).
 // - `sms`: outbox → SmsDispatch.
+// - `call-events` (topic): the live call events (CloudEvents, structured mode) the Function app sends; one
+//   subscription per consumer with a SQL filter on the `enterprise` application property, sessions on (SessionId =
+//   pbx:callKey keeps each call's events in order), duplicate detection on MessageId = the CloudEvent id.
 // The relays send with a send-only SAS rule on `pbx-frames` (on site there is no managed identity); its key goes
 // to Key Vault, never into a template output. The Function app uses its managed identity (Data Receiver + Sender).
 
@@ -27,6 +30,9 @@ param duplicateDetectionWindow string = 'P1D'
 @minValue(1)
 @maxValue(100)
 param framesMaxDeliveryCount int = 10
+
+@description('Consumers of the call-events topic: one subscription each, filtered to one enterprise (name = subscription name, 1-50 letters, digits, hyphens; enterprise = the enterprise name as ./ct admin enterprise list shows it).')
+param eventConsumers array = []
 
 param tags object = {}
 
@@ -81,6 +87,44 @@ resource smsQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   }
 }
 
+resource eventsTopic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
+  parent: namespace
+  name: 'call-events'
+  properties: {
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT1H'
+    defaultMessageTimeToLive: 'P1D'
+    maxSizeInMegabytes: 1024
+    enablePartitioning: false
+    supportOrdering: true
+  }
+}
+
+resource eventSubscriptions 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = [for consumer in eventConsumers: {
+  parent: eventsTopic
+  name: consumer.name
+  properties: {
+    requiresSession: true
+    maxDeliveryCount: 10
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P1D'
+    lockDuration: 'PT1M'
+  }
+}]
+
+// Only the consumer's enterprise: the SQL filter on the message's `enterprise` application property. The subscription's
+// default rule ($Default, 1=1) is replaced by this one.
+resource eventFilters 'Microsoft.ServiceBus/namespaces/topics/subscriptions/rules@2024-01-01' = [for (consumer, i) in eventConsumers: {
+  parent: eventSubscriptions[i]
+  name: '$Default'
+  properties: {
+    filterType: 'SqlFilter'
+    sqlFilter: {
+      sqlExpression: 'enterprise = \'${replace(consumer.enterprise, '\'', '\'\'')}\''
+    }
+  }
+}]
+
 // Send-only, scoped to the frames queue: a stolen relay key can only add frames (and duplicates are dropped).
 resource relaySendRule 'Microsoft.ServiceBus/namespaces/queues/authorizationRules@2024-01-01' = {
   parent: framesQueue
@@ -130,5 +174,6 @@ output name string = namespace.name
 output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '//')[1], ':')[0]
 output framesQueueName string = framesQueue.name
 output smsQueueName string = smsQueue.name
+output eventsTopicName string = eventsTopic.name
 output relayKeySecretName string = relayKeySecret.name
 output relayConnectionSecretName string = relayConnectionSecret.name

@@ -384,6 +384,24 @@ public sealed class CallQueries(NpgsqlDataSource db)
         return new CallDetail(id, call, events, stored.ContactName, sms, stored with { Call = call });
     }
 
+    /// <summary>The calls of <paramref name="pbx"/> with these keys as a listing shows them (id, contact name, remote number,
+    /// stored time), read inside the caller's transaction (the live events' <c>call.completed</c>, right after the upsert).</summary>
+    public static async Task<List<StoredCall>> ByKeysAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string pbx, IReadOnlyList<string> keys, CancellationToken ct)
+    {
+        const string sql = "SELECT " + Columns + From + "WHERE c.pbx = @pbx AND c.call_key = ANY(@keys)";
+        await using var cmd = new NpgsqlCommand(sql, conn, tx);
+        cmd.Parameters.AddWithValue("pbx", pbx);
+        cmd.Parameters.AddWithValue("keys", keys.ToArray());
+        var calls = new List<StoredCall>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            calls.Add(ReadCall(reader));
+        }
+
+        return calls;
+    }
+
     /// <summary>One of a fixed set of ORDER BY clauses (never built from input).</summary>
     private static string OrderClause(CallSortColumn orderBy, bool ascending)
     {

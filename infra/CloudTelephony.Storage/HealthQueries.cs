@@ -55,6 +55,7 @@ public sealed class HealthQueries(NpgsqlDataSource db)
             DELETE FROM ct.calls WHERE pbx = @pbx;
             DELETE FROM ct.correlator_state WHERE pbx = @pbx;
             DELETE FROM ct.open_calls WHERE pbx = @pbx;
+            DELETE FROM ct.live_calls WHERE pbx = @pbx;
             DELETE FROM ct.frames WHERE pbx = @pbx;
             """;
         await using var cmd = db.CreateCommand(sql);

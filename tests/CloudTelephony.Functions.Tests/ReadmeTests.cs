@@ -201,6 +201,7 @@ public sealed partial class ReadmeTests
             "Sms" => [new SmsOptions()],
             "Routing" => [new RoutingOptions()],
             "Ingest" => [new SweepOptions(), new IngestAccessOptions(), new IngestOptions()],
+            "Events" => [new CloudTelephony.Functions.Events.EventOptions()],
             "Archive" => [new ArchiveOptions()],
             "ServiceBus" => [new CloudTelephony.ServiceBus.ServiceBusOptions()],
             "Telemetry" => [new TelemetrySection()],

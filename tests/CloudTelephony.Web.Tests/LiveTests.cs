@@ -24,23 +24,29 @@ public sealed class LiveTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_live_page_receives_the_calls_of_a_replay_as_they_happen()
+    public async Task The_live_page_shows_a_call_ringing_and_answered_during_a_replay_and_lets_it_leave_when_it_completes()
     {
         _browser.Go($"{_server.BaseUrl.TrimEnd('/')}/live#token={Uri.EscapeDataString(_token)}");
-        // this server has no event stream (GET /api/events) yet: the page says so and polls
-        _browser.Find("#live-mode[data-mode='poll']");
+        // the server streams live events (GET /api/events, after the state of GET /api/calls/active)
+        _browser.Find("#live-mode[data-mode='stream']");
         Assert.True(_browser.Find("#feed-empty").Displayed);
+        Assert.True(_browser.Find("#active-none").Displayed);
         Assert.DoesNotContain("token=", _browser.Driver.Url); // the token left the address bar for the session
 
         using var crm = _server.Client(_token);
-        var replay = WebAppFixture.IngestCaptureAsync(_server, crm, Pbx, batch: 20, pause: TimeSpan.FromMilliseconds(100));
-        var first = _browser.Find("#live-feed li", seconds: 60);
-
-        Assert.NotNull(first.FindElement(By.CssSelector("a[href^='/calls/']")));
-        Assert.NotNull(first.FindElement(By.CssSelector(".badge")));
-        Assert.False(replay.IsCompleted, "the page showed a call while the replay was still going");
+        var replay = WebAppFixture.IngestCaptureAsync(_server, crm, Pbx, batch: 20, pause: TimeSpan.FromMilliseconds(150));
+        var talking = _browser.Find("#active-calls tbody tr[data-state='talking']", seconds: 60);
+        var key = talking.GetAttribute("data-call");
+        Assert.False(string.IsNullOrEmpty(key));
+        Assert.NotEqual("—", talking.FindElements(By.CssSelector("td"))[4].Text); // who talks
+        _browser.Find("#live-feed li[data-kind='call.ringing']");
+        _browser.Find("#live-feed li[data-kind='call.answered']");
+        Assert.False(replay.IsCompleted, "the page showed a call in progress while the replay was still going");
         await replay;
-        _browser.Wait(d => d.FindElements(By.CssSelector("#live-feed li")).Count >= 50, 30, "the replay's calls in the feed");
+
+        // the call completes: it leaves the calls in progress and its record shows in the feed with its link
+        _browser.Wait(d => d.FindElements(By.CssSelector($"#active-calls tbody tr[data-call='{key}']")).Count == 0, 60, $"call {key} to leave the calls in progress");
+        Assert.NotNull(_browser.Find("#live-feed li[data-kind='call.completed'] a[href^='/calls/']", seconds: 30));
         Assert.Empty(_browser.SeriousAccessibilityViolations());
     }
 }

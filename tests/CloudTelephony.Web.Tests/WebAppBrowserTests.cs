@@ -173,7 +173,7 @@ public sealed class WebAppBrowserTests(WebAppFixture app) : IClassFixture<WebApp
     [Theory]
     [InlineData("/calls", "#calls-table")]
     [InlineData("/calls/{ring-group}", "#call-extensions")]
-    [InlineData("/live", "#live-mode[data-mode='poll']")]
+    [InlineData("/live", "#live-mode[data-mode='stream']")]
     [InlineData("/dashboard", "#extensions-table")]
     [InlineData("/health", "#pbx-table tr[data-pbx]")]
     [InlineData("/contacts", "#contacts-total")]

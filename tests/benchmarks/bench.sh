@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ./ct bench [core|ingest|routing|pipeline|relay|relay-forwarder] — benchmarks, figures printed (never asserted).
+# ./ct bench [core|ingest|routing|pipeline|events|relay|relay-forwarder] — benchmarks, figures printed (never asserted).
 #   core:   BenchmarkDotNet, parse + correlate per protocol on the real captures (per-frame Mean; frames/s = 1 s / Mean)
 #   ingest: end to end, HTTP → functions → PostgreSQL, the CTIP capture repeated to 1,000,000 frames
 #   routing: Smart Redirect getcustomerdata over loopback at 500 req/s, cold and warm, then the maximum rate, then open-loop
@@ -12,6 +12,8 @@
 #   pipeline: a CTIP PBX stand-in writes the real capture [repeat=20] times as fast as TCP takes it → the relay program
 #           (outbox, HTTP forwarder, [batch=500] frames per POST) → the functions app → PostgreSQL, with 0, 10, 100, 1,000 and 5,000 calls in progress:
 #           frames/s first frame sent → last frame committed, seconds until the calls are stored, batch p50/p99
+#   events: live call events under ingest load: [pbxes=2] senders POST the capture x[repeat=20] in [batch=500]s; a webhook
+#           receiver on loopback; frame committed -> webhook received p50/p99, events/s the dispatcher delivered
 #   relay-forwarder: outbox + forwarder in the bench process (no sockets before the outbox);
 #           args: [seconds=15] [pbxes=4] [synchronous=Full]; frames/s, append→accept p50/p99
 set -euo pipefail
@@ -30,6 +32,10 @@ fi
 if [ "$what" = all ] || [ "$what" = routing ]; then
   export CT_POSTGRES=${CT_POSTGRES:-$("$root/infra/local/postgres.sh" start | tail -n 1)}
   dotnet "$bin" routing "${@:2}"
+fi
+if [ "$what" = events ]; then
+  export CT_POSTGRES=${CT_POSTGRES:-$("$root/infra/local/postgres.sh" start | tail -n 1)}
+  dotnet "$bin" events "${@:2}"
 fi
 if [ "$what" = pipeline ]; then
   export CT_POSTGRES=${CT_POSTGRES:-$("$root/infra/local/postgres.sh" start | tail -n 1)}

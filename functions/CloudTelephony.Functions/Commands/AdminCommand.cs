@@ -43,6 +43,7 @@ public static partial class AdminCommand
         return new Command("admin", "Administration commands")
         {
             reset, Import(env), Enterprise(env), Token(env), Pbx(env), Relay(env), Extensions(env), Contacts(env), Trunks(env), Smart(env), Crm(env), ArchiveCommand.Create(),
+            WebhookCommand.Create(database, output ?? Console.Out, errors ?? output ?? Console.Error),
         };
     }
 

@@ -40,15 +40,22 @@ public static class CorrelateCommand
         };
         var pattern = new Option<string?>("--extension-pattern") { Description = "AMI: regular expression an extension number matches as a whole (e.g. 2\\d\\d)" };
         var internalContext = new Option<string[]>("--internal-context") { Description = "AMI: a dialplan context whose channels are phones; repeatable" };
+        var events = new Option<bool>("--events") { Description = "print the live call events (CloudEvents, JSON Lines) the capture produces instead of the calls" };
+        var enterprise = new Option<string>("--enterprise") { Description = "enterprise name put into the events' enterprise attribute (with --events)", DefaultValueFactory = _ => "default" };
 
         var command = new Command("correlate", "Correlate a capture file into call records (JSON Lines on stdout); no database needed")
         {
-            protocol, input, zone, pbx, clockStart, trunk, pattern, internalContext,
+            protocol, input, zone, pbx, clockStart, trunk, pattern, internalContext, events, enterprise,
         };
-        command.SetAction(parse => Run(
-            parse.GetValue(protocol)!, parse.GetValue(input)!, parse.GetValue(zone)!, parse.GetValue(pbx)!, parse.GetValue(clockStart),
-            Console.Out, Console.Error,
-            new NumberPlan(parse.GetValue(trunk) ?? [], parse.GetValue(pattern), parse.GetValue(internalContext) ?? [])));
+        command.SetAction(parse =>
+        {
+            var plan = new NumberPlan(parse.GetValue(trunk) ?? [], parse.GetValue(pattern), parse.GetValue(internalContext) ?? []);
+            return parse.GetValue(events)
+                ? RunEvents(parse.GetValue(protocol)!, parse.GetValue(input)!, parse.GetValue(zone)!, parse.GetValue(pbx)!, parse.GetValue(clockStart),
+                    parse.GetValue(enterprise)!, Console.Out, Console.Error, plan)
+                : Run(parse.GetValue(protocol)!, parse.GetValue(input)!, parse.GetValue(zone)!, parse.GetValue(pbx)!, parse.GetValue(clockStart),
+                    Console.Out, Console.Error, plan);
+        });
         return command;
     }
 
@@ -86,6 +93,94 @@ public static class CorrelateCommand
 
         errors.WriteLine($"{result.Frames} frames, {result.ParseErrors} parse errors, {result.Calls.Count} calls");
         return 0;
+    }
+
+    /// <summary>
+    /// <c>--events</c>: the CloudEvents the capture produces, one JSON object a line in the order ingest writes them (per
+    /// frame, per call in order), exactly as webhooks, the topic and <c>GET /api/events</c> carry them — except that no
+    /// database is at hand: no caller names from contacts, and <c>call.completed</c>'s call has id 0, no contact name or
+    /// remote number and no stored time. Returns the exit code (0, or 2 for a bad zone or unreadable file).
+    /// </summary>
+    public static int RunEvents(string protocol, FileInfo input, string zoneId, string pbx, DateTimeOffset clockStart, string enterprise, TextWriter output, TextWriter errors, NumberPlan? plan = null)
+    {
+        plan ??= NumberPlan.None;
+        if (plan.Problem("--trunk", "--extension-pattern") is { } planProblem)
+        {
+            errors.WriteLine($"error: {planProblem}");
+            return 2;
+        }
+
+        if (!TimeZoneInfo.TryFindSystemTimeZoneById(zoneId, out var zone))
+        {
+            errors.WriteLine($"error: unknown time zone '{zoneId}' (use an IANA id such as Europe/Warsaw)");
+            return 2;
+        }
+
+        try
+        {
+            var n = 0;
+            var (frames, parseErrors) = Events(protocol, [input], zone, pbx, clockStart, enterprise, e =>
+            {
+                n++;
+                output.WriteLine(e.Row.Body);
+            }, (seq, error) => errors.WriteLine($"frame {seq}: {error}"), plan);
+            errors.WriteLine($"{frames} frames, {parseErrors} parse errors, {n} events");
+            return 0;
+        }
+        catch (Exception ex) when (ex is FormatException or IOException)
+        {
+            errors.WriteLine($"error: {input.Name}: {ex.Message}");
+            return 2;
+        }
+    }
+
+    /// <summary>Replays a capture through the stream engine and the live-events builder (as ingest does, without a database).</summary>
+    /// <returns>Frames read and how many did not parse.</returns>
+    /// <exception cref="FormatException">A file is not a capture of <paramref name="protocol"/>.</exception>
+    /// <exception cref="IOException">A file cannot be read.</exception>
+    public static (long Frames, int ParseErrors) Events(
+        string protocol, IEnumerable<FileInfo> inputs, TimeZoneInfo zone, string pbx, DateTimeOffset clockStart, string enterprise,
+        Action<Events.BuiltEvent> emit, Action<long, string?>? parseError = null, NumberPlan? plan = null)
+    {
+        var module = PbxProtocols.Get(protocol);
+        var engine = module.Create(pbx, (plan ?? NumberPlan.None).ApplyTo(new CorrelatorOptions { TimeZone = zone }));
+        var changes = new CallChangeList();
+        var live = new Dictionary<string, Events.LiveCall>(StringComparer.Ordinal);
+        var gone = new HashSet<string>(StringComparer.Ordinal);
+        var owner = new Storage.EventEnterprise(0, enterprise, "PL");
+        void Flush()
+        {
+            foreach (var e in Functions.Events.CallEventBuilder.Apply(changes.Changes, owner, live, gone, _ => null, c => CallDto.From(new Storage.StoredCall(0, c with { StartedAt = c.StartedAt.ToUniversalTime(), AnsweredAt = c.AnsweredAt?.ToUniversalTime(), EndedAt = c.EndedAt.ToUniversalTime() }))))
+            {
+                emit(e);
+            }
+
+            changes.Clear();
+            gone.Clear();
+        }
+
+        long seq = 0;
+        var parseErrors = 0;
+        foreach (var input in inputs)
+        {
+            foreach (var frame in CaptureFile.Read(input.FullName, module.Framing == CaptureFraming.Blocks, zone))
+            {
+                seq++;
+                var at = frame.ReceivedAt ?? clockStart.AddMilliseconds(seq);
+                var outcome = engine.Process(new PbxFrame(pbx, CaptureSession, seq, at, frame.Frame), changes);
+                if (outcome.Disposition == FrameDisposition.ParseError)
+                {
+                    parseErrors++;
+                    parseError?.Invoke(seq, outcome.Error);
+                }
+
+                Flush();
+            }
+        }
+
+        engine.Flush(changes);
+        Flush();
+        return (seq, parseErrors);
     }
 
     /// <summary>Correlates the frames of <paramref name="inputs"/> (read in order, as one stream: seq = frame number

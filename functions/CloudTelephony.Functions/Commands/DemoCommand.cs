@@ -218,6 +218,7 @@ public static class DemoCommand
         var started = DateTimeOffset.UtcNow;
         string? shownLine = null;
         long lastStored = -1;
+        var eventPosition = await EventStore.TopAsync(db, ct);
         var stable = 0;
         while (!ct.IsCancellationRequested)
         {
@@ -235,6 +236,7 @@ public static class DemoCommand
                 return 1;
             }
 
+            eventPosition = await ShowEventsAsync(db, o.Pbx, eventPosition, output, ct);
             var stream = o.Pbx is null ? null : (await streams.PbxStreamsAsync(ct)).SingleOrDefault(p => p.Pbx == o.Pbx);
             var stored = stream?.FramesStored ?? 0;
             if (stored != lastStored && o.Pbx is not null)
@@ -285,6 +287,39 @@ public static class DemoCommand
         output.WriteLine($"replay finished in {clock.Elapsed.TotalSeconds:0} s: {lastStored} frames stored{(open > 0 ? $", {open} call(s) still open" : "")}");
         await ReportAsync(db, o, output, ct);
         return 0;
+    }
+
+    /// <summary>Prints a line per <c>call.answered</c> and <c>call.ended</c> event sequenced after <paramref name="after"/>
+    /// (the live call events as a CRM receives them); returns the new position.</summary>
+    private static async Task<long> ShowEventsAsync(NpgsqlDataSource db, string? pbx, long after, TextWriter output, CancellationToken ct)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        while (true)
+        {
+            var rows = await EventStore.ReadAsync(db, null, after, [Events.CallEventTypes.Answered, Events.CallEventTypes.Ended], 500, ct);
+            foreach (var row in rows.Where(r => pbx is null || r.Pbx == pbx))
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(row.Body);
+                var e = doc.RootElement;
+                var d = e.GetProperty("data");
+                var time = e.GetProperty("time").GetDateTimeOffset().UtcDateTime.ToString("HH:mm:ss", inv);
+                string Text(string name) => d.TryGetProperty(name, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.String ? v.GetString()! : "-";
+                output.WriteLine(row.Type == Events.CallEventTypes.Answered
+                    ? string.Create(inv, $"event {row.Type,-14} {time}Z call {row.CallKey}: {Text("caller")} answered by {Text("answeredBy")} after {d.GetProperty("ringSeconds").GetDouble():0.0} s")
+                    : string.Create(inv, $"event {row.Type,-14} {time}Z call {row.CallKey}: {Text("status")}, ring {d.GetProperty("ringSeconds").GetDouble():0.0} s, talk {d.GetProperty("talkSeconds").GetDouble():0.0} s"));
+            }
+
+            if (rows.Count == 0)
+            {
+                return after;
+            }
+
+            after = rows[^1].Position;
+            if (rows.Count < 500)
+            {
+                return after;
+            }
+        }
     }
 
     // Heartbeats received since the watch started (a relay of an earlier run left its last states behind).
@@ -353,6 +388,8 @@ public static class DemoCommand
         }
 
         output.WriteLine($"  curl -H \"Authorization: Bearer {token}\" '{api}/api/health'   # its PBXes and relays; without a token: the status only");
+        output.WriteLine($"  curl -N -H \"Authorization: Bearer {token}\" '{api}/api/events'   # the live call events as they happen (server-sent events; Ctrl-C ends)");
+        output.WriteLine($"  curl -H \"Authorization: Bearer {token}\" '{api}/api/calls/active'   # the calls in progress");
     }
 
     /// <summary>Pairs each stored call with the capture's call of the same direction, status, parties and answering

@@ -143,6 +143,8 @@ public sealed record CallLine(
 [JsonSerializable(typeof(CloudTelephony.Functions.Health.HealthDto))]
 [JsonSerializable(typeof(RelayHeartbeat))]
 [JsonSerializable(typeof(CallLine))]
+[JsonSerializable(typeof(CloudTelephony.Functions.Events.ActiveCallsDto))]
+[JsonSerializable(typeof(CloudTelephony.Functions.Events.WebhookStatusDto))]
 [JsonSerializable(typeof(InvocationResponse))]
 [JsonSerializable(typeof(string[]))]
 [JsonSerializable(typeof(SmsSendRequest))]

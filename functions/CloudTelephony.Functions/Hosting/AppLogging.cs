@@ -108,6 +108,12 @@ public static class LogEvents
     /// <summary>The SMS sweep or an SMS dispatch failed (database).</summary>
     public static readonly EventId SmsDispatchFailed = new(2003, "SmsDispatchFailed");
 
+    /// <summary>A webhook was disabled after too many failed deliveries in a row.</summary>
+    public static readonly EventId WebhookDisabled = new(4001, "WebhookDisabled");
+
+    /// <summary>A live-event dispatch, webhook delivery or Service Bus send failed (the sweep retries).</summary>
+    public static readonly EventId EventDispatchFailed = new(4002, "EventDispatchFailed");
+
     /// <summary>An archive day failed; its frames stay.</summary>
     public static readonly EventId ArchiveFailed = new(3001, "ArchiveFailed");
 

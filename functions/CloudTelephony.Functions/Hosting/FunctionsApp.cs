@@ -3,6 +3,7 @@ using CloudTelephony.Functions.Calls;
 using CloudTelephony.Functions.Contacts;
 using CloudTelephony.Functions.Dashboard;
 using CloudTelephony.Functions.Enterprises;
+using CloudTelephony.Functions.Events;
 using CloudTelephony.Functions.Health;
 using CloudTelephony.Functions.Ingest;
 using CloudTelephony.Functions.Routing;
@@ -130,6 +131,7 @@ public static class FunctionsApp
         builder.Services.AddAppHealthChecks();
         builder.Services.AddRouting(builder.Configuration);
         builder.Services.AddSms(builder.Configuration, sweepInProcess: !host.IsFunctionsHost);
+        builder.Services.AddEvents(builder.Configuration, sweepInProcess: !host.IsFunctionsHost);
         builder.Services.AddFrameArchive(builder.Configuration);
         builder.Services.AddSingleton<HeartbeatStore>();
         builder.Services.AddSingleton(Settings.Read<IngestAccessOptions>(builder.Configuration, "Ingest"));
@@ -175,6 +177,8 @@ public static class FunctionsApp
         app.MapSmsOutboxEndpoints();
         app.MapEnterpriseEndpoints();
         app.MapDashboardEndpoints();
+        app.MapEventEndpoints();
+        app.MapDispatchEvents();
         app.MapWebApp();
         app.MapOpenApi(OpenApiSetup.Path).WithName("OpenApi").ExcludeFromDescription();
         app.MapApiDocs();

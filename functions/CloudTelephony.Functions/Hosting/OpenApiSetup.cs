@@ -49,6 +49,7 @@ public static class OpenApiSetup
         ["Smart Redirect"] = "The Asterisk macro getcustomerdata (caller name and DialPlan within the budget) and its figures.",
         ["Ingest"] = "What relays send: PBX frames and heartbeats (token scope relay).",
         ["Health"] = "Whether the app, its database, its relays and their PBXes are working.",
+        ["Live events"] = "Calls while they happen: the CloudEvents stream (server-sent events with Last-Event-ID resume) and the calls in progress.",
         ["Web app"] = "What the web app for people reads besides the CRM API: its sign-in settings, the token's enterprise and the dashboard figures.",
     };
 

@@ -7,6 +7,10 @@ namespace CloudTelephony.Functions.Tenancy;
 /// <summary>Endpoint metadata: the endpoint needs a token of <paramref name="Scope"/> (for the OpenAPI document).</summary>
 public sealed record TokenScope(string Scope);
 
+/// <summary>Endpoint metadata: the token may come as the query parameter <c>access_token</c> too (only <c>GET /api/events</c>:
+/// the browser's EventSource cannot send headers).</summary>
+public sealed class QueryTokenAllowed;
+
 /// <summary>The token a request was authorised with (set by <see cref="TokenAuth.RequireToken{TBuilder}"/>).</summary>
 public sealed record TokenFeature(ApiToken Token);
 
@@ -37,7 +41,8 @@ public static class TokenAuth
         => builder.WithMetadata(new TokenScope(scope)).AddEndpointFilter(async (ctx, next) =>
         {
             var http = ctx.HttpContext;
-            var secret = ReadToken(http.Request);
+            var secret = ReadToken(http.Request)
+                ?? (http.GetEndpoint()?.Metadata.GetMetadata<QueryTokenAllowed>() is not null && http.Request.Query["access_token"].ToString() is { Length: > 0 } q ? q.Trim() : null);
             var address = http.Connection.RemoteIpAddress;
             var limiter = http.RequestServices.GetRequiredService<AuthFailureLimiter>();
             if (!limiter.MayTry(address, secret))

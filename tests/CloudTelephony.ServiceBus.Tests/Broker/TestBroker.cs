@@ -137,6 +137,20 @@ public sealed class TestBroker : IAsyncDisposable
     /// <summary>The queue <paramref name="name"/>.</summary>
     public BrokerQueue Queue(string name) => _queues[name];
 
+    /// <summary>Declares a topic: senders send to <paramref name="name"/> like to a queue; each message is also copied
+    /// into every subscription (<see cref="AddSubscription"/>) whose filter takes it.</summary>
+    public BrokerQueue AddTopic(string name, TimeSpan? duplicateWindow = null) => AddQueue(name, requiresSession: false, duplicateWindow);
+
+    /// <summary>Declares subscription <paramref name="subscription"/> of <paramref name="topic"/> (entity path
+    /// <c>topic/Subscriptions/subscription</c>, where the SDK's subscription receivers attach) with a filter standing in
+    /// for a SQL filter on the message's application properties.</summary>
+    public BrokerQueue AddSubscription(string topic, string subscription, Func<StoredMessage, bool> filter, bool requiresSession = true)
+    {
+        var q = AddQueue($"{topic}/Subscriptions/{subscription}", requiresSession);
+        _queues[topic].Subscriptions.Add((q, filter));
+        return q;
+    }
+
     /// <summary>Starts listening (again).</summary>
     public void Start()
     {
@@ -533,6 +547,9 @@ public sealed class TestBroker : IAsyncDisposable
 /// <summary>A message as the broker stored it.</summary>
 public sealed record StoredMessage(string? MessageId, string? SessionId, string? ContentType, string? Subject, byte[]? Body, long SequenceNumber, DateTimeOffset EnqueuedAt)
 {
+    /// <summary>The message's application properties (what topic subscriptions filter on).</summary>
+    public IReadOnlyDictionary<string, object?> Properties { get; init; } = new Dictionary<string, object?>();
+
     /// <summary>The body as UTF-8 text.</summary>
     public string Text => Body is null ? "" : Encoding.UTF8.GetString(Body);
 
@@ -738,7 +755,8 @@ public sealed class BrokerQueue : IMessageProcessor
 
         foreach (var x in messages)
         {
-            Store(x.Properties?.MessageId?.ToString(), x.Properties?.GroupId, x.Properties?.ContentType?.ToString(), x.Properties?.Subject, Body(x));
+            Store(x.Properties?.MessageId?.ToString(), x.Properties?.GroupId, x.Properties?.ContentType?.ToString(), x.Properties?.Subject, Body(x),
+                x.ApplicationProperties?.Map.ToDictionary(kv => kv.Key.ToString()!, kv => (object?)kv.Value));
         }
 
         if (HoldSettlements)
@@ -754,7 +772,10 @@ public sealed class BrokerQueue : IMessageProcessor
         messageContext.Complete();
     }
 
-    private void Store(string? messageId, string? sessionId, string? contentType, string? subject, byte[]? body)
+    /// <summary>Subscriptions when this queue is a topic (<see cref="TestBroker.AddSubscription"/>).</summary>
+    internal List<(BrokerQueue Queue, Func<StoredMessage, bool> Filter)> Subscriptions { get; } = [];
+
+    private void Store(string? messageId, string? sessionId, string? contentType, string? subject, byte[]? body, Dictionary<string, object?>? properties = null)
     {
         StoredMessage stored;
         lock (_lock)
@@ -771,13 +792,20 @@ public sealed class BrokerQueue : IMessageProcessor
                 _seen[messageId] = now;
             }
 
-            stored = new StoredMessage(messageId, sessionId, contentType, subject, body, ++_sequence, now);
+            stored = new StoredMessage(messageId, sessionId, contentType, subject, body, ++_sequence, now) { Properties = properties ?? [] };
             _all.Add(stored);
             Session(sessionId ?? "").Ready.AddLast(stored);
             Signal();
         }
 
         Stored?.Invoke(stored);
+        foreach (var (queue, filter) in Subscriptions)
+        {
+            if (filter(stored))
+            {
+                queue.Store(messageId, sessionId, contentType, subject, body, properties);
+            }
+        }
     }
 
     private static IEnumerable<byte[]> DataSections(Message m) => m.BodySection switch

@@ -20,10 +20,16 @@ switch (args.FirstOrDefault())
             args.Length > 1 ? int.Parse(args[1]) : 20,
             args.Length > 2 ? int.Parse(args[2]) : 500,
             Path.Combine(CloudTelephony.Tests.TestPaths.RepoRoot, "relay", "CloudTelephony.Relay", "bin", "Release", "net10.0", "relay.dll"));
+    case "events":
+        return await EventsBench.RunAsync(
+            args.Length > 1 ? int.Parse(args[1]) : 20,
+            args.Length > 2 ? int.Parse(args[2]) : 500,
+            args.Length > 3 ? int.Parse(args[3]) : 2,
+            args.Length <= 4 || args[4] != "off");
     case "core":
         BenchmarkSwitcher.FromAssembly(typeof(CoreBenchmarks).Assembly).Run(args[1..]);
         return 0;
     default:
-        Console.Error.WriteLine("usage: CloudTelephony.Benchmarks core [BenchmarkDotNet options] | ingest [frames=1000000] [batch=1000] [pbxes=2] | routing [requests=5000] [rate=500] | pipeline [repeat=20] [relay batch=500]");
+        Console.Error.WriteLine("usage: CloudTelephony.Benchmarks core [BenchmarkDotNet options] | ingest [frames=1000000] [batch=1000] [pbxes=2] | routing [requests=5000] [rate=500] | pipeline [repeat=20] [relay batch=500] | events [repeat=20] [batch=500] [pbxes=2]");
         return 2;
 }

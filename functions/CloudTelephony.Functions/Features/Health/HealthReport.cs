@@ -19,13 +19,16 @@ namespace CloudTelephony.Functions.Health;
 /// <param name="Pbxes">The enterprise's PBXes (token only).</param>
 /// <param name="Relays">Relays that reported one of the enterprise's PBXes (token only).</param>
 /// <param name="Problems">Why the status is not healthy, one line each (token only; empty when healthy).</param>
+/// <param name="Webhooks">The enterprise's webhooks of the live call events with their delivery state (token only); a
+/// disabled one makes the status <c>degraded</c>.</param>
 public sealed record HealthDto(
     string Status,
     DateTimeOffset CheckedAt,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Database = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<PbxHealthDto>? Pbxes = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<RelayHealthDto>? Relays = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Problems = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Problems = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<Events.WebhookStatusDto>? Webhooks = null);
 
 /// <summary>A PBX in <c>/api/health</c>: its stored stream and its connection as its relay last reported it.</summary>
 /// <param name="Pbx">PBX id.</param>
@@ -64,7 +67,7 @@ public sealed record PbxHealthDto(
 public sealed record RelayHealthDto(RelayStatusRow Relay, double SilentSeconds, bool Healthy);
 
 /// <summary>Computes the health of the PBXes and relays of one enterprise (or of all) from the stored streams and heartbeats.</summary>
-public sealed partial class HealthReport(HealthQueries streams, HeartbeatStore heartbeats, TimeProvider clock)
+public sealed partial class HealthReport(HealthQueries streams, HeartbeatStore heartbeats, TimeProvider clock, Npgsql.NpgsqlDataSource? db = null)
 {
     /// <summary>A relay whose last heartbeat is older than this is a problem.</summary>
     public static readonly TimeSpan RelaySilenceLimit = TimeSpan.FromMinutes(5);
@@ -135,7 +138,13 @@ public sealed partial class HealthReport(HealthQueries streams, HeartbeatStore h
             pbxDtos.Add(new PbxHealthDto(p.Pbx, p.Protocol, p.TimeZone, p.FramesStored, p.ParseErrors, p.OpenCalls, p.LastFrameAt, state, since, relay, healthy));
         }
 
-        return new HealthDto(problems.Count == 0 ? "healthy" : "degraded", now, "reachable", pbxDtos, relayDtos, problems);
+        var hooks = db is null ? [] : (await EventStore.WebhooksAsync(db, enterpriseId, ct)).Select(Events.WebhookStatusDto.From).ToList();
+        foreach (var h in hooks.Where(h => !h.Enabled))
+        {
+            problems.Add($"webhook {h.Id} ({h.Url}): disabled: {h.DisabledReason} (./ct admin webhook enable --id {h.Id})");
+        }
+
+        return new HealthDto(problems.Count == 0 ? "healthy" : "degraded", now, "reachable", pbxDtos, relayDtos, problems, hooks);
     }
 
     /// <summary>Whether a PBX connection state is fine: connected or listening (SMDR waits for its PBX), or on the way

@@ -3,7 +3,7 @@ using Polly;
 
 namespace CloudTelephony.Functions.Sms;
 
-/// <summary>Registers the SMS outbox: options, provider, dispatcher, rules, in-process queue and worker.</summary>
+/// <summary>Registers the SMS outbox: options, provider, dispatcher, rules and its <see cref="Outbox.OutboxPump"/> (hand-off and sweep).</summary>
 public static class SmsServices
 {
     /// <summary>Adds the SMS services from configuration section <c>Sms</c>.</summary>
@@ -33,11 +33,21 @@ public static class SmsServices
         services.AddSingleton(sp => SmsProviders.Create(sp, sp.GetRequiredService<SmsOptions>()));
         services.AddSingleton<SmsDispatcher>();
         services.AddSingleton<SmsRules>();
-        services.AddSingleton(sp => new SmsQueue { Enabled = sp.GetRequiredService<SmsOptions>().DispatchInProcess });
+        services.AddSingleton<SmsOutbox>();
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<SmsOptions>();
+            return new SmsQueue(sp.GetRequiredService<SmsOutbox>(), new Outbox.OutboxPumpOptions
+            {
+                HandOff = o.DispatchInProcess,
+                Concurrency = 2,
+                NextSweep = sweepInProcess ? Outbox.OutboxPumpOptions.Cron(o.SweepCron) : null,
+                FailureEvent = LogEvents.SmsDispatchFailed,
+            }, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Outbox.OutboxPump>>());
+        });
         services.AddSingleton<Ingest.ICallChangeHandler>(sp => sp.GetRequiredService<SmsRules>());
         services.AddSingleton<Ingest.IOutboxHandOff>(sp => sp.GetRequiredService<SmsQueue>());
-        services.AddSingleton(new SmsWorkerMode(sweepInProcess));
-        services.AddHostedService<SmsWorker>();
+        services.AddHostedService(sp => sp.GetRequiredService<SmsQueue>());
         return services;
     }
 }

@@ -21,7 +21,7 @@ function stateClass(state) {
  * the view a token-scoped health endpoint gives an enterprise; the PBXes are also narrowed to the enterprise's own.
  * Fields read: status, database, checkedAt, problems[], pbxes[].{pbx, protocol, framesStored, parseErrors, openCalls,
  * lastFrameAt}, relays[].{healthy, silentSeconds, relay.{relayId, version, lastSeenAt, outboxDepth, outboxOldestAt,
- * outboxAtCap, framesSent, deadLetters, deadLetterOldestAt, pbxes[].{pbx, state, since}}} — whoever changes that JSON updates this page (and Live.jsx).
+ * outboxAtCap, framesSent, deadLetters, deadLetterOldestAt, pbxes[].{pbx, state, since}}}, webhooks[].{id, url, enabled, disabledReason, delivered, lastError} — whoever changes that JSON updates this page (and Live.jsx).
  */
 export function Health() {
   const { t, fmt, enterprise } = useApp();
@@ -119,6 +119,34 @@ export function Health() {
           {h && relays.length === 0 && <p class="empty">{t('health.noRelay')}</p>}
         </div>
       </section>
+
+      {(h?.webhooks ?? []).length > 0 && (
+        <section class="card" aria-labelledby="webhook-heading">
+          <h2 id="webhook-heading">{t('health.webhooks')}</h2>
+          <div class="table-wrap">
+            <table class="table" id="webhook-table">
+              <thead>
+                <tr>
+                  <th scope="col">{t('health.webhook')}</th>
+                  <th scope="col">{t('health.state')}</th>
+                  <th scope="col">{t('health.delivered')}</th>
+                  <th scope="col">{t('health.lastError')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {h.webhooks.map((w) => (
+                  <tr data-webhook={w.id}>
+                    <th scope="row">{w.url}</th>
+                    <td><span class={`badge ${w.enabled ? 'badge-answered' : 'badge-missed'}`}>{w.enabled ? t('health.ok') : t('health.disabled')}</span> {w.disabledReason ?? ''}</td>
+                    <td class="num">{fmt.number(w.delivered)}</td>
+                    <td>{w.lastError ?? '—'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      )}
 
       <section class="card" aria-labelledby="routing-heading">
         <h2 id="routing-heading">{t('health.routing')}</h2>

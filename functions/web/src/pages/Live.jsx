@@ -24,7 +24,13 @@ function eventText(t, e) {
   }
 }
 
-/** The calls in progress as GET /api/calls/active lists them (the live-events API), read tolerantly. */
+/** Who a call in progress is with: the extensions ringing, else who talks. */
+function who(c) {
+  if (c.state === 'ringing') return (c.ringing ?? []).map((r) => r.extension).join(', ') || '—';
+  return c.answeredBy ?? '—';
+}
+
+/** The calls in progress as GET /api/calls/active lists them (items, position). */
 function ActiveCalls({ calls }) {
   const { t, fmt } = useApp();
   if (calls.length === 0) return <p class="muted" id="active-none">{t('live.noActive')}</p>;
@@ -42,12 +48,12 @@ function ActiveCalls({ calls }) {
         </thead>
         <tbody>
           {calls.map((c) => (
-            <tr>
-              <td>{fmt.time(c.since ?? c.startedAt)}</td>
-              <td><span class="number">{c.caller ?? '—'}</span> {c.callerName ?? c.contactName ?? ''}</td>
+            <tr key={`${c.pbx}:${c.callKey}`} data-call={c.callKey} data-state={c.state}>
+              <td>{fmt.time(c.talkingSince ?? c.startedAt)}</td>
+              <td><span class="number">{c.caller ?? '—'}</span> {c.callerName ?? ''}</td>
               <td class="number">{c.called ?? '—'}</td>
-              <td>{c.state ?? c.status ?? ''}</td>
-              <td>{c.answeredBy ?? c.talking ?? (c.ringing ?? c.extensions ?? []).join?.(', ') ?? ''}</td>
+              <td>{t(`live.state.${c.state}`)}</td>
+              <td class="number">{who(c)}</td>
             </tr>
           ))}
         </tbody>
@@ -57,9 +63,10 @@ function ActiveCalls({ calls }) {
 }
 
 /**
- * Live: the calls in progress and a feed of what happens. Uses the live-events API (GET /api/calls/active and the
- * server-sent events of GET /api/events) when the server has it; until then it polls GET /api/calls and /api/health
- * every 3 s and reports each newly stored call.
+ * Live: the calls in progress and a feed of what happens. Reads GET /api/calls/active (who rings, who talks, since
+ * when) and follows the server-sent events of GET /api/events from that state's position on (fetch-event-source sends
+ * the token as a header and Last-Event-ID when it reconnects); each event refreshes the calls in progress. A server
+ * without the event stream is polled instead (GET /api/calls and /api/health every 3 s).
  */
 export function Live() {
   const { t, fmt, enterprise } = useApp();
@@ -110,17 +117,25 @@ export function Live() {
       if (!stop.signal.aborted) timer = setTimeout(poll, POLL_MS);
     };
 
+    let refreshSoon = 0;
+    const refreshLater = () => {
+      if (!refreshSoon) refreshSoon = setTimeout(() => { refreshSoon = 0; refreshActive(); }, 250);
+    };
+
     (async () => {
+      let position = null;
       try {
         const current = await api('/api/calls/active', { signal: stop.signal });
         hasActive.current = true;
+        position = current.position ?? null;
         setActive(Array.isArray(current) ? current : current.items ?? []);
       } catch (e) {
         if (e?.name === 'AbortError') return;
         setActive(null);
       }
       try {
-        await fetchEventSource('/api/events', {
+        // from the state just read on (lastEventId = its position), so no event falls between the two
+        await fetchEventSource(position === null ? '/api/events' : `/api/events?lastEventId=${position}`, {
           headers: authHeaders(),
           signal: stop.signal,
           openWhenHidden: true,
@@ -134,14 +149,19 @@ export function Live() {
             throw new StreamUnavailable(`HTTP ${response.status}`);
           },
           onmessage(message) {
-            if (!message.data) return;
+            if (!message.data || message.event === 'keepalive') return;
             let event;
             try {
               event = JSON.parse(message.data);
             } catch {
               return;
             }
-            push([{ key: event.id ?? message.id ?? `${Date.now()}-${Math.random()}`, kind: event.type, at: event.time, event }]);
+            const key = event.id ?? message.id ?? `${Date.now()}-${Math.random()}`;
+            // a completed call is the record as GET /api/calls lists it: shown with its link like a polled one
+            push([event.type === 'call.completed' && event.data?.id
+              ? { key, kind: event.type, at: event.time, call: event.data }
+              : { key, kind: event.type, at: event.time, event }]);
+            if (hasActive.current) refreshLater();
           },
           onerror(e) {
             if (e instanceof StreamUnavailable) throw e; // no event stream on this server: poll instead
@@ -158,6 +178,7 @@ export function Live() {
       stop.abort();
       clearTimeout(timer);
       clearInterval(activeTimer);
+      clearTimeout(refreshSoon);
     };
   }, []);
 

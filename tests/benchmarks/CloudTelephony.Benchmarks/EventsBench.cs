@@ -1,0 +1,130 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Json;
+using CloudTelephony.Contracts;
+using CloudTelephony.Functions.Events;
+using CloudTelephony.Functions.Hosting;
+using CloudTelephony.Functions.Ingest;
+using CloudTelephony.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace CloudTelephony.Benchmarks;
+
+/// <summary>
+/// Live call events under ingest load: the real functions app on Kestrel over a fresh database, a webhook receiver on
+/// Kestrel (loopback), <c>pbxes</c> senders POSTing the real CTIP capture repeated <c>repeat</c> times in batches of
+/// <c>batch</c> frames as fast as the app takes them (like relays draining a backlog, as in <c>bench pipeline</c>).
+/// Latency = the moment the ingest transaction that wrote an event committed (its outbox hand-off, in-process) → the
+/// moment the receiver got that event. Prints p50/p99/max and the events/s the dispatcher delivered.
+/// </summary>
+public static class EventsBench
+{
+    /// <summary>Records when each event row was committed (the hand-off runs right after the commit).</summary>
+    private sealed class CommitClock : IOutboxHandOff
+    {
+        public ConcurrentDictionary<long, long> Committed { get; } = new();
+
+        public string Outbox => LiveEventsHandler.Outbox;
+
+        public void Enqueue(IReadOnlyList<long> ids)
+        {
+            var now = Stopwatch.GetTimestamp();
+            foreach (var id in ids)
+            {
+                Committed[id] = now;
+            }
+        }
+    }
+
+    /// <summary>Runs the benchmark; returns the exit code.</summary>
+    public static async Task<int> RunAsync(int repeat, int batchSize, int pbxes, bool events = true)
+    {
+        var cs = await BenchDatabase.CreateAsync("ct_bench_events");
+        var received = new ConcurrentDictionary<string, long>(StringComparer.Ordinal);
+        var receiverBuilder = WebApplication.CreateSlimBuilder();
+        receiverBuilder.WebHost.UseUrls("http://127.0.0.1:0");
+        receiverBuilder.Logging.ClearProviders();
+        var receiver = receiverBuilder.Build();
+        receiver.MapPost("/hook", (HttpRequest request) =>
+        {
+            received.TryAdd(request.Headers["X-CloudTelephony-Event-Id"].ToString(), Stopwatch.GetTimestamp());
+            return Results.Ok();
+        });
+        await receiver.StartAsync();
+        var hookUrl = receiver.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/hook";
+
+        var clock = new CommitClock();
+        var key = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var app = FunctionsApp.Build(
+            ["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning",
+             $"--Events:WebhookKey={key}", "--Events:AllowHttpWebhooks=true", $"--Events:Enabled={events}"],
+            cs, s => s.AddSingleton<IOutboxHandOff>(clock));
+        await app.StartAsync();
+        var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        string relayToken;
+        await using (var db = NpgsqlDataSource.Create(cs))
+        {
+            relayToken = (await new TokenStore(db).CreateAsync(1, "relay", default)).Token;
+            var secrets = app.Services.GetRequiredService<WebhookSecrets>();
+            await EventStore.AddWebhookAsync(db, "default", hookUrl, null, secrets.Protect(WebhookSecrets.NewSecret()), default);
+        }
+
+        var source = CoreBenchmarks.LoadFrames("ctip", repeat);
+        Console.WriteLine($"events: {pbxes} PBX(es) x {source.Length:N0} frames (the CTIP capture x {repeat}), batches of {batchSize}, webhook {hookUrl}");
+        using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(5) };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", relayToken);
+        var started = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, pbxes).Select(p => Task.Run(async () =>
+        {
+            var envelopes = source.Select(f => new Envelope($"bench-{p}", Protocols.Ctip, f.Session, f.Seq, f.ReceivedAt.ToUniversalTime(), "a" + f.Text)).ToArray();
+            foreach (var batch in envelopes.Chunk(batchSize))
+            {
+                using var response = await http.PostAsJsonAsync(Routes.IngestPath, batch, ContractsJson.Default.EnvelopeArray);
+                response.EnsureSuccessStatusCode();
+            }
+        })));
+        var ingested = Stopwatch.GetElapsedTime(started).TotalSeconds;
+
+        await using var read = NpgsqlDataSource.Create(cs);
+        var ids = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using (var cmd = read.CreateCommand("SELECT event_id, id FROM ct.call_events_out"))
+        await using (var r = await cmd.ExecuteReaderAsync())
+        {
+            while (await r.ReadAsync())
+            {
+                ids[r.GetString(0)] = r.GetInt64(1);
+            }
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (received.Count < ids.Count && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        var latencies = received
+            .Where(x => ids.TryGetValue(x.Key, out var id) && clock.Committed.ContainsKey(id))
+            .Select(x => Stopwatch.GetElapsedTime(clock.Committed[ids[x.Key]], x.Value).TotalMilliseconds)
+            .Order().ToList();
+        var last = received.Values.DefaultIfEmpty(started).Max();
+        var span = Stopwatch.GetElapsedTime(started, last).TotalSeconds;
+        Console.WriteLine($"events: {source.Length * (long)pbxes:N0} frames ingested in {ingested:F1} s ({source.Length * pbxes / ingested:N0} frames/s); {ids.Count:N0} events written, {received.Count:N0} received by the webhook");
+        if (latencies.Count > 0)
+        {
+            double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)(latencies.Count * q))];
+            Console.WriteLine($"events: frame committed -> webhook received: p50 {P(0.5):F1} ms, p99 {P(0.99):F1} ms, max {latencies[^1]:F1} ms");
+        }
+
+        Console.WriteLine($"events: the dispatcher delivered {received.Count / span:N0} events/s over the run ({span:F1} s from the first frame sent to the last event received)");
+        await app.StopAsync();
+        await receiver.StopAsync();
+        return 0;
+    }
+}
