@@ -161,21 +161,11 @@ public static class CorrelateCommand
 
         long seq = 0;
         var parseErrors = 0;
-        foreach (var input in inputs)
+        foreach (var frame in Frames(module, inputs, zone, pbx, clockStart))
         {
-            foreach (var frame in CaptureFile.Read(input.FullName, module.Framing == CaptureFraming.Blocks, zone))
-            {
-                seq++;
-                var at = frame.ReceivedAt ?? clockStart.AddMilliseconds(seq);
-                var outcome = engine.Process(new PbxFrame(pbx, CaptureSession, seq, at, frame.Frame), changes);
-                if (outcome.Disposition == FrameDisposition.ParseError)
-                {
-                    parseErrors++;
-                    parseError?.Invoke(seq, outcome.Error);
-                }
-
-                Flush();
-            }
+            seq = frame.Seq;
+            Count(engine.Process(frame, changes), frame.Seq, ref parseErrors, parseError);
+            Flush();
         }
 
         engine.Flush(changes);
@@ -201,23 +191,38 @@ public static class CorrelateCommand
         var calls = new List<Call>();
         long seq = 0;
         var parseErrors = 0;
+        foreach (var frame in Frames(module, inputs, zone, pbx, clockStart))
+        {
+            seq = frame.Seq;
+            Count(correlator.Process(frame, calls), frame.Seq, ref parseErrors, parseError);
+        }
+
+        correlator.Flush(calls);
+        return new CaptureCalls([.. calls.OrderBy(c => c.StartedAt).ThenBy(c => c.CallKey, StringComparer.Ordinal)], seq, parseErrors);
+    }
+
+    // The frames of the capture files as one stream of session CaptureSession: seq = frame number from 1; frames
+    // without a time get clockStart plus seq milliseconds.
+    private static IEnumerable<PbxFrame> Frames(IPbxProtocol module, IEnumerable<FileInfo> inputs, TimeZoneInfo zone, string pbx, DateTimeOffset clockStart)
+    {
+        long seq = 0;
         foreach (var input in inputs)
         {
             foreach (var frame in CaptureFile.Read(input.FullName, module.Framing == CaptureFraming.Blocks, zone))
             {
                 seq++;
-                var at = frame.ReceivedAt ?? clockStart.AddMilliseconds(seq);
-                var outcome = correlator.Process(new PbxFrame(pbx, CaptureSession, seq, at, frame.Frame), calls);
-                if (outcome.Disposition == FrameDisposition.ParseError)
-                {
-                    parseErrors++;
-                    parseError?.Invoke(seq, outcome.Error);
-                }
+                yield return new PbxFrame(pbx, CaptureSession, seq, frame.ReceivedAt ?? clockStart.AddMilliseconds(seq), frame.Frame);
             }
         }
+    }
 
-        correlator.Flush(calls);
-        return new CaptureCalls([.. calls.OrderBy(c => c.StartedAt).ThenBy(c => c.CallKey, StringComparer.Ordinal)], seq, parseErrors);
+    private static void Count(FrameOutcome outcome, long seq, ref int parseErrors, Action<long, string?>? parseError)
+    {
+        if (outcome.Disposition == FrameDisposition.ParseError)
+        {
+            parseErrors++;
+            parseError?.Invoke(seq, outcome.Error);
+        }
     }
 }
 

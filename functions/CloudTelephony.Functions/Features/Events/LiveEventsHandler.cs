@@ -22,7 +22,7 @@ public sealed class LiveEventsHandler(EventOptions options) : ICallChangeHandler
     /// <inheritdoc />
     public async Task HandleAsync(CallChangeContext context, CancellationToken ct)
     {
-        if (!options.Enabled || context.Origin == CorrelationOrigin.Restore || context.Changes.Count == 0)
+        if (!options.Enabled || context.Origin is CorrelationOrigin.Restore or CorrelationOrigin.Import || context.Changes.Count == 0)
         {
             return;
         }
