@@ -29,6 +29,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
     /// <summary>Status to answer for the n-th request (from 1); 200 by default.</summary>
     public Func<int, int> Answer { get; set; } = _ => 200;
 
+    /// <summary>When set, the status to answer for a request by its CloudEvent (instead of <see cref="Answer"/>).</summary>
+    public Func<JsonElement, int>? AnswerEvent { get; set; }
+
     public string Url { get; }
 
     private int _count;
@@ -47,7 +50,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
             using var ms = new MemoryStream();
             await request.Body.CopyToAsync(ms);
             var n = Interlocked.Increment(ref self!._count);
-            var status = self.Answer(n);
+            var status = self.AnswerEvent is { } byEvent ? byEvent(JsonDocument.Parse(ms.ToArray()).RootElement) : self.Answer(n);
             self.Requests.Enqueue((ms.ToArray(), request.Headers[WebhookSecrets.SignatureHeader].ToString(), status));
             return Results.StatusCode(status);
         });
@@ -213,6 +216,79 @@ public sealed class LiveEventsTests : IAsyncLifetime
         var hook = (await EventStore.WebhooksAsync(_server.Db.DataSource, null, default)).Single();
         Assert.True(hook.Enabled);
         Assert.Equal(0, hook.ConsecutiveFailures);
+    }
+
+    [Fact]
+    public async Task A_call_whose_event_fails_past_the_retries_holds_the_cursor_and_no_event_of_the_calls_delivered_beside_it_is_lost()
+    {
+        // the receiver refuses the 20th call.completed to arrive 6 times (more than 1 + 3 Polly retries: one failed
+        // delivery) and is slow with the rest; the other calls of the page are delivered in parallel, or not started
+        // once the failure is known, and some of those sit before the refused event
+        var refusals = 6;
+        var completedSeen = 0;
+        string? refused = null;
+        _receiver.AnswerEvent = e =>
+        {
+            var id = e.GetProperty("id").GetString()!;
+            if (e.GetProperty("type").GetString() == CallEventTypes.Completed && Interlocked.Increment(ref completedSeen) == 20)
+            {
+                refused = id;
+            }
+
+            if (id == Volatile.Read(ref refused) && Interlocked.Decrement(ref refusals) >= 0)
+            {
+                return 500;
+            }
+
+            Thread.Sleep(10);
+            return 200;
+        };
+        var (hook, _) = await AddWebhookAsync();
+        await IngestAsync(Capture.Ctip(), 1000); // one batch: one page of many calls
+        var total = await OutboxCountAsync();
+        var expected = new HashSet<string>(StringComparer.Ordinal);
+        await using (var cmd = _server.Db.DataSource.CreateCommand("SELECT event_id FROM ct.call_events_out"))
+        await using (var reader = await cmd.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                expected.Add(reader.GetString(0));
+            }
+        }
+
+        await WaitAsync(() => Task.FromResult(expected.IsSubsetOf(_receiver.Accepted.Select(e => e.GetProperty("id").GetString()!))),
+            $"all {total} events accepted after the refusals", 60);
+
+        Assert.Equal(6, _receiver.Requests.Count(r => r.Status == 500));
+        // per call, the first acceptance of each event follows the call's order
+        foreach (var call in _receiver.Accepted.DistinctBy(e => e.GetProperty("id").GetString()).GroupBy(e => e.GetProperty("subject").GetString()))
+        {
+            var seqs = call.Select(e => e.GetProperty("callseq").GetInt32()).ToList();
+            Assert.Equal(seqs.Order(), seqs);
+        }
+
+        var stored = (await EventStore.WebhookAsync(_server.Db.DataSource, hook.Id, default))!;
+        Assert.True(stored.Enabled);
+        Assert.Equal(0, stored.ConsecutiveFailures);
+        Assert.Equal(await MaxPositionAsync(), stored.Position);
+    }
+
+    [Fact]
+    public void After_a_failed_run_the_cursor_stops_before_the_first_event_not_delivered_even_one_not_tried()
+    {
+        // positions 11..16 of two overlapping calls a and b: b's event at 13 failed, so a's event at 14 was not tried;
+        // a's 12 and b's 15 were delivered
+        var rows = new[] { (11, "a"), (12, "a"), (13, "b"), (14, "a"), (15, "b"), (16, "b") }
+            .Select(x => new SequencedEvent(x.Item1, $"e{x.Item1}", 1, "default", "call.ringing", "pbx", x.Item2, DateTimeOffset.UnixEpoch, "{}")).ToList();
+        Assert.Equal((12L, 2), EventDispatcher.DeliveredPrefix(rows, 10, p => p is 11 or 12 or 15));
+        Assert.Equal((10L, 0), EventDispatcher.DeliveredPrefix(rows, 10, p => p is 12 or 13 or 14));
+        Assert.Equal((16L, 6), EventDispatcher.DeliveredPrefix(rows, 10, _ => true));
+    }
+
+    private async Task<long> MaxPositionAsync()
+    {
+        await using var cmd = _server.Db.DataSource.CreateCommand("SELECT coalesce(max(position), 0) FROM ct.call_events_out");
+        return (long)(await cmd.ExecuteScalarAsync())!;
     }
 
     [Fact]

@@ -12,8 +12,10 @@
 #   pipeline: a CTIP PBX stand-in writes the real capture [repeat=20] times as fast as TCP takes it → the relay program
 #           (outbox, HTTP forwarder, [batch=500] frames per POST) → the functions app → PostgreSQL, with 0, 10, 100, 1,000 and 5,000 calls in progress:
 #           frames/s first frame sent → last frame committed, seconds until the calls are stored, batch p50/p99
-#   events: live call events under ingest load: [pbxes=2] senders POST the capture x[repeat=20] in [batch=500]s; a webhook
-#           receiver on loopback; frame committed -> webhook received p50/p99, events/s the dispatcher delivered
+#   events: live call events under ingest load: [pbxes=2] senders POST the capture x[repeat=40] in [batch=500]s, paced to
+#           [rate] frames/s in all ([on|off] = live events on or off); a webhook receiver on loopback; after a warm-up,
+#           frame committed -> webhook received p50/p99, events/s the dispatcher delivered. Without a rate: at 5,000,
+#           10,000 frames/s (the pipeline bench's rate) and at full speed
 #   relay-forwarder: outbox + forwarder in the bench process (no sockets before the outbox);
 #           args: [seconds=15] [pbxes=4] [synchronous=Full]; frames/s, append→accept p50/p99
 set -euo pipefail
@@ -35,7 +37,11 @@ if [ "$what" = all ] || [ "$what" = routing ]; then
 fi
 if [ "$what" = events ]; then
   export CT_POSTGRES=${CT_POSTGRES:-$("$root/infra/local/postgres.sh" start | tail -n 1)}
-  dotnet "$bin" events "${@:2}"
+  if [ $# -ge 6 ]; then
+    dotnet "$bin" events "${@:2}"
+  else
+    for rate in 5000 10000 0; do dotnet "$bin" events "${2:-40}" "${3:-500}" "${4:-2}" "${5:-on}" "$rate"; done
+  fi
 fi
 if [ "$what" = pipeline ]; then
   export CT_POSTGRES=${CT_POSTGRES:-$("$root/infra/local/postgres.sh" start | tail -n 1)}

@@ -166,7 +166,7 @@ public static class WebhookCommand
             ev[CallEventBuilder.EnterpriseAttribute] = hook.Enterprise;
             var body = Encoding.UTF8.GetString(CallEventBuilder.Formatter.EncodeStructuredModeMessage(ev, out _).Span);
             using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(options.WebhookTimeoutSeconds) };
-            var attempt = await EventDispatcher.PostAsync(client, hook.Url, secret, ev.Id, hook.Id, body, ct);
+            var attempt = await EventDispatcher.PostAsync(client, Polly.ResiliencePipeline<HttpResponseMessage>.Empty, hook.Url, secret, ev.Id, hook.Id, body, ct);
             output.WriteLine(attempt.Ok
                 ? $"webhook {hook.Id}: delivered (HTTP {attempt.Status})"
                 : $"webhook {hook.Id}: not delivered: {attempt.Error}");

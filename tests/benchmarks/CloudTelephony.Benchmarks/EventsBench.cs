@@ -6,6 +6,7 @@ using CloudTelephony.Functions.Events;
 using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Ingest;
 using CloudTelephony.Storage;
+using CloudTelephony.Telephony;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -20,9 +21,11 @@ namespace CloudTelephony.Benchmarks;
 /// <summary>
 /// Live call events under ingest load: the real functions app on Kestrel over a fresh database, a webhook receiver on
 /// Kestrel (loopback), <c>pbxes</c> senders POSTing the real CTIP capture repeated <c>repeat</c> times in batches of
-/// <c>batch</c> frames as fast as the app takes them (like relays draining a backlog, as in <c>bench pipeline</c>).
-/// Latency = the moment the ingest transaction that wrote an event committed (its outbox hand-off, in-process) → the
-/// moment the receiver got that event. Prints p50/p99/max and the events/s the dispatcher delivered.
+/// <c>batch</c> frames (as relays do), paced to <c>rate</c> frames/s in all, or as fast as the app takes them (0: like
+/// relays draining a backlog). A warm-up on PBXes of its own runs first and is not measured (JIT tiers, pools, the
+/// webhook's connections: a process that has run a while). Latency = the moment the ingest transaction that wrote an
+/// event committed (its outbox hand-off, in-process) → the moment the receiver got that event. Prints p50/p99/max and
+/// the events/s the dispatcher delivered.
 /// </summary>
 public static class EventsBench
 {
@@ -44,7 +47,7 @@ public static class EventsBench
     }
 
     /// <summary>Runs the benchmark; returns the exit code.</summary>
-    public static async Task<int> RunAsync(int repeat, int batchSize, int pbxes, bool events = true)
+    public static async Task<int> RunAsync(int repeat, int batchSize, int pbxes, bool events = true, int rate = 0)
     {
         var cs = await BenchDatabase.CreateAsync("ct_bench_events");
         var received = new ConcurrentDictionary<string, long>(StringComparer.Ordinal);
@@ -77,54 +80,86 @@ public static class EventsBench
         }
 
         var source = CoreBenchmarks.LoadFrames("ctip", repeat);
-        Console.WriteLine($"events: {pbxes} PBX(es) x {source.Length:N0} frames (the CTIP capture x {repeat}), batches of {batchSize}, webhook {hookUrl}");
         using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(5) };
         http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", relayToken);
-        var started = Stopwatch.GetTimestamp();
-        await Task.WhenAll(Enumerable.Range(0, pbxes).Select(p => Task.Run(async () =>
-        {
-            var envelopes = source.Select(f => new Envelope($"bench-{p}", Protocols.Ctip, f.Session, f.Seq, f.ReceivedAt.ToUniversalTime(), "a" + f.Text)).ToArray();
-            foreach (var batch in envelopes.Chunk(batchSize))
-            {
-                using var response = await http.PostAsJsonAsync(Routes.IngestPath, batch, ContractsJson.Default.EnvelopeArray);
-                response.EnsureSuccessStatusCode();
-            }
-        })));
-        var ingested = Stopwatch.GetElapsedTime(started).TotalSeconds;
-
         await using var read = NpgsqlDataSource.Create(cs);
-        var ids = new Dictionary<string, long>(StringComparer.Ordinal);
-        await using (var cmd = read.CreateCommand("SELECT event_id, id FROM ct.call_events_out"))
-        await using (var r = await cmd.ExecuteReaderAsync())
-        {
-            while (await r.ReadAsync())
-            {
-                ids[r.GetString(0)] = r.GetInt64(1);
-            }
-        }
 
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        while (received.Count < ids.Count && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
+        // warm-up (not measured): JIT tiers, connection pools and the webhook's connections, as in a process that has run
+        // for a while; two PBXes of their own send the capture twice at full speed and their events are delivered first
+        var warm = Stopwatch.StartNew();
+        await SendAsync(http, "warm", CoreBenchmarks.LoadFrames("ctip", 2), batchSize, pbxes, 0, Stopwatch.GetTimestamp());
+        var warmIds = await EventIdsAsync(read, "warm-%");
+        await WaitAsync(received, warmIds, TimeSpan.FromSeconds(60));
+        Console.WriteLine($"events: warm-up: {warmIds.Count:N0} events delivered in {warm.Elapsed.TotalSeconds:F1} s (not measured)");
+
+        Console.WriteLine($"events: {pbxes} PBX(es) x {source.Length:N0} frames (the CTIP capture x {repeat}), batches of {batchSize}, "
+            + (rate > 0 ? $"paced at {rate:N0} frames/s" : "as fast as the app takes them") + $", webhook {hookUrl}");
+        var started = Stopwatch.GetTimestamp();
+        await SendAsync(http, "bench", source, batchSize, pbxes, rate, started);
+        var ingested = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var ids = await EventIdsAsync(read, "bench-%");
+        await WaitAsync(received, ids, TimeSpan.FromSeconds(120));
 
         var latencies = received
             .Where(x => ids.TryGetValue(x.Key, out var id) && clock.Committed.ContainsKey(id))
             .Select(x => Stopwatch.GetElapsedTime(clock.Committed[ids[x.Key]], x.Value).TotalMilliseconds)
             .Order().ToList();
-        var last = received.Values.DefaultIfEmpty(started).Max();
+        var last = received.Where(x => ids.ContainsKey(x.Key)).Select(x => x.Value).DefaultIfEmpty(started).Max();
         var span = Stopwatch.GetElapsedTime(started, last).TotalSeconds;
-        Console.WriteLine($"events: {source.Length * (long)pbxes:N0} frames ingested in {ingested:F1} s ({source.Length * pbxes / ingested:N0} frames/s); {ids.Count:N0} events written, {received.Count:N0} received by the webhook");
+        Console.WriteLine($"events: {source.Length * (long)pbxes:N0} frames ingested in {ingested:F1} s ({source.Length * pbxes / ingested:N0} frames/s); {ids.Count:N0} events written, {received.Keys.Count(ids.ContainsKey):N0} received by the webhook");
         if (latencies.Count > 0)
         {
             double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)(latencies.Count * q))];
             Console.WriteLine($"events: frame committed -> webhook received: p50 {P(0.5):F1} ms, p99 {P(0.99):F1} ms, max {latencies[^1]:F1} ms");
         }
 
-        Console.WriteLine($"events: the dispatcher delivered {received.Count / span:N0} events/s over the run ({span:F1} s from the first frame sent to the last event received)");
+        Console.WriteLine($"events: the dispatcher delivered {received.Keys.Count(ids.ContainsKey) / span:N0} events/s over the run ({span:F1} s from the first frame sent to the last event received)");
         await app.StopAsync();
         await receiver.StopAsync();
         return 0;
+    }
+
+    /// <summary>Each of <paramref name="pbxes"/> senders POSTs the frames as PBX <c>{prefix}-{n}</c> in batches, paced to
+    /// <paramref name="rate"/> frames/s in all (0 = as fast as the app answers).</summary>
+    private static Task SendAsync(HttpClient http, string prefix, PbxFrame[] frames, int batchSize, int pbxes, int rate, long started)
+        => Task.WhenAll(Enumerable.Range(0, pbxes).Select(p => Task.Run(async () =>
+        {
+            var envelopes = frames.Select(f => new Envelope($"{prefix}-{p}", Protocols.Ctip, f.Session, f.Seq, f.ReceivedAt.ToUniversalTime(), "a" + f.Text)).ToArray();
+            var k = 0;
+            foreach (var batch in envelopes.Chunk(batchSize))
+            {
+                if (rate > 0 && TimeSpan.FromSeconds(k++ * (double)batchSize * pbxes / rate) - Stopwatch.GetElapsedTime(started) is { Ticks: > 0 } wait)
+                {
+                    await Task.Delay(wait);
+                }
+
+                using var response = await http.PostAsJsonAsync(Routes.IngestPath, batch, ContractsJson.Default.EnvelopeArray);
+                response.EnsureSuccessStatusCode();
+            }
+        })));
+
+    /// <summary>Outbox ids by CloudEvent id of the events of the PBXes matching <paramref name="pbxLike"/>.</summary>
+    private static async Task<Dictionary<string, long>> EventIdsAsync(NpgsqlDataSource db, string pbxLike)
+    {
+        var ids = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using var cmd = db.CreateCommand("SELECT event_id, id FROM ct.call_events_out WHERE pbx LIKE @pbx");
+        cmd.Parameters.AddWithValue("pbx", pbxLike);
+        await using var r = await cmd.ExecuteReaderAsync();
+        while (await r.ReadAsync())
+        {
+            ids[r.GetString(0)] = r.GetInt64(1);
+        }
+
+        return ids;
+    }
+
+    /// <summary>Waits until the webhook received every one of <paramref name="ids"/>, or <paramref name="timeout"/>.</summary>
+    private static async Task WaitAsync(ConcurrentDictionary<string, long> received, Dictionary<string, long> ids, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (ids.Keys.Any(id => !received.ContainsKey(id)) && deadline.Elapsed < timeout)
+        {
+            await Task.Delay(50);
+        }
     }
 }

@@ -155,8 +155,7 @@ public static class CallEventBuilder
 
     /// <summary>The formatter (System.Text.Json, structured mode), escaping as little as the API's answers do (a JSON body,
     /// never HTML), so <c>call.completed</c>'s data is byte for byte the call of <c>GET /api/calls/{id}</c>.</summary>
-    public static readonly JsonEventFormatter Formatter = new(
-        new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }, default);
+    public static readonly JsonEventFormatter Formatter = new CallEventFormatter();
 
     /// <summary>The deterministic CloudEvent id of a change: 32 hex digits of SHA-256 over pbx, call key, session:seq and ordinal.</summary>
     public static string EventId(in CallChange change)
@@ -206,8 +205,8 @@ public static class CallEventBuilder
                         call.Ringing[ext] = c.At;
                     }
 
-                    events.Add(Make(c, enterprise, CallEventTypes.Ringing, JsonSerializer.SerializeToElement(
-                        new RingingData(c.Pbx, c.CallKey, c.Extension, call.Caller, call.CallerName, call.Called, call.StartedAt), EventJson.Default.RingingData)));
+                    events.Add(Make(c, enterprise, CallEventTypes.Ringing, 
+                        new RingingData(c.Pbx, c.CallKey, c.Extension, call.Caller, call.CallerName, call.Called, call.StartedAt)));
                     break;
                 case CallChangeKind.Answered:
                     var ringFrom = c.Extension is { } who && call.Ringing.TryGetValue(who, out var rang) && call.AnsweredAt is not null ? rang : call.StartedAt;
@@ -216,12 +215,12 @@ public static class CallEventBuilder
                     call.TalkingSince = c.At;
                     call.Held = false;
                     call.Ringing.Clear();
-                    events.Add(Make(c, enterprise, CallEventTypes.Answered, JsonSerializer.SerializeToElement(
-                        new AnsweredData(c.Pbx, c.CallKey, c.Extension, Call.Seconds(ringFrom, c.At), call.Caller, call.Called), EventJson.Default.AnsweredData)));
+                    events.Add(Make(c, enterprise, CallEventTypes.Answered, 
+                        new AnsweredData(c.Pbx, c.CallKey, c.Extension, Call.Seconds(ringFrom, c.At), call.Caller, call.Called)));
                     break;
                 case CallChangeKind.Transferred:
-                    events.Add(Make(c, enterprise, CallEventTypes.Transferred, JsonSerializer.SerializeToElement(
-                        new TransferredData(c.Pbx, c.CallKey, c.From, c.To), EventJson.Default.TransferredData)));
+                    events.Add(Make(c, enterprise, CallEventTypes.Transferred, 
+                        new TransferredData(c.Pbx, c.CallKey, c.From, c.To)));
                     break;
                 case CallChangeKind.Held:
                     call.Held = true;
@@ -235,12 +234,12 @@ public static class CallEventBuilder
                     var ended = new EndedData(c.Pbx, c.CallKey, call.AnsweredAt is null ? "missed" : "answered",
                         Call.Seconds(call.StartedAt, call.AnsweredAt ?? c.At), call.AnsweredAt is { } a ? Call.Seconds(a, c.At) : 0,
                         call.AnsweredBy, call.StartedAt, c.At);
-                    events.Add(Make(c, enterprise, CallEventTypes.Ended, JsonSerializer.SerializeToElement(ended, EventJson.Default.EndedData)));
+                    events.Add(Make(c, enterprise, CallEventTypes.Ended, ended));
                     break;
                 case CallChangeKind.Completed:
                     live.Remove(c.CallKey);
                     gone.Add(c.CallKey);
-                    events.Add(Make(c, enterprise, CallEventTypes.Completed, JsonSerializer.SerializeToElement(completed(c.Call!), ApiJson.Default.CallDto)));
+                    events.Add(Make(c, enterprise, CallEventTypes.Completed, completed(c.Call!)));
                     break;
                 case CallChangeKind.Merged:
                     live.Remove(c.CallKey);
@@ -252,7 +251,7 @@ public static class CallEventBuilder
         return events;
     }
 
-    private static BuiltEvent Make(in CallChange c, EventEnterprise enterprise, string type, JsonElement data)
+    private static BuiltEvent Make(in CallChange c, EventEnterprise enterprise, string type, object data)
     {
         var ev = new CloudEvent(CloudEventsSpecVersion.V1_0, [EnterpriseAttribute, CallSeqAttribute])
         {
@@ -268,5 +267,47 @@ public static class CallEventBuilder
         ev[CallSeqAttribute] = c.Ordinal;
         var body = Encoding.UTF8.GetString(Formatter.EncodeStructuredModeMessage(ev, out _).Span);
         return new BuiltEvent(new OutboxEvent(ev.Id!, enterprise.Id, c.Pbx, c.CallKey, type, c.Ordinal, c.At.ToUniversalTime(), body), ev);
+    }
+}
+
+/// <summary>
+/// The SDK's System.Text.Json formatter (<see cref="JsonEventFormatter"/>) with the data of the call events written by
+/// their source-generated serializers (<see cref="EventJson"/>, and <see cref="ApiJson"/> for <c>call.completed</c>):
+/// the SDK's extension point for structured-mode data, instead of its reflection path. The envelope — attribute order,
+/// formats, validation — is the SDK's. Escaping is the API's (<c>UnsafeRelaxedJsonEscaping</c>: a JSON body, never HTML).
+/// </summary>
+public sealed class CallEventFormatter() : JsonEventFormatter(
+    new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }, default)
+{
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">Data of another type (the base formatter's rules then apply to it).</exception>
+    protected override void EncodeStructuredModeData(CloudEvent cloudEvent, Utf8JsonWriter writer)
+    {
+        switch (cloudEvent.Data)
+        {
+            case RingingData d:
+                writer.WritePropertyName(DataPropertyName);
+                JsonSerializer.Serialize(writer, d, EventJson.Default.RingingData);
+                break;
+            case AnsweredData d:
+                writer.WritePropertyName(DataPropertyName);
+                JsonSerializer.Serialize(writer, d, EventJson.Default.AnsweredData);
+                break;
+            case TransferredData d:
+                writer.WritePropertyName(DataPropertyName);
+                JsonSerializer.Serialize(writer, d, EventJson.Default.TransferredData);
+                break;
+            case EndedData d:
+                writer.WritePropertyName(DataPropertyName);
+                JsonSerializer.Serialize(writer, d, EventJson.Default.EndedData);
+                break;
+            case CallDto d:
+                writer.WritePropertyName(DataPropertyName);
+                JsonSerializer.Serialize(writer, d, ApiJson.Default.CallDto);
+                break;
+            default:
+                base.EncodeStructuredModeData(cloudEvent, writer);
+                break;
+        }
     }
 }

@@ -6,6 +6,7 @@ using CloudTelephony.Functions.Hosting;
 using CloudTelephony.Functions.Outbox;
 using CloudTelephony.Storage;
 using Npgsql;
+using Polly;
 
 namespace CloudTelephony.Functions.Events;
 
@@ -58,11 +59,12 @@ public sealed class EventDispatcher(
     WebhookSecrets secrets,
     EventHub hub,
     IHttpClientFactory http,
+    WebhookResilience resilience,
     TimeProvider clock,
     ILogger<EventDispatcher> logger,
     EventTopic? topic = null) : IOutboxDispatcher
 {
-    /// <summary>The named HttpClient of the webhooks (Polly retries and timeouts).</summary>
+    /// <summary>The named HttpClient of the webhooks (no timeout of its own; <see cref="WebhookResilience"/> retries and times out).</summary>
     public const string ClientName = "webhooks";
 
     /// <summary>The Service Bus sink's cursor name.</summary>
@@ -70,8 +72,6 @@ public sealed class EventDispatcher(
 
     private const int Page = 500;
 
-    /// <summary>Requests in flight per webhook (calls spread over lanes by key; one call's events one at a time).</summary>
-    private const int Lanes = 8;
     private readonly SemaphoreSlim _running = new(1, 1);
     private int _again;
     private DateTimeOffset _lastPrune = DateTimeOffset.MinValue;
@@ -203,32 +203,40 @@ public sealed class EventDispatcher(
                     break;
                 }
 
-                // calls in parallel lanes (a call always in the same lane, its events one after the other)
-                var lanes = rows.GroupBy(r => (uint)StringComparer.Ordinal.GetHashCode(r.Pbx + "\n" + r.CallKey) % Lanes).ToList();
-                var results = await Task.WhenAll(lanes.Select(async lane =>
+                // calls in parallel (a call's events one after the other, in order), up to WebhookConcurrency requests at
+                // once; after a failure no further event starts (a receiver that is down costs one round of attempts, not
+                // one per call)
+                var calls = rows.GroupBy(r => (r.Pbx, r.CallKey)).Select(g => g.ToList()).ToList();
+                var sent = new System.Collections.Concurrent.ConcurrentDictionary<long, bool>();
+                var failures = new System.Collections.Concurrent.ConcurrentBag<(SequencedEvent Event, string Error)>();
+                await Parallel.ForEachAsync(calls, new ParallelOptions { MaxDegreeOfParallelism = options.WebhookConcurrency, CancellationToken = ct }, async (call, token) =>
                 {
-                    foreach (var row in lane)
+                    foreach (var row in call)
                     {
-                        var attempt = await PostAsync(client, hook.Url, secret, row.EventId, hook.Id, row.Body, ct);
-                        if (!attempt.Ok)
+                        if (!failures.IsEmpty)
                         {
-                            return (Failed: row, Error: attempt.Error ?? "failed", Sent: 0);
+                            return;
                         }
 
+                        var attempt = await PostAsync(client, resilience.Pipeline, hook.Url, secret, row.EventId, hook.Id, row.Body, token);
+                        if (!attempt.Ok)
+                        {
+                            failures.Add((row, attempt.Error ?? "failed"));
+                            return;
+                        }
+
+                        sent[row.Position] = true;
                         Interlocked.Increment(ref _delivered);
                     }
-
-                    return (Failed: (SequencedEvent?)null, Error: (string?)null, Sent: lane.Count());
-                }));
-                var failure = results.Where(r => r.Failed is not null).OrderBy(r => r.Failed!.Position).FirstOrDefault();
-                if (failure.Failed is { } firstFailed)
+                });
+                if (failures.OrderBy(f => f.Event.Position).FirstOrDefault() is { Event: { } firstFailed } failure)
                 {
-                    // the cursor stops before the first failed event: events after it that other lanes delivered come
-                    // again later (at least once; their order per call holds)
-                    var before = rows.Where(r => r.Position < firstFailed.Position).Select(r => r.Position).DefaultIfEmpty(position).Max();
-                    delivered += rows.Count(r => r.Position < firstFailed.Position);
+                    // the cursor stops before the first event not delivered (failed, or not tried after the failure):
+                    // events after it that were delivered come again later (at least once; their order per call holds)
+                    var (before, prefix) = DeliveredPrefix(rows, position, sent.ContainsKey);
+                    delivered += prefix;
                     await EventStore.WebhookDeliveredAsync(db, hook.Id, before, delivered, ct);
-                    if (await EventStore.WebhookFailedAsync(db, hook.Id, failure.Error!, options.WebhookMaxFailures, ct))
+                    if (await EventStore.WebhookFailedAsync(db, hook.Id, failure.Error, options.WebhookMaxFailures, ct))
                     {
                         logger.LogWarning(LogEvents.WebhookDisabled, "webhook {Id} ({Url}) disabled after {Max} failed deliveries in a row: {Error}",
                             hook.Id, SafeUrl(hook.Url), options.WebhookMaxFailures, failure.Error);
@@ -266,18 +274,58 @@ public sealed class EventDispatcher(
         }
     }
 
-    /// <summary>POSTs one CloudEvent (structured mode) with its signature; 2xx = delivered.</summary>
-    public static async Task<WebhookAttempt> PostAsync(HttpClient client, string url, string secret, string eventId, long webhookId, string body, CancellationToken ct)
+    /// <summary>
+    /// Where a webhook's cursor may go after a run that did not deliver everything: the last position of the run's rows
+    /// (in position order) before the first one not delivered — failed, or not tried because another call failed — so no
+    /// event is passed over; delivered events after it come again (at least once).
+    /// </summary>
+    /// <param name="rows">The run's events in position order.</param>
+    /// <param name="cursor">The cursor before the run.</param>
+    /// <param name="delivered">Whether the event at a position was accepted.</param>
+    /// <returns>The new cursor, and how many events it moved over.</returns>
+    public static (long Cursor, int Count) DeliveredPrefix(IReadOnlyList<SequencedEvent> rows, long cursor, Func<long, bool> delivered)
+    {
+        var count = 0;
+        foreach (var row in rows)
+        {
+            if (!delivered(row.Position))
+            {
+                break;
+            }
+
+            cursor = row.Position;
+            count++;
+        }
+
+        return (cursor, count);
+    }
+
+    /// <summary>The content type of a delivery: one CloudEvent, JSON structured mode.</summary>
+    public const string ContentType = "application/cloudevents+json; charset=utf-8";
+
+    /// <summary>
+    /// POSTs one CloudEvent (structured mode) with its signature through <paramref name="resilience"/> (the webhooks'
+    /// Polly pipeline: retries on 5xx/408/429/timeouts with backoff, a timeout per attempt; each attempt a new request);
+    /// 2xx = delivered.
+    /// </summary>
+    /// <param name="client">The HTTP client (no timeout of its own: the pipeline's applies).</param>
+    /// <param name="resilience">Retries and timeouts (<see cref="ResiliencePipeline{T}.Empty"/>: one attempt).</param>
+    /// <param name="url">The webhook URL.</param>
+    /// <param name="secret">The webhook's signing secret.</param>
+    /// <param name="eventId">The CloudEvent id (header <c>X-CloudTelephony-Event-Id</c>).</param>
+    /// <param name="webhookId">The webhook's id (header <c>X-CloudTelephony-Webhook</c>).</param>
+    /// <param name="body">The CloudEvent JSON.</param>
+    /// <param name="ct">Cancels the delivery (thrown as <see cref="OperationCanceledException"/>).</param>
+    /// <returns>Whether the receiver accepted, its status, and why not.</returns>
+    public static async Task<WebhookAttempt> PostAsync(
+        HttpClient client, ResiliencePipeline<HttpResponseMessage> resilience, string url, string secret, string eventId, long webhookId, string body, CancellationToken ct)
     {
         var bytes = Encoding.UTF8.GetBytes(body);
-        using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(bytes) };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/cloudevents+json") { CharSet = "utf-8" };
-        request.Headers.Add(WebhookSecrets.SignatureHeader, WebhookSecrets.Sign(secret, bytes));
-        request.Headers.Add("X-CloudTelephony-Event-Id", eventId);
-        request.Headers.Add("X-CloudTelephony-Webhook", webhookId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var request = new DeliveryRequest(client, url, bytes, WebhookSecrets.Sign(secret, bytes), eventId,
+            webhookId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         try
         {
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            using var response = await resilience.ExecuteAsync(static (r, token) => r.SendAsync(token), request, ct);
             return response.IsSuccessStatusCode
                 ? new WebhookAttempt(true, (int)response.StatusCode, null)
                 : new WebhookAttempt(false, (int)response.StatusCode, $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
@@ -285,6 +333,20 @@ public sealed class EventDispatcher(
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
         {
             return new WebhookAttempt(false, null, ex is HttpRequestException ? $"no answer: {ex.Message}" : "timed out");
+        }
+    }
+
+    /// <summary>One delivery's request, sent anew per attempt (a request message is sent once).</summary>
+    private sealed record DeliveryRequest(HttpClient Client, string Url, byte[] Body, string Signature, string EventId, string WebhookId)
+    {
+        public async ValueTask<HttpResponseMessage> SendAsync(CancellationToken ct)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, Url) { Content = new ByteArrayContent(Body) };
+            request.Content.Headers.TryAddWithoutValidation("Content-Type", ContentType);
+            request.Headers.TryAddWithoutValidation(WebhookSecrets.SignatureHeader, Signature);
+            request.Headers.TryAddWithoutValidation("X-CloudTelephony-Event-Id", EventId);
+            request.Headers.TryAddWithoutValidation("X-CloudTelephony-Webhook", WebhookId);
+            return await Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
         }
     }
 

@@ -41,6 +41,10 @@ public sealed class EventOptions
     [Range(1, 1000, ErrorMessage = "must be 1–1000")]
     public int WebhookMaxFailures { get; set; } = 10;
 
+    /// <summary>Requests in flight per webhook: calls are delivered in parallel, each call's events one after the other.</summary>
+    [Range(1, 256, ErrorMessage = "must be 1–256")]
+    public int WebhookConcurrency { get; set; } = 32;
+
     /// <summary>Allow <c>http://</c> webhook URLs (tests, loopback); otherwise only <c>https://</c> is accepted.</summary>
     public bool AllowHttpWebhooks { get; set; }
 
