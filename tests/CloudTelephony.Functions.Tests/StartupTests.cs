@@ -66,6 +66,7 @@ public sealed class StartupTests
     [InlineData("Ingest__SweepSeconds", "soon", "Ingest:SweepSeconds", "'soon'")]
     [InlineData("Ingest__IdleSeconds", "-1", "Ingest:IdleSeconds", "'-1'")]
     [InlineData("Ingest__StreamCacheSize", "-1", "Ingest:StreamCacheSize", "'-1'")]
+    [InlineData("Events__WebhookConcurrency", "0", "Events:WebhookConcurrency", "0")]
     [InlineData("Telemetry__Console", "yes please", "Telemetry:Console", "'yes please'")]
     [InlineData("ConnectionStrings__Postgres", "garbage", "ConnectionStrings__Postgres", null)]
     [InlineData("ConnectionStrings__Postgres", "Hots=db;Port=5432", "ConnectionStrings__Postgres", "hots")]
