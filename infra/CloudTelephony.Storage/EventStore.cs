@@ -62,8 +62,9 @@ public sealed record Webhook(
     DateTimeOffset? LastFailureAt, string? LastError, DateTimeOffset CreatedAt);
 
 /// <summary>
-/// SQL of the live call events (migration 0011): the outbox <c>ct.call_events_out</c> written in the ingest transaction,
-/// its sequencing into commit order, the calls in progress (<c>ct.live_calls</c>), webhooks and sink cursors.
+/// SQL of the live call events (migrations 0011 and 0014): the outbox <c>ct.call_events_out</c> written in the ingest
+/// transaction, its sequencing into commit order (<c>ct.call_event_positions</c>), the calls in progress
+/// (<c>ct.live_calls</c>), webhooks and sink cursors.
 /// </summary>
 public static class EventStore
 {
@@ -223,8 +224,9 @@ public static class EventStore
 
     /// <summary>
     /// Gives positions, in commit order, to outbox rows whose transaction is older than every transaction still running
-    /// (so no row that commits later can get a smaller position than one already handed out). One sequencer at a time
-    /// (transaction advisory lock; a second caller returns 0 at once).
+    /// (so no row that commits later can get a smaller position than one already handed out): appends them to
+    /// <c>ct.call_event_positions</c> after the newest position's (written_xid, event), in (written_xid, id) order
+    /// (migration 0014). One sequencer at a time (transaction advisory lock; a second caller returns 0 at once).
     /// </summary>
     /// <returns>How many rows got a position.</returns>
     public static async Task<int> SequenceAsync(NpgsqlDataSource db, int limit, CancellationToken ct)
@@ -242,15 +244,16 @@ public static class EventStore
         }
 
         const string sql = """
-            WITH base AS (SELECT coalesce(max(position), 0) AS top FROM ct.call_events_out),
+            WITH last AS (SELECT position, written_xid, event FROM ct.call_event_positions ORDER BY position DESC LIMIT 1),
                  due AS (
-                   SELECT o.id, row_number() OVER (ORDER BY o.written_xid, o.id) AS n
+                   SELECT o.id, o.written_xid, o.enterprise_id, row_number() OVER (ORDER BY o.written_xid, o.id) AS n
                      FROM ct.call_events_out o
-                    WHERE o.position IS NULL AND o.written_xid < pg_snapshot_xmin(pg_current_snapshot())
+                    WHERE (o.written_xid, o.id) > (coalesce((SELECT written_xid FROM last), '0'::xid8), coalesce((SELECT event FROM last), 0))
+                      AND o.written_xid < pg_snapshot_xmin(pg_current_snapshot())
                     ORDER BY o.written_xid, o.id
                     LIMIT @limit)
-            UPDATE ct.call_events_out o SET position = (SELECT top FROM base) + due.n
-              FROM due WHERE o.id = due.id
+            INSERT INTO ct.call_event_positions (position, event, written_xid, enterprise_id)
+            SELECT coalesce((SELECT position FROM last), 0) + due.n, due.id, due.written_xid, due.enterprise_id FROM due
             """;
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
         cmd.Parameters.AddWithValue("limit", limit);
@@ -259,16 +262,29 @@ public static class EventStore
         return n;
     }
 
+    /// <summary>Whether outbox rows wait for a position (written, or still being written, after the newest one).</summary>
+    public static async Task<bool> PendingAsync(NpgsqlDataSource db, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("""
+            WITH last AS (SELECT written_xid, event FROM ct.call_event_positions ORDER BY position DESC LIMIT 1)
+            SELECT EXISTS (SELECT 1 FROM ct.call_events_out o
+                            WHERE (o.written_xid, o.id) > (coalesce((SELECT written_xid FROM last), '0'::xid8), coalesce((SELECT event FROM last), 0)))
+            """);
+        return await cmd.ExecuteScalarAsync(ct) is true;
+    }
+
     /// <summary>Sequenced events after <paramref name="after"/> in position order, of one enterprise (null = all) and of
     /// the given types (null = all).</summary>
     public static async Task<List<SequencedEvent>> ReadAsync(NpgsqlDataSource db, long? enterpriseId, long after, IReadOnlyList<string>? types, int limit, CancellationToken ct)
     {
         const string sql = """
-            SELECT o.position, o.event_id, o.enterprise_id, e.name, o.type, o.pbx, o.call_key, o.created_at, o.body
-              FROM ct.call_events_out o JOIN ct.enterprises e ON e.id = o.enterprise_id
-             WHERE o.position > @after AND (@enterprise::bigint IS NULL OR o.enterprise_id = @enterprise)
+            SELECT q.position, o.event_id, o.enterprise_id, e.name, o.type, o.pbx, o.call_key, o.created_at, o.body
+              FROM ct.call_event_positions q
+              JOIN ct.call_events_out o ON o.id = q.event
+              JOIN ct.enterprises e ON e.id = o.enterprise_id
+             WHERE q.position > @after AND (@enterprise::bigint IS NULL OR q.enterprise_id = @enterprise)
                AND (@types::text[] IS NULL OR o.type = ANY(@types))
-             ORDER BY o.position
+             ORDER BY q.position
              LIMIT @limit
             """;
         await using var cmd = db.CreateCommand(sql);
@@ -290,15 +306,23 @@ public static class EventStore
     /// <summary>The highest position handed out so far (0 when none).</summary>
     public static async Task<long> TopAsync(NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand("SELECT coalesce(max(position), 0) FROM ct.call_events_out");
+        await using var cmd = db.CreateCommand("SELECT coalesce(max(position), 0) FROM ct.call_event_positions");
         return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
-    /// <summary>Deletes sequenced events written before <paramref name="before"/> (the retention window).</summary>
+    /// <summary>Deletes sequenced events written before <paramref name="before"/> (the retention window), with their
+    /// positions; the newest position stays (the sequencer continues after it).</summary>
     /// <returns>Rows deleted.</returns>
     public static async Task<int> PruneAsync(NpgsqlDataSource db, DateTimeOffset before, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand("DELETE FROM ct.call_events_out WHERE created_at < @before AND position IS NOT NULL");
+        await using var cmd = db.CreateCommand("""
+            WITH gone AS (
+              DELETE FROM ct.call_event_positions q USING ct.call_events_out o
+               WHERE o.id = q.event AND o.created_at < @before
+                 AND q.position < (SELECT max(position) FROM ct.call_event_positions)
+              RETURNING q.event)
+            DELETE FROM ct.call_events_out o USING gone WHERE o.id = gone.event
+            """);
         cmd.Parameters.AddWithValue("before", before.UtcDateTime);
         return await cmd.ExecuteNonQueryAsync(ct);
     }
@@ -335,7 +359,7 @@ public static class EventStore
         const string sql = """
             WITH w AS (
               INSERT INTO ct.webhooks (enterprise_id, url, types, secret_enc, position)
-              SELECT e.id, @url, @types, @secret, (SELECT coalesce(max(position), 0) FROM ct.call_events_out)
+              SELECT e.id, @url, @types, @secret, (SELECT coalesce(max(position), 0) FROM ct.call_event_positions)
                 FROM ct.enterprises e WHERE e.name = @enterprise
               RETURNING id)
             SELECT id FROM w

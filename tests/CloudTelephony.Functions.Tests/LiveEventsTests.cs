@@ -287,7 +287,7 @@ public sealed class LiveEventsTests : IAsyncLifetime
 
     private async Task<long> MaxPositionAsync()
     {
-        await using var cmd = _server.Db.DataSource.CreateCommand("SELECT coalesce(max(position), 0) FROM ct.call_events_out");
+        await using var cmd = _server.Db.DataSource.CreateCommand("SELECT coalesce(max(position), 0) FROM ct.call_event_positions");
         return (long)(await cmd.ExecuteScalarAsync())!;
     }
 

@@ -146,19 +146,13 @@ public sealed class EventDispatcher(
             }
 
             await DeliverAllAsync(ct);
-            if (!await PendingAsync(ct) || waited.Elapsed > TimeSpan.FromSeconds(2))
+            if (!await EventStore.PendingAsync(db, ct) || waited.Elapsed > TimeSpan.FromSeconds(2))
             {
                 return;
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(10), clock, ct);
         }
-    }
-
-    private async Task<bool> PendingAsync(CancellationToken ct)
-    {
-        await using var cmd = db.CreateCommand("SELECT EXISTS (SELECT 1 FROM ct.call_events_out WHERE position IS NULL)");
-        return await cmd.ExecuteScalarAsync(ct) is true;
     }
 
     private async Task DeliverAllAsync(CancellationToken ct)
