@@ -285,6 +285,28 @@ public sealed class LiveEventsTests : IAsyncLifetime
         Assert.Equal((16L, 6), EventDispatcher.DeliveredPrefix(rows, 10, _ => true));
     }
 
+    [Fact]
+    public async Task Pruning_keeps_the_newest_position_so_positions_go_on_increasing_after_it()
+    {
+        var db = _server.Db.DataSource;
+        var frames = Capture.Ctip();
+        await IngestAsync(frames.Take(300).ToList());
+        var first = await OutboxCountAsync();
+        await WaitAsync(async () => await EventStore.TopAsync(db, default) == first && !await EventStore.PendingAsync(db, default), "the first events sequenced");
+
+        Assert.Equal(first - 1, await EventStore.PruneAsync(db, DateTimeOffset.UtcNow.AddHours(1), default));
+        Assert.Equal(first, await EventStore.TopAsync(db, default));
+        Assert.Equal(1, await OutboxCountAsync());
+
+        await IngestAsync(frames.Skip(300).ToList());
+        var added = await OutboxCountAsync() - 1;
+        Assert.True(added > 0);
+        await WaitAsync(async () => !await EventStore.PendingAsync(db, default) && await EventStore.TopAsync(db, default) == first + added, "the new events sequenced after it");
+        var next = await EventStore.ReadAsync(db, null, first, null, 10_000, default);
+        Assert.Equal(added, next.Count);
+        Assert.Equal(Enumerable.Range(1, (int)added).Select(i => first + i), next.Select(e => e.Position));
+    }
+
     private async Task<long> MaxPositionAsync()
     {
         await using var cmd = _server.Db.DataSource.CreateCommand("SELECT coalesce(max(position), 0) FROM ct.call_event_positions");
