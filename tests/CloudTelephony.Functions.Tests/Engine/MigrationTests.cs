@@ -73,6 +73,53 @@ public sealed class MigrationTests
         Assert.Equal("pbxes_protocol_name", refused.ConstraintName);
     }
 
+    [Fact]
+    public async Task Migration_0014_keeps_every_event_position_and_the_events_not_sequenced_yet_get_the_next_ones()
+    {
+        await using var db = new PostgresDatabase(migrate: false);
+        await db.InitializeAsync();
+        MigrateUpTo(db.ConnectionString, "0014");
+        for (var i = 1; i <= 5; i++)
+        {
+            // one transaction each: written_xid increases; the first three were sequenced by the release before
+            var position = i <= 3 ? i.ToString(System.Globalization.CultureInfo.InvariantCulture) : "NULL";
+            await ExecAsync(db, $"""
+                INSERT INTO ct.call_events_out (event_id, enterprise_id, pbx, call_key, type, call_seq, occurred_at, body, position)
+                SELECT 'e{i}', id, 'pbx', 'k', 'call.ringing', {i}, now(), 'body', {position}
+                  FROM ct.enterprises WHERE name = 'default'
+                """);
+        }
+
+        Assert.Equal([Prefix + "0014_call_event_positions.sql"], Migrator.Run(db.ConnectionString, NullLogger.Instance).Take(1));
+        Assert.Equal(3, await EventStore.TopAsync(db.DataSource, default));
+        Assert.True(await EventStore.PendingAsync(db.DataSource, default));
+        Assert.Equal(2, await EventStore.SequenceAsync(db.DataSource, 1000, default));
+        Assert.False(await EventStore.PendingAsync(db.DataSource, default));
+        var events = await EventStore.ReadAsync(db.DataSource, null, 0, null, 100, default);
+        Assert.Equal(["e1", "e2", "e3", "e4", "e5"], events.Select(e => e.EventId));
+        Assert.Equal([1L, 2, 3, 4, 5], events.Select(e => e.Position));
+    }
+
+    /// <summary>Applies the scripts numbered below <paramref name="before"/>, as a release without the later ones did.</summary>
+    private static void MigrateUpTo(string connectionString, string before)
+    {
+        using (var conn = new NpgsqlConnection(connectionString))
+        {
+            conn.Open();
+            using var schema = new NpgsqlCommand("CREATE SCHEMA IF NOT EXISTS ct", conn);
+            schema.ExecuteNonQuery();
+        }
+
+        var result = DeployChanges.To.PostgresqlDatabase(connectionString)
+            .JournalToPostgresqlTable("ct", "schema_versions")
+            .WithScripts(Migrator.Scripts.Where(s => string.CompareOrdinal(s, before) < 0).Select(s => new SqlScript(Prefix + s, Resource(s))))
+            .WithTransactionPerScript()
+            .LogToNowhere()
+            .Build()
+            .PerformUpgrade();
+        Assert.True(result.Successful, result.Error?.Message);
+    }
+
     /// <summary>Migrates as the release before the renumbering did: the same scripts up to 0007, the heartbeats under
     /// their old name 0002_relay_heartbeats (DbUp journals scripts by name).</summary>
     internal static void MigrateAsReleased(string connectionString)
