@@ -32,7 +32,8 @@ public sealed record WebhookStatusDto(
 /// retries on 5xx, 408, 429, timeouts and connection failures (the HTTP resilience package's defaults, Retry-After
 /// honoured), exponential from <see cref="EventOptions.WebhookRetryDelayMs"/> with jitter, and a timeout of
 /// <see cref="EventOptions.WebhookTimeoutSeconds"/> per attempt. It wraps the whole delivery (a new request per attempt)
-/// rather than the HttpClient's handler chain: the same strategies at three quarters of the cost per request.
+/// rather than the HttpClient's handler chain: the same strategies at less CPU per request (77 against 90 µs, both
+/// ends of a loopback request, on the 2-core bench box).
 /// </summary>
 public sealed class WebhookResilience
 {
