@@ -13,8 +13,9 @@
 #           (outbox, HTTP forwarder, [batch=500] frames per POST) → the functions app → PostgreSQL, with 0, 10, 100, 1,000 and 5,000 calls in progress:
 #           frames/s first frame sent → last frame committed, seconds until the calls are stored, batch p50/p99
 #   events: live call events under ingest load: [pbxes=2] senders POST the capture x[repeat=40] in [batch=500]s, paced to
-#           [rate] frames/s in all ([on|off] = live events on or off); a webhook receiver on loopback; after a warm-up,
-#           frame committed -> webhook received p50/p99, events/s the dispatcher delivered. Without a rate: at 5,000,
+#           [rate] frames/s in all ([on|off] = live events on or off); a webhook receiver on loopback; after a warm-up
+#           until the JIT settled ([warm|cold]: cold = none), frame committed -> webhook received p50/p99, events/s the
+#           dispatcher delivered. Without a rate: at 5,000,
 #           10,000 frames/s (the pipeline bench's rate) and at full speed
 #   relay-forwarder: outbox + forwarder in the bench process (no sockets before the outbox);
 #           args: [seconds=15] [pbxes=4] [synchronous=Full]; frames/s, append→accept p50/p99

@@ -26,11 +26,12 @@ switch (args.FirstOrDefault())
             args.Length > 2 ? int.Parse(args[2]) : 500,
             args.Length > 3 ? int.Parse(args[3]) : 2,
             args.Length <= 4 || args[4] != "off",
-            args.Length > 5 ? int.Parse(args[5]) : 0);
+            args.Length > 5 ? int.Parse(args[5]) : 0,
+            args.Length <= 6 || args[6] != "cold");
     case "core":
         BenchmarkSwitcher.FromAssembly(typeof(CoreBenchmarks).Assembly).Run(args[1..]);
         return 0;
     default:
-        Console.Error.WriteLine("usage: CloudTelephony.Benchmarks core [BenchmarkDotNet options] | ingest [frames=1000000] [batch=1000] [pbxes=2] | routing [requests=5000] [rate=500] | pipeline [repeat=20] [relay batch=500] | events [repeat=20] [batch=500] [pbxes=2] [on|off] [rate=0 (frames/s, 0 = full speed)]");
+        Console.Error.WriteLine("usage: CloudTelephony.Benchmarks core [BenchmarkDotNet options] | ingest [frames=1000000] [batch=1000] [pbxes=2] | routing [requests=5000] [rate=500] | pipeline [repeat=20] [relay batch=500] | events [repeat=20] [batch=500] [pbxes=2] [on|off] [rate=0 (frames/s, 0 = full speed)] [warm|cold]");
         return 2;
 }
