@@ -15,6 +15,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Npgsql;
 
 namespace CloudTelephony.Functions.Tests;
 
@@ -305,6 +306,42 @@ public sealed class LiveEventsTests : IAsyncLifetime
         var next = await EventStore.ReadAsync(db, null, first, null, 10_000, default);
         Assert.Equal(added, next.Count);
         Assert.Equal(Enumerable.Range(1, (int)added).Select(i => first + i), next.Select(e => e.Position));
+    }
+
+    [Fact]
+    public async Task Asking_whether_events_wait_for_a_position_does_not_read_the_whole_outbox()
+    {
+        // a day's retention of events, all sequenced: the dispatcher asks this on every round, so it must go by the
+        // (written_xid, id) index from the newest position, not scan the outbox
+        await using (var cmd = _server.Db.DataSource.CreateCommand("""
+            INSERT INTO ct.call_events_out (event_id, enterprise_id, pbx, call_key, type, call_seq, occurred_at, body)
+            SELECT 'bulk-' || n, e.id, 'bulk', 'call-' || n, 'call.ringing', 1, now(), '{}'
+              FROM generate_series(1, 20000) n, ct.enterprises e WHERE e.name = 'default';
+            INSERT INTO ct.call_event_positions (position, event, written_xid, enterprise_id)
+            SELECT row_number() OVER (ORDER BY written_xid, id), id, written_xid, enterprise_id FROM ct.call_events_out;
+            ANALYZE ct.call_events_out;
+            """))
+        {
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        // one connection, so this backend's table statistics can be flushed on demand and read back
+        await using var one = NpgsqlDataSource.Create(_server.Db.ConnectionString + ";Maximum Pool Size=1");
+        async Task<long> SeqTuplesReadAsync()
+        {
+            await using (var flush = one.CreateCommand("SELECT pg_stat_force_next_flush()"))
+            {
+                await flush.ExecuteNonQueryAsync();
+            }
+
+            await using var read = one.CreateCommand("SELECT seq_tup_read FROM pg_stat_user_tables WHERE schemaname = 'ct' AND relname = 'call_events_out'");
+            return (long)(await read.ExecuteScalarAsync())!;
+        }
+
+        var before = await SeqTuplesReadAsync();
+        Assert.False(await EventStore.PendingAsync(one, default));
+        var read = await SeqTuplesReadAsync() - before;
+        Assert.True(read < 1000, $"PendingAsync read {read:N0} outbox rows in sequential scans (20,000 sequenced)");
     }
 
     private async Task<long> MaxPositionAsync()
