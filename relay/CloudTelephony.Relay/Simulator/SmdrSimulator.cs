@@ -159,9 +159,16 @@ public sealed class SmdrSimulator : IAsyncDisposable
                 ct.ThrowIfCancellationRequested();
                 throw new IOException("connection closed by the relay");
             }
-            catch (Exception ex) when (ex is SocketException or IOException && !ct.IsCancellationRequested)
+            catch (Exception ex) when (ex is SocketException or IOException)
             {
                 Interlocked.Increment(ref _lost);
+                if (ct.IsCancellationRequested)
+                {
+                    // stopped while the relay reset the connection (a refused source): the run ends, not the caller
+                    _logger.LogDebug("SMDR simulator: stopped; the connection had failed: {Error}", ex.Message);
+                    return;
+                }
+
                 _logger.LogWarning("SMDR simulator: {Error}; connecting again in {Delay:0.###} s", ex.Message, o.ReconnectDelay.TotalSeconds);
                 await Task.Delay(o.ReconnectDelay, ct).ConfigureAwait(false);
             }
