@@ -253,15 +253,16 @@ public sealed class CtipConnector : PbxConnector
 
                     wasSkipping = kind == LineKind.Cut;
                     var bytes = line.IsSingleSegment ? line.FirstSpan : line.ToArray();
-                    var text = FrameText.Decode(bytes, latin1: true, out var problems);
+                    var problems = FrameText.Inspect(bytes, latin1: true);
                     if (kind == LineKind.Cut)
                     {
                         problems = FrameText.Join($"line over the {lines.MaxLineBytes}-byte cap without a line end, cut (the rest of the line is dropped)", problems);
-                        text = FrameText.Escape(bytes, latin1: true);
                     }
 
+                    string frame;
                     if (problems is null)
                     {
+                        var text = frame = FrameText.Clean(bytes, latin1: true);
                         if (text.Length == 0)
                         {
                             continue;
@@ -291,11 +292,11 @@ public sealed class CtipConnector : PbxConnector
                     }
                     else
                     {
+                        frame = FrameText.Flag(problems, bytes, latin1: true);
                         Logger.LogWarning(RelayEvents.FrameFlagged, "CTIP {Pbx}: session {Session} seq {Seq}: {Problems}; forwarded flagged", Pbx, session, seq + 1, problems);
                     }
 
                     seq++;
-                    var frame = problems is null ? text : FrameText.Flag(problems, text);
                     batch.Add(new Envelope(Pbx, Protocols.Ctip, session, seq, captured ?? at, frame, problems));
                     captured = null;
                     batchBytes += frame.Length;

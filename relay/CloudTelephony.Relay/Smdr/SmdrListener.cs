@@ -400,14 +400,9 @@ public sealed class SmdrListener : IAsyncDisposable
     private string ToFrame(in ReadOnlySequence<byte> line, string? extra, out string? problems)
     {
         var bytes = line.IsSingleSegment ? line.FirstSpan : line.ToArray();
-        var text = FrameText.Decode(bytes, latin1: false, out var bad);
+        var bad = FrameText.Inspect(bytes, latin1: false);
         problems = FrameText.Join(bytes.Length > _limits.MaxLineBytes ? $"line of {bytes.Length} bytes over {_limits.MaxLineBytes}" : null, bad, extra);
-        if (problems is null)
-        {
-            return text;
-        }
-
-        return FrameText.Flag(problems, bad is null ? FrameText.Escape(bytes, latin1: false) : text);
+        return problems is null ? FrameText.Clean(bytes, latin1: false) : FrameText.Flag(problems, bytes, latin1: false);
     }
 
     private static IPAddress Normalize(IPAddress ip) => ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip;
