@@ -320,8 +320,31 @@ public sealed class HostileInputTests
         Assert.Equal(bytes, Unescape(text));
     }
 
-    /// <summary>What a receiver does to get the bytes back: <c>\xNN</c> → byte NN, everything else UTF-8.</summary>
-    private static byte[] Unescape(string text)
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_flagged_frame_of_random_bytes_is_the_marker_and_the_bytes_escaped_in_one_string(bool latin1)
+    {
+        // the flood's cut lines: binary with the odd valid UTF-8 sequence (2-, 3- and 4-byte, so surrogate pairs too)
+        var random = new Random(7);
+        for (var round = 0; round < 50; round++)
+        {
+            var bytes = new byte[random.Next(0, 70_000)];
+            random.NextBytes(bytes);
+            for (var i = 0; i + 4 < bytes.Length; i += random.Next(8, 64))
+            {
+                Encoding.UTF8.GetBytes(round % 3 == 0 ? "é" : round % 3 == 1 ? "€" : "😀").CopyTo(bytes, i);
+            }
+
+            var frame = FrameText.Flag("line cut", bytes, latin1);
+            Assert.StartsWith("[relay: line cut] ", frame, StringComparison.Ordinal);
+            Assert.DoesNotContain('\0', frame);
+            Assert.Equal(bytes, Unescape(frame["[relay: line cut] ".Length..], latin1));
+        }
+    }
+
+    /// <summary>What a receiver does to get the bytes back: <c>\xNN</c> → byte NN, everything else UTF-8 (or latin-1).</summary>
+    private static byte[] Unescape(string text, bool latin1 = false)
     {
         var result = new List<byte>();
         for (var i = 0; i < text.Length; i++)
@@ -334,7 +357,7 @@ public sealed class HostileInputTests
             else
             {
                 var n = char.IsSurrogate(text[i]) ? 2 : 1;
-                result.AddRange(Encoding.UTF8.GetBytes(text.Substring(i, n)));
+                result.AddRange((latin1 ? Encoding.Latin1 : Encoding.UTF8).GetBytes(text.Substring(i, n)));
                 i += n - 1;
             }
         }
