@@ -65,7 +65,7 @@ public sealed class StandaloneQueueTests : IAsyncLifetime
 
         var queue = _broker.Queue(Routes.FramesQueue);
         await WaitAsync(
-            async () => await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames") == 400 && queue.DeadLetters.Count == 1 && Consumer.Completed == 401,
+            async () => await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames") == 400 && queue.DeadLetters.Count == 1 && Consumer.Completed == 401 && Consumer.DeadLettered == 1,
             "frames, heartbeat and poison handled",
             describe: async () => $"frames {await _server.Db.ScalarAsync("SELECT count(*) FROM ct.frames")}, dead {queue.DeadLetters.Count}, completed {Consumer.Completed}, abandoned {Consumer.Abandoned}, deadlettered {Consumer.DeadLettered}, broker completed {queue.Completed}, pending {queue.Pending}, accepted {queue.Accepted.Count} sessions {string.Join(",", queue.Accepted.Select(m => m.SessionId).Distinct())}, events {string.Join(" | ", _broker.Events.Where(e => !e.Contains("unknown lock", StringComparison.Ordinal)))}");
 
